@@ -1,0 +1,61 @@
+"""Project configuration, read from the environment (and `.env`) with pydantic-settings (SPEC §9)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(Path(".rapport"), validation_alias="RAPPORT_DATA_DIR")
+    journeys_dir: Path = Field(Path("journeys"), validation_alias="RAPPORT_JOURNEYS_DIR")
+    templates_dir: Path = Field(Path("templates"), validation_alias="RAPPORT_TEMPLATES_DIR")
+    contacts_dir: Path = Field(Path("contacts"), validation_alias="RAPPORT_CONTACTS_DIR")
+    database_url: str | None = Field(None, validation_alias="RAPPORT_DATABASE_URL")
+
+    temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field("rapport", validation_alias="TEMPORAL_TASK_QUEUE")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    temporal_tls_cert: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(None, validation_alias="TEMPORAL_TLS_KEY")
+
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_api_host: str = Field("https://api.sendgrid.com", validation_alias="SENDGRID_API_HOST")
+    sendgrid_webhook_public_key: str | None = Field(
+        None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY"
+    )
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base: str = Field("https://api.twilio.com", validation_alias="TWILIO_API_BASE")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_messaging_service_sid: str | None = Field(
+        None, validation_alias="TWILIO_MESSAGING_SERVICE_SID"
+    )
+
+    write_keys: str = Field("", validation_alias="RAPPORT_WRITE_KEYS")
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="RAPPORT_PUBLIC_URL")
+    secret: SecretStr = Field(
+        SecretStr("rapport-dev-secret-change-me"), validation_alias="RAPPORT_SECRET"
+    )
+    email_from: str = Field("Rapport <hello@rapport.example>", validation_alias="RAPPORT_EMAIL_FROM")
+    brand_name: str = Field("Rapport Coffee Co.", validation_alias=AliasChoices("RAPPORT_BRAND_NAME"))
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL: `RAPPORT_DATABASE_URL`, else a SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'rapport.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
