@@ -1,0 +1,145 @@
+"""Engines and migrations.
+
+`make_engine(url)` builds an engine for SQLite or PostgreSQL (psycopg 3); `migrate(url)` brings a
+database to the newest schema with Alembic, from the migrations packaged in `store/migrations`
+(no alembic.ini needed). Several processes may migrate the same database at once: PostgreSQL
+serialises them with an advisory lock, SQLite with an immediate (write-locking) transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Execution option asking for a write transaction: on SQLite it begins with BEGIN IMMEDIATE, so
+# the write lock is taken up front (waiting on busy_timeout) instead of failing on upgrade.
+WRITE = "rapport_write"
+
+SQLITE_BUSY_TIMEOUT_S = 30
+# pg_advisory_xact_lock key held while migrating ("rapport" in ASCII).
+MIGRATION_LOCK_KEY = 0x72617070_6F7274
+
+
+class UnsupportedDatabase(ValueError):
+    pass
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The URL as SQLAlchemy should see it: bare `postgresql://` uses psycopg 3."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise UnsupportedDatabase(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB"
+        )
+    return parsed
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for `url`. SQLite files get their parent directory created, WAL journaling,
+    foreign keys on, a busy timeout, and connections usable from any thread."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+
+    connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
+    memory = _is_memory(parsed)
+    if memory:
+        kwargs.setdefault("poolclass", StaticPool)
+    elif parsed.database:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def write_engine(engine: Engine) -> Engine:
+    """`engine` (same pool) whose transactions are write transactions."""
+    return engine.execution_options(**{WRITE: True})
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An Alembic config for the packaged migrations; `url` is optional when a connection is
+    handed over in `config.attributes["connection"]`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        rendered = normalize_url(url).render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str | URL | Engine, revision: str = "head") -> None:
+    """`alembic upgrade <revision>` on the database at `url` (or of an engine)."""
+    owned = not isinstance(url, Engine)
+    engine = make_engine(url) if not isinstance(url, Engine) else url
+    try:
+        with write_engine(engine).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def downgrade(url: str | URL | Engine, revision: str) -> None:
+    """`alembic downgrade <revision>` (tests and manual recovery)."""
+    owned = not isinstance(url, Engine)
+    engine = make_engine(url) if not isinstance(url, Engine) else url
+    try:
+        with write_engine(engine).begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()

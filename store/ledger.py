@@ -1,0 +1,261 @@
+"""The message ledger (SPEC §5, §11): one row per send, keyed by an idempotency key derived
+from the run and the step, never from the attempt.
+
+The send activity claims the key before it sends. The claim is an atomic insert-or-get: however
+many workers claim the same key at once, one row exists and every claimer gets it, with whatever
+status it has reached, so a retried or replayed send sees `sent` and does not send again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from store.models import Message
+from store.records import LedgerEntry
+from store.sql import Sessions, check_choice, columns, insert
+from store.types import as_utc, utcnow
+from store.vocab import (
+    CATEGORIES,
+    CHANNELS,
+    MESSAGE_STATUSES,
+    PROGRESS_RANK,
+    SENT_STATUSES,
+    Category,
+    Channel,
+    MessageStatus,
+)
+
+
+class UnknownMessageError(KeyError):
+    """No ledger row has this idempotency key."""
+
+
+def _entry(row: Message) -> LedgerEntry:
+    return LedgerEntry.model_validate(columns(row))
+
+
+def _next_status(current: str, new: str) -> str:
+    """`new`, unless it would move a message back along queued→sent→delivered→opened→clicked
+    (provider callbacks arrive out of order)."""
+    if current in PROGRESS_RANK and new in PROGRESS_RANK:
+        return new if PROGRESS_RANK[new] >= PROGRESS_RANK[current] else current
+    return new
+
+
+class MessageLedger:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = Sessions(engine)
+
+    def claim(
+        self,
+        key: str,
+        *,
+        contact_id: str,
+        channel: Channel,
+        category: Category = "marketing",
+        workflow_id: str | None = None,
+        step_id: str | None = None,
+        journey: str | None = None,
+        template: str | None = None,
+        recipient: str | None = None,
+        provider: str | None = None,
+        subject: str | None = None,
+        body: str | None = None,
+        status: MessageStatus = "queued",
+        reason: str | None = None,
+    ) -> LedgerEntry:
+        """The ledger row for `key`: inserted with these fields if there is none, else the
+        existing row unchanged (the fields given here are then ignored)."""
+        entry, _created = self.try_claim(
+            key,
+            contact_id=contact_id,
+            channel=channel,
+            category=category,
+            workflow_id=workflow_id,
+            step_id=step_id,
+            journey=journey,
+            template=template,
+            recipient=recipient,
+            provider=provider,
+            subject=subject,
+            body=body,
+            status=status,
+            reason=reason,
+        )
+        return entry
+
+    def try_claim(
+        self,
+        key: str,
+        *,
+        contact_id: str,
+        channel: Channel,
+        category: Category = "marketing",
+        workflow_id: str | None = None,
+        step_id: str | None = None,
+        journey: str | None = None,
+        template: str | None = None,
+        recipient: str | None = None,
+        provider: str | None = None,
+        subject: str | None = None,
+        body: str | None = None,
+        status: MessageStatus = "queued",
+        reason: str | None = None,
+    ) -> tuple[LedgerEntry, bool]:
+        """Like `claim`, also telling whether this call created the row."""
+        if not key:
+            raise ValueError("idempotency key must not be empty")
+        check_choice("channel", channel, CHANNELS)
+        check_choice("category", category, CATEGORIES)
+        check_choice("status", status, MESSAGE_STATUSES)
+        now = utcnow()
+        with self._sessions.write() as session:
+            stmt = (
+                insert(session, Message)
+                .values(
+                    idempotency_key=key,
+                    workflow_id=workflow_id,
+                    step_id=step_id,
+                    journey=journey,
+                    contact_id=contact_id,
+                    channel=channel,
+                    template=template,
+                    category=category,
+                    recipient=recipient,
+                    provider=provider,
+                    subject=subject,
+                    body=body,
+                    status=status,
+                    reason=reason,
+                    created_at=now,
+                    updated_at=now,
+                    sent_at=now if status in SENT_STATUSES else None,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            created = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+            row = session.scalars(select(Message).where(Message.idempotency_key == key)).one()
+            return _entry(row), created
+
+    def _locked(self, session: Session, key: str) -> Message:
+        row = session.scalars(
+            select(Message).where(Message.idempotency_key == key).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise UnknownMessageError(key)
+        return row
+
+    def mark_sent(
+        self,
+        key: str,
+        provider: str,
+        provider_message_id: str | None,
+        *,
+        body: str | None = None,
+        subject: str | None = None,
+        recipient: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> LedgerEntry:
+        """Record that the provider accepted the message. A later stage already reported
+        (`delivered`, …) is kept; `body`/`subject`/`recipient` are stored when given."""
+        now = utcnow()
+        with self._sessions.write() as session:
+            row = self._locked(session, key)
+            row.status = _next_status(row.status, "sent")
+            row.provider = provider
+            row.provider_message_id = provider_message_id
+            if body is not None:
+                row.body = body
+            if subject is not None:
+                row.subject = subject
+            if recipient is not None:
+                row.recipient = recipient
+            if row.sent_at is None:
+                row.sent_at = as_utc(sent_at) if sent_at is not None else now
+            row.error = None
+            row.updated_at = now
+            session.flush()
+            return _entry(row)
+
+    def mark(
+        self,
+        key: str,
+        status: MessageStatus,
+        reason: str | None = None,
+        *,
+        error: str | None = None,
+    ) -> LedgerEntry:
+        """Set the status (with why: `reason` for suppressed/skipped, `error` for failures).
+        A status earlier than the one reached along queued→…→clicked is ignored."""
+        check_choice("status", status, MESSAGE_STATUSES)
+        now = utcnow()
+        with self._sessions.write() as session:
+            row = self._locked(session, key)
+            new = _next_status(row.status, status)
+            if new == status:
+                row.status = new
+                if reason is not None:
+                    row.reason = reason
+                if error is not None:
+                    row.error = error
+            if new in SENT_STATUSES and row.sent_at is None:
+                row.sent_at = now
+            row.updated_at = now
+            session.flush()
+            return _entry(row)
+
+    def get(self, key: str) -> LedgerEntry | None:
+        with self._sessions.read() as session:
+            row = session.scalars(select(Message).where(Message.idempotency_key == key)).first()
+            return _entry(row) if row is not None else None
+
+    def get_by_provider_id(self, provider_message_id: str) -> LedgerEntry | None:
+        """The message a provider callback is about. SendGrid's event webhook reports
+        `sg_message_id` as the send's `X-Message-Id` plus `.filter…` suffixes, so when there
+        is no exact match the part before the first dot is tried."""
+        candidates = [provider_message_id]
+        head = provider_message_id.split(".", 1)[0]
+        if head and head != provider_message_id:
+            candidates.append(head)
+        with self._sessions.read() as session:
+            for candidate in candidates:
+                row = session.scalars(
+                    select(Message)
+                    .where(Message.provider_message_id == candidate)
+                    .order_by(Message.created_at.desc(), Message.id.desc())
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    return _entry(row)
+        return None
+
+    def messages_for_contact(self, contact_id: str, limit: int | None = None) -> list[LedgerEntry]:
+        """The contact's messages, newest first."""
+        with self._sessions.read() as session:
+            stmt = (
+                select(Message)
+                .where(Message.contact_id == contact_id)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+            )
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return [_entry(row) for row in session.scalars(stmt)]
+
+    def count_marketing_since(
+        self, contact_id: str, since: datetime, channel: Channel | None = None
+    ) -> int:
+        """Marketing messages that went out (sent, delivered, opened, clicked) to the contact,
+        created at or after `since`, on `channel` or on all channels: the frequency cap."""
+        with self._sessions.read() as session:
+            stmt = select(func.count()).where(
+                Message.contact_id == contact_id,
+                Message.created_at >= as_utc(since),
+                Message.category == "marketing",
+                Message.status.in_(SENT_STATUSES),
+            )
+            if channel is not None:
+                stmt = stmt.where(Message.channel == channel)
+            return int(session.scalar(stmt) or 0)

@@ -1,0 +1,549 @@
+"""`Store`: contacts, events, consent, suppressions and runs (SPEC §5).
+
+Every method is synchronous and one short transaction (Temporal activities call them from
+threads), takes and returns the frozen records of `store.records`, and is safe to retry:
+inserts that may race use the database's INSERT … ON CONFLICT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from store.db import make_engine, migrate
+from store.ledger import MessageLedger
+from store.models import Consent, Contact, Event, Message, Run, Suppression
+from store.records import (
+    ConsentRecord,
+    ContactRecord,
+    ErasureResult,
+    EventRecord,
+    RunRecord,
+)
+from store.sql import Sessions, address_hash, check_choice, columns, insert
+from store.types import as_utc, utcnow
+from store.vocab import (
+    CHANNELS,
+    CONSENT_STATUSES,
+    RUN_STATUSES,
+    SUPPRESSION_REASONS,
+    Channel,
+    ConsentStatus,
+    RunStatus,
+    SuppressionReason,
+)
+
+
+def _contact(row: Contact) -> ContactRecord:
+    return ContactRecord.model_validate(columns(row))
+
+
+def _event(row: Event) -> EventRecord:
+    return EventRecord.model_validate(columns(row))
+
+
+def _run(row: Run) -> RunRecord:
+    return RunRecord.model_validate(columns(row))
+
+
+def _consent(row: Consent) -> ConsentRecord:
+    values = columns(row)
+    values.pop("id")
+    return ConsentRecord.model_validate(values)
+
+
+class Store:
+    """The durable data layer. Open with `Store.open(url)` (migrates first) or wrap an engine
+    of an already migrated database with `Store(engine)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = Sessions(engine)
+        self.ledger = MessageLedger(engine)
+
+    @classmethod
+    def open(cls, url: str | URL | None = None, *, migrate_schema: bool = True) -> Store:
+        """A store on `url` (default: the project settings' database), migrated to head."""
+        if url is None:
+            from settings import get_settings
+
+            url = get_settings().database
+        engine = make_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    def _upsert(self, session: Session, record: ContactRecord, now: datetime) -> Contact:
+        session.execute(
+            insert(session, Contact)
+            .values(
+                id=record.id,
+                attributes={},
+                created_at=record.created_at or now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        row = session.get(Contact, record.id, with_for_update=True, populate_existing=True)
+        assert row is not None
+        for field in ("email", "phone", "timezone", "locale"):
+            value = getattr(record, field)
+            if value is not None:
+                setattr(row, field, value)
+        if record.attributes:
+            row.attributes = {**(row.attributes or {}), **record.attributes}
+        row.updated_at = now
+        session.flush()
+        return row
+
+    def upsert_contact(self, record: ContactRecord) -> ContactRecord:
+        """Create or update a contact: fields given replace the stored ones, fields left `None`
+        are kept, and `attributes` are merged into the stored attributes (given keys win)."""
+        with self._sessions.write() as session:
+            return _contact(self._upsert(session, record, utcnow()))
+
+    def upsert_contacts(self, records: Iterable[ContactRecord], batch_size: int = 500) -> int:
+        """`upsert_contact` for many, `batch_size` per transaction; returns how many."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        count = 0
+        batch: list[ContactRecord] = []
+
+        def flush() -> None:
+            with self._sessions.write() as session:
+                now = utcnow()
+                for record in batch:
+                    self._upsert(session, record, now)
+            batch.clear()
+
+        for record in records:
+            batch.append(record)
+            count += 1
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        return count
+
+    def get_contact(self, contact_id: str) -> ContactRecord | None:
+        with self._sessions.read() as session:
+            row = session.get(Contact, contact_id)
+            return _contact(row) if row is not None else None
+
+    def contacts_by_address(self, channel: Channel, address: str) -> list[ContactRecord]:
+        """Contacts whose email (channel `email`) or phone (`sms`) is exactly `address`."""
+        check_choice("channel", channel, CHANNELS)
+        column = Contact.email if channel == "email" else Contact.phone
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(Contact).where(column == address.strip()).order_by(Contact.id)
+            )
+            return [_contact(row) for row in rows]
+
+    def iter_contact_pages(self, page_size: int = 500) -> Iterator[list[ContactRecord]]:
+        """All contacts in id order, one page (a short read of at most `page_size` rows) at a
+        time, by keyset pagination: memory stays bounded however many contacts there are."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        after: str | None = None
+        while True:
+            stmt = select(Contact).order_by(Contact.id).limit(page_size)
+            if after is not None:
+                stmt = stmt.where(Contact.id > after)
+            with self._sessions.read() as session:
+                page = [_contact(row) for row in session.scalars(stmt)]
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            after = page[-1].id
+
+    def iter_contacts(self, page_size: int = 500) -> Iterator[ContactRecord]:
+        """All contacts in id order, fetched `page_size` at a time (see `iter_contact_pages`)."""
+        for page in self.iter_contact_pages(page_size):
+            yield from page
+
+    def delete_contact(self, contact_id: str) -> ErasureResult:
+        """Erase a contact (GDPR): the profile, events and consent are deleted; the contact's
+        ledger rows keep their status and counts but lose subject, body, recipient and error;
+        runs keep their outcome but lose their data; and every address the contact had (profile
+        and ledger recipients) is suppressed by hash alone, with reason `erased`, while existing
+        suppressions of those addresses drop the address and keep the hash."""
+        now = utcnow()
+        with self._sessions.write() as session:
+            row = session.get(Contact, contact_id, with_for_update=True)
+            addresses: set[tuple[str, str]] = set()
+            if row is not None:
+                if row.email:
+                    addresses.add(("email", row.email))
+                if row.phone:
+                    addresses.add(("sms", row.phone))
+            recipients = session.execute(
+                select(Message.channel, Message.recipient)
+                .where(Message.contact_id == contact_id, Message.recipient.is_not(None))
+                .distinct()
+            )
+            for channel, recipient in recipients:
+                if recipient:
+                    addresses.add((channel, recipient))
+
+            events = session.execute(delete(Event).where(Event.contact_id == contact_id))
+            consents = session.execute(delete(Consent).where(Consent.contact_id == contact_id))
+            messages = session.execute(
+                update(Message)
+                .where(Message.contact_id == contact_id)
+                .values(subject=None, body=None, recipient=None, error=None, updated_at=now)
+            )
+            runs = session.execute(update(Run).where(Run.contact_id == contact_id).values(data={}))
+            hashes = {(channel, address_hash(channel, address)) for channel, address in addresses}
+            for channel, digest in sorted(hashes):
+                session.execute(
+                    insert(session, Suppression)
+                    .values(
+                        channel=channel,
+                        address=None,
+                        address_hash=digest,
+                        reason="erased",
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["channel", "address_hash", "reason"])
+                )
+                session.execute(
+                    update(Suppression)
+                    .where(Suppression.channel == channel, Suppression.address_hash == digest)
+                    .values(address=None)
+                )
+            if row is not None:
+                session.delete(row)
+            return ErasureResult(
+                contact_id=contact_id,
+                profile_deleted=row is not None,
+                events_deleted=events.rowcount,  # type: ignore[attr-defined]
+                consents_deleted=consents.rowcount,  # type: ignore[attr-defined]
+                messages_redacted=messages.rowcount,  # type: ignore[attr-defined]
+                runs_redacted=runs.rowcount,  # type: ignore[attr-defined]
+                addresses_suppressed=len(hashes),
+            )
+
+    # -- events -----------------------------------------------------------------------------
+
+    def record_event(self, event: EventRecord) -> bool:
+        """Store an event; False (and nothing stored) when its (contact, source, message_id)
+        was seen before."""
+        with self._sessions.write() as session:
+            stmt = insert(session, Event).values(
+                contact_id=event.contact_id,
+                name=event.name,
+                properties=event.properties,
+                timestamp=event.timestamp,
+                source=event.source,
+                message_id=event.message_id,
+                received_at=event.received_at or utcnow(),
+            )
+            if event.message_id is not None:
+                stmt = stmt.on_conflict_do_nothing(
+                    index_elements=["contact_id", "source", "message_id"]
+                )
+            return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+    def count_events(self, contact_id: str, name: str, since: datetime | None = None) -> int:
+        """How many `name` events the contact has, with timestamp at or after `since`."""
+        stmt = select(func.count()).where(Event.contact_id == contact_id, Event.name == name)
+        if since is not None:
+            stmt = stmt.where(Event.timestamp >= as_utc(since))
+        with self._sessions.read() as session:
+            return int(session.scalar(stmt) or 0)
+
+    def last_event(self, contact_id: str, name: str) -> EventRecord | None:
+        """The contact's latest `name` event by timestamp."""
+        with self._sessions.read() as session:
+            row = session.scalars(
+                select(Event)
+                .where(Event.contact_id == contact_id, Event.name == name)
+                .order_by(Event.timestamp.desc(), Event.id.desc())
+                .limit(1)
+            ).first()
+            return _event(row) if row is not None else None
+
+    def recent_events(self, contact_id: str, limit: int = 50) -> list[EventRecord]:
+        """The contact's latest events of any name, newest first."""
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(Event)
+                .where(Event.contact_id == contact_id)
+                .order_by(Event.timestamp.desc(), Event.id.desc())
+                .limit(limit)
+            )
+            return [_event(row) for row in rows]
+
+    # -- consent and suppressions -----------------------------------------------------------
+
+    def set_consent(
+        self,
+        contact_id: str,
+        channel: Channel,
+        status: ConsentStatus,
+        source: str,
+        *,
+        topic: str | None = None,
+        at: datetime | None = None,
+    ) -> ConsentRecord:
+        """Record marketing consent for a channel (or one topic of it). With `at`, a change
+        older than the stored one is ignored, so late deliveries cannot undo a newer choice."""
+        check_choice("channel", channel, CHANNELS)
+        check_choice("status", status, CONSENT_STATUSES)
+        if not source:
+            raise ValueError("source must not be empty")
+        when = as_utc(at) if at is not None else utcnow()
+        with self._sessions.write() as session:
+            stmt = insert(session, Consent).values(
+                contact_id=contact_id,
+                channel=channel,
+                topic=topic,
+                status=status,
+                source=source,
+                updated_at=when,
+            )
+            changes = {
+                "status": stmt.excluded.status,
+                "source": stmt.excluded.source,
+                "updated_at": stmt.excluded.updated_at,
+            }
+            # Only an explicit `at` can be older than what is stored.
+            newer = Consent.updated_at <= stmt.excluded.updated_at if at else None
+            if topic is None:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["contact_id", "channel"],
+                    index_where=text("topic IS NULL"),
+                    set_=changes,
+                    where=newer,
+                )
+            else:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["contact_id", "channel", "topic"], set_=changes, where=newer
+                )
+            session.execute(stmt)
+            topic_match = Consent.topic.is_(None) if topic is None else Consent.topic == topic
+            row = session.scalars(
+                select(Consent).where(
+                    Consent.contact_id == contact_id, Consent.channel == channel, topic_match
+                )
+            ).one()
+            return _consent(row)
+
+    def consent(self, contact_id: str, channel: Channel, topic: str | None = None) -> ConsentStatus:
+        """The contact's marketing consent on `channel` (`subscribed` when never set). With a
+        topic, an unsubscribe from the whole channel still wins over the topic's own status."""
+        check_choice("channel", channel, CHANNELS)
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
+            ).all()
+        by_topic = {row.topic: row.status for row in rows}
+        channel_wide = by_topic.get(None)
+        if channel_wide == "unsubscribed":
+            return "unsubscribed"
+        status = by_topic.get(topic) if topic is not None else None
+        status = status or channel_wide or "subscribed"
+        return "unsubscribed" if status == "unsubscribed" else "subscribed"
+
+    def consents_for_contact(self, contact_id: str) -> list[ConsentRecord]:
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(Consent)
+                .where(Consent.contact_id == contact_id)
+                .order_by(Consent.channel, Consent.topic, Consent.id)
+            )
+            return [_consent(row) for row in rows]
+
+    def suppress(self, channel: Channel, address: str, reason: SuppressionReason) -> bool:
+        """Suppress an address (stored as given, matched by hash); False if it already was
+        suppressed for that reason."""
+        check_choice("channel", channel, CHANNELS)
+        check_choice("reason", reason, SUPPRESSION_REASONS)
+        if not address.strip():
+            raise ValueError("address must not be empty")
+        with self._sessions.write() as session:
+            stmt = (
+                insert(session, Suppression)
+                .values(
+                    channel=channel,
+                    address=address,
+                    address_hash=address_hash(channel, address),
+                    reason=reason,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["channel", "address_hash", "reason"])
+            )
+            return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+    def is_suppressed(self, channel: Channel, address: str) -> SuppressionReason | None:
+        """The reason `address` is suppressed on `channel` (the oldest, if several), or None.
+        Matched by hash, so entries whose address was erased still count."""
+        check_choice("channel", channel, CHANNELS)
+        with self._sessions.read() as session:
+            reason = session.scalars(
+                select(Suppression.reason)
+                .where(
+                    Suppression.channel == channel,
+                    Suppression.address_hash == address_hash(channel, address),
+                )
+                .order_by(Suppression.created_at, Suppression.id)
+                .limit(1)
+            ).first()
+        return reason  # type: ignore[return-value]
+
+    def unsuppress(
+        self, channel: Channel, address: str, reason: SuppressionReason | None = None
+    ) -> int:
+        """Lift suppressions of `address` (e.g. an SMS START after STOP): those with `reason`,
+        or all but `erased` ones when no reason is given. Returns how many were lifted."""
+        check_choice("channel", channel, CHANNELS)
+        stmt = delete(Suppression).where(
+            Suppression.channel == channel,
+            Suppression.address_hash == address_hash(channel, address),
+        )
+        if reason is None:
+            stmt = stmt.where(Suppression.reason != "erased")
+        else:
+            check_choice("reason", reason, SUPPRESSION_REASONS)
+            stmt = stmt.where(Suppression.reason == reason)
+        with self._sessions.write() as session:
+            return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def record_run(self, run: RunRecord) -> RunRecord:
+        """Record a run's entry; recording the same (workflow_id, run_id) again returns the
+        stored run unchanged."""
+        with self._sessions.write() as session:
+            session.execute(
+                insert(session, Run)
+                .values(
+                    workflow_id=run.workflow_id,
+                    run_id=run.run_id,
+                    contact_id=run.contact_id,
+                    journey=run.journey,
+                    version=run.version,
+                    status=run.status,
+                    entered_at=run.entered_at,
+                    ended_at=run.ended_at,
+                    outcome=run.outcome,
+                    variant=run.variant,
+                    holdout=run.holdout,
+                    data=run.data,
+                )
+                .on_conflict_do_nothing(index_elements=["workflow_id", "run_id"])
+            )
+            row = session.scalars(
+                select(Run).where(Run.workflow_id == run.workflow_id, Run.run_id == run.run_id)
+            ).one()
+            return _run(row)
+
+    def _latest_run(self, session: Session, workflow_id: str, run_id: str | None) -> Run | None:
+        stmt = select(Run).where(Run.workflow_id == workflow_id)
+        if run_id is not None:
+            stmt = stmt.where(Run.run_id == run_id)
+        return session.scalars(stmt.order_by(Run.id.desc()).limit(1)).first()
+
+    def end_run(
+        self,
+        workflow_id: str,
+        *,
+        outcome: str | None = None,
+        status: RunStatus = "completed",
+        run_id: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> RunRecord | None:
+        """End the workflow's open run(s) (or the one `run_id`) with a status and outcome. An
+        already ended run keeps its first ending. Returns the latest matching run."""
+        check_choice("status", status, RUN_STATUSES)
+        if status == "running":
+            raise ValueError("status of an ended run cannot be 'running'")
+        stmt = (
+            update(Run)
+            .where(Run.workflow_id == workflow_id, Run.ended_at.is_(None))
+            .values(
+                status=status,
+                outcome=outcome,
+                ended_at=as_utc(ended_at) if ended_at is not None else utcnow(),
+            )
+        )
+        if run_id is not None:
+            stmt = stmt.where(Run.run_id == run_id)
+        with self._sessions.write() as session:
+            session.execute(stmt)
+            row = self._latest_run(session, workflow_id, run_id)
+            return _run(row) if row is not None else None
+
+    def update_run(
+        self,
+        workflow_id: str,
+        *,
+        run_id: str | None = None,
+        variant: str | None = None,
+        holdout: bool | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> RunRecord | None:
+        """Set a run's split variant, holdout flag or data (fields left `None` are kept)."""
+        with self._sessions.write() as session:
+            row = self._latest_run(session, workflow_id, run_id)
+            if row is None:
+                return None
+            if variant is not None:
+                row.variant = variant
+            if holdout is not None:
+                row.holdout = holdout
+            if data is not None:
+                row.data = dict(data)
+            session.flush()
+            return _run(row)
+
+    def get_run(self, workflow_id: str, run_id: str | None = None) -> RunRecord | None:
+        with self._sessions.read() as session:
+            row = self._latest_run(session, workflow_id, run_id)
+            return _run(row) if row is not None else None
+
+    def list_runs(
+        self,
+        journey: str | None = None,
+        status: RunStatus | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest entry first, optionally of one journey and/or in one status."""
+        stmt = select(Run)
+        if journey is not None:
+            stmt = stmt.where(Run.journey == journey)
+        if status is not None:
+            stmt = stmt.where(Run.status == status)
+        stmt = stmt.order_by(Run.entered_at.desc(), Run.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._sessions.read() as session:
+            return [_run(row) for row in session.scalars(stmt)]
+
+    def runs_for_contact(self, contact_id: str, journey: str | None = None) -> list[RunRecord]:
+        """The contact's runs (of one journey, if given), newest entry first."""
+        stmt = select(Run).where(Run.contact_id == contact_id)
+        if journey is not None:
+            stmt = stmt.where(Run.journey == journey)
+        with self._sessions.read() as session:
+            rows = session.scalars(stmt.order_by(Run.entered_at.desc(), Run.id.desc()))
+            return [_run(row) for row in rows]
