@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from store.models import Message
 from store.records import LedgerEntry
-from store.sql import Sessions, check_choice, columns, insert
+from store.sql import Sessions, check_choice, columns, insert, inserted
 from store.types import as_utc, utcnow
 from store.vocab import (
     CATEGORIES,
@@ -136,7 +136,7 @@ class MessageLedger:
                 )
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
-            created = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+            created = inserted(session, stmt)
             row = session.scalars(select(Message).where(Message.idempotency_key == key)).one()
             return _entry(row), created
 

@@ -25,9 +25,10 @@ from store.vocab import (
     RunStatus,
 )
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-LOCALE = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
+# ASCII digits only (`\d` would take any Unicode digit); matched with fullmatch.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+LOCALE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*")
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 Id = Annotated[str, Field(min_length=1, max_length=255)]
@@ -80,7 +81,7 @@ class ContactRecord(_Frozen):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 320 or not EMAIL.match(value)):
+        if value is not None and (len(value) > 320 or not EMAIL.fullmatch(value)):
             raise PydanticCustomError(
                 "invalid_email",
                 "email must be an address like name@example.com, got {value}",
@@ -91,7 +92,7 @@ class ContactRecord(_Frozen):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not E164.match(value):
+        if value is not None and not E164.fullmatch(value):
             raise PydanticCustomError(
                 "invalid_phone",
                 "phone must be in E.164 format, '+' then 7 to 15 digits "
@@ -114,7 +115,7 @@ class ContactRecord(_Frozen):
     @field_validator("locale")
     @classmethod
     def _locale(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 35 or not LOCALE.match(value)):
+        if value is not None and (len(value) > 35 or not LOCALE.fullmatch(value)):
             raise PydanticCustomError(
                 "invalid_locale",
                 "locale must be a language tag like en, en-US or pt_BR, got {value}",

@@ -25,7 +25,7 @@ from store.records import (
     EventRecord,
     RunRecord,
 )
-from store.sql import Sessions, address_hash, check_choice, columns, insert
+from store.sql import Sessions, address_hash, check_choice, columns, execute, insert, inserted
 from store.types import as_utc, utcnow
 from store.vocab import (
     CHANNELS,
@@ -90,7 +90,8 @@ class Store:
     # -- contacts ---------------------------------------------------------------------------
 
     def _upsert(self, session: Session, record: ContactRecord, now: datetime) -> Contact:
-        session.execute(
+        execute(
+            session,
             insert(session, Contact)
             .values(
                 id=record.id,
@@ -98,7 +99,7 @@ class Store:
                 created_at=record.created_at or now,
                 updated_at=now,
             )
-            .on_conflict_do_nothing(index_elements=["id"])
+            .on_conflict_do_nothing(index_elements=["id"]),
         )
         row = session.get(Contact, record.id, with_for_update=True, populate_existing=True)
         assert row is not None
@@ -204,17 +205,19 @@ class Store:
                 if recipient:
                     addresses.add((channel, recipient))
 
-            events = session.execute(delete(Event).where(Event.contact_id == contact_id))
-            consents = session.execute(delete(Consent).where(Consent.contact_id == contact_id))
-            messages = session.execute(
+            events = execute(session, delete(Event).where(Event.contact_id == contact_id))
+            consents = execute(session, delete(Consent).where(Consent.contact_id == contact_id))
+            messages = execute(
+                session,
                 update(Message)
                 .where(Message.contact_id == contact_id)
-                .values(subject=None, body=None, recipient=None, error=None, updated_at=now)
+                .values(subject=None, body=None, recipient=None, error=None, updated_at=now),
             )
-            runs = session.execute(update(Run).where(Run.contact_id == contact_id).values(data={}))
+            runs = execute(session, update(Run).where(Run.contact_id == contact_id).values(data={}))
             hashes = {(channel, address_hash(channel, address)) for channel, address in addresses}
             for channel, digest in sorted(hashes):
-                session.execute(
+                execute(
+                    session,
                     insert(session, Suppression)
                     .values(
                         channel=channel,
@@ -223,22 +226,23 @@ class Store:
                         reason="erased",
                         created_at=now,
                     )
-                    .on_conflict_do_nothing(index_elements=["channel", "address_hash", "reason"])
+                    .on_conflict_do_nothing(index_elements=["channel", "address_hash", "reason"]),
                 )
-                session.execute(
+                execute(
+                    session,
                     update(Suppression)
                     .where(Suppression.channel == channel, Suppression.address_hash == digest)
-                    .values(address=None)
+                    .values(address=None),
                 )
             if row is not None:
                 session.delete(row)
             return ErasureResult(
                 contact_id=contact_id,
                 profile_deleted=row is not None,
-                events_deleted=events.rowcount,  # type: ignore[attr-defined]
-                consents_deleted=consents.rowcount,  # type: ignore[attr-defined]
-                messages_redacted=messages.rowcount,  # type: ignore[attr-defined]
-                runs_redacted=runs.rowcount,  # type: ignore[attr-defined]
+                events_deleted=events.rowcount,
+                consents_deleted=consents.rowcount,
+                messages_redacted=messages.rowcount,
+                runs_redacted=runs.rowcount,
                 addresses_suppressed=len(hashes),
             )
 
@@ -261,7 +265,7 @@ class Store:
                 stmt = stmt.on_conflict_do_nothing(
                     index_elements=["contact_id", "source", "message_id"]
                 )
-            return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+            return inserted(session, stmt)
 
     def count_events(self, contact_id: str, name: str, since: datetime | None = None) -> int:
         """How many `name` events the contact has, with timestamp at or after `since`."""
@@ -339,7 +343,7 @@ class Store:
                 stmt = stmt.on_conflict_do_update(
                     index_elements=["contact_id", "channel", "topic"], set_=changes, where=newer
                 )
-            session.execute(stmt)
+            execute(session, stmt)
             topic_match = Consent.topic.is_(None) if topic is None else Consent.topic == topic
             row = session.scalars(
                 select(Consent).where(
@@ -392,7 +396,7 @@ class Store:
                 )
                 .on_conflict_do_nothing(index_elements=["channel", "address_hash", "reason"])
             )
-            return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+            return inserted(session, stmt)
 
     def is_suppressed(self, channel: Channel, address: str) -> SuppressionReason | None:
         """The reason `address` is suppressed on `channel` (the oldest, if several), or None.
@@ -426,7 +430,7 @@ class Store:
             check_choice("reason", reason, SUPPRESSION_REASONS)
             stmt = stmt.where(Suppression.reason == reason)
         with self._sessions.write() as session:
-            return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+            return int(execute(session, stmt).rowcount)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -434,7 +438,8 @@ class Store:
         """Record a run's entry; recording the same (workflow_id, run_id) again returns the
         stored run unchanged."""
         with self._sessions.write() as session:
-            session.execute(
+            execute(
+                session,
                 insert(session, Run)
                 .values(
                     workflow_id=run.workflow_id,
@@ -450,7 +455,7 @@ class Store:
                     holdout=run.holdout,
                     data=run.data,
                 )
-                .on_conflict_do_nothing(index_elements=["workflow_id", "run_id"])
+                .on_conflict_do_nothing(index_elements=["workflow_id", "run_id"]),
             )
             row = session.scalars(
                 select(Run).where(Run.workflow_id == run.workflow_id, Run.run_id == run.run_id)
@@ -489,7 +494,7 @@ class Store:
         if run_id is not None:
             stmt = stmt.where(Run.run_id == run_id)
         with self._sessions.write() as session:
-            session.execute(stmt)
+            execute(session, stmt)
             row = self._latest_run(session, workflow_id, run_id)
             return _run(row) if row is not None else None
 

@@ -6,9 +6,9 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import CursorResult, Engine, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,12 +40,27 @@ def check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
 
 def insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT for the session's dialect, which has `on_conflict_do_nothing/_update`."""
+    table = cast(Table, model.__table__)
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        return postgresql.insert(model)
+        return postgresql.insert(table)
     if name == "sqlite":
-        return sqlite.insert(model)
+        return sqlite.insert(table)
     raise UnsupportedDatabase(f"unsupported database dialect {name!r}")
+
+
+def execute(session: Session, statement: Executable) -> CursorResult[Any]:
+    """Run a Core INSERT/UPDATE/DELETE in the session's transaction; the result's `rowcount`
+    is the database's (the ORM bulk paths do not always report it)."""
+    return session.connection().execute(statement)
+
+
+def inserted(session: Session, statement: postgresql.Insert | sqlite.Insert) -> bool:
+    """Run an INSERT (usually … ON CONFLICT DO NOTHING); True when it added a row. Told by
+    RETURNING, as PostgreSQL reports no rowcount once the driver has fetched returned keys."""
+    table = cast(Table, statement.table)
+    returning = statement.returning(*table.primary_key.columns)
+    return execute(session, returning).first() is not None
 
 
 def columns(obj: Any) -> dict[str, Any]:
