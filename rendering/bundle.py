@@ -1,0 +1,382 @@
+"""Collecting a message template with every file it needs, and checking it (SPEC §3, §4).
+
+A `TemplateBundle` is the self-contained source of one message: the main file, the optional
+plain-text part and every layout or include they reference. It travels inside a compiled journey,
+so a run renders with the templates it entered with even after the files on disk change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from pydantic import BaseModel, ConfigDict
+
+from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
+from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
+from workflows.diagnostics import Diagnostic, Severity, display_path
+
+Channel = Literal["email", "sms"]
+MAX_SMS_SEGMENTS = 3
+
+
+class TemplateNotFound(Exception):
+    """The main file of a template does not exist."""
+
+
+class TemplateBundle(BaseModel):
+    """One message template with its text part, layouts and includes (path -> source)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    channel: Channel
+    files: dict[str, str]
+    directory: str = "templates"  # the templates directory as shown in messages
+
+    @property
+    def main_file(self) -> str:
+        return f"{self.name}.{self.channel}.j2"
+
+    @property
+    def text_file(self) -> str | None:
+        path = f"{self.name}{TEXT_SUFFIX}"
+        return path if self.channel == "email" and path in self.files else None
+
+    def display(self, relative: str) -> str:
+        """A bundle file as the user knows it, e.g. `templates/onboarding/welcome.email.j2`."""
+        return f"{self.directory}/{relative}" if self.directory not in ("", ".") else relative
+
+
+def template_names(templates_dir: Path, channel: Channel) -> list[str]:
+    """Every template name of a channel under `templates_dir` (`onboarding/welcome`, …)."""
+    suffix = f".{channel}.j2"
+    if not templates_dir.is_dir():
+        return []
+    return sorted(
+        path.relative_to(templates_dir).as_posix()[: -len(suffix)]
+        for path in templates_dir.rglob(f"*{suffix}")
+        if path.is_file()
+    )
+
+
+def _not_found_message(templates_dir: Path, name: str, channel: Channel) -> str:
+    expected = display_path(templates_dir / f"{name}.{channel}.j2")
+    message = f"template {name!r} not found: expected {expected}"
+    close = difflib.get_close_matches(name, template_names(templates_dir, channel), n=1)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# Syntax errors, with the line of an unclosed block's opening tag
+# ---------------------------------------------------------------------------------------------
+
+_BLOCK_TAGS = {
+    "if", "for", "block", "macro", "call", "filter", "with", "raw", "autoescape", "trans",
+}  # fmt: skip
+
+
+def _unclosed_block(source: str) -> tuple[str, int] | None:
+    """The innermost block tag never closed in `source` and its line, when lexing allows."""
+    stack: list[tuple[str, int]] = []
+    try:
+        tokens = list(parsing_environment().lexer.tokenize(source))
+    except TemplateSyntaxError:
+        return None
+    for index, token in enumerate(tokens[:-1]):
+        following = tokens[index + 1]
+        if token.type != "block_begin" or following.type != "name":
+            continue
+        tag = following.value
+        if tag == "set":
+            # Only the block form `{% set x %}…{% endset %}` needs closing.
+            assigns = False
+            for later in tokens[index + 2 :]:
+                if later.type == "block_end":
+                    break
+                assigns = assigns or later.type == "assign"
+            if not assigns:
+                stack.append((tag, token.lineno))
+        elif tag in _BLOCK_TAGS:
+            stack.append((tag, token.lineno))
+        elif tag.startswith("end") and stack and stack[-1][0] == tag[3:]:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _syntax_diagnostic(exc: TemplateSyntaxError, file: str, source: str, offset: int) -> Diagnostic:
+    line = (exc.lineno or 1) + offset
+    message = exc.message or "syntax error"
+    if message.startswith("Unexpected end of template"):
+        unclosed = _unclosed_block(source)
+        if unclosed is not None:
+            tag, tag_line = unclosed
+            return Diagnostic(file, tag_line + offset, 1, f"unclosed {{% {tag} %}}: {message}")
+    return Diagnostic(file, line, 1, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# References to other templates (extends, include, import)
+# ---------------------------------------------------------------------------------------------
+
+
+def _references(ast: nodes.Template) -> Iterator[tuple[str, str, int, bool]]:
+    """(kind, template name, line, ignore_missing) for each static reference in `ast`."""
+    for node in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
+        kind = {
+            nodes.Extends: "layout",
+            nodes.Include: "included template",
+        }.get(type(node), "imported template")
+        target = getattr(node, "template", None)
+        ignore_missing = bool(getattr(node, "ignore_missing", False))
+        if isinstance(target, nodes.Const) and isinstance(target.value, str):
+            yield kind, target.value, node.lineno, ignore_missing
+        elif isinstance(target, (nodes.List, nodes.Tuple)):
+            for item in target.items:
+                if isinstance(item, nodes.Const) and isinstance(item.value, str):
+                    yield kind, item.value, node.lineno, True
+
+
+def _inside(templates_dir: Path, relative: str) -> Path | None:
+    if relative.startswith("/") or "\\" in relative:
+        return None
+    path = (templates_dir / relative).resolve()
+    try:
+        path.relative_to(templates_dir.resolve())
+    except ValueError:
+        return None
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# collect_template
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_front_matter(
+    source: str, file: str, channel: Channel, diagnostics: list[Diagnostic]
+) -> None:
+    front = parse_front_matter(source)
+    for problem in front.problems:
+        diagnostics.append(Diagnostic(file, problem.line, problem.col, problem.message))
+    if front.problems:
+        return
+    if channel == "email" and "subject" not in front.data:
+        diagnostics.append(
+            Diagnostic(file, 1, 1, "missing 'subject' in the front matter (required for email)")
+        )
+    env = parsing_environment()
+    for key, value in front.data.items():
+        line, col = front.position(key)
+        if key not in FRONT_MATTER_KEYS:
+            hint = difflib.get_close_matches(key, FRONT_MATTER_KEYS, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            diagnostics.append(
+                Diagnostic(
+                    file,
+                    line,
+                    col,
+                    f"unknown front matter key {key!r}{suggestion}",
+                    Severity.WARNING,
+                )
+            )
+            continue
+        if value is None or not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            if key == "subject" or value is not None:
+                diagnostics.append(Diagnostic(file, line, col, f"{key!r} must be a line of text"))
+            continue
+        try:
+            env.parse(str(value))
+        except TemplateSyntaxError as exc:
+            diagnostics.append(
+                Diagnostic(file, line + (exc.lineno or 1) - 1, col, f"{key}: {exc.message}")
+            )
+
+
+def collect_template(
+    templates_dir: Path, name: str, channel: Channel
+) -> tuple[TemplateBundle | None, list[Diagnostic]]:
+    """Read template `name` for `channel` with every file it references, and check them all.
+
+    Raises `TemplateNotFound` when the main file is missing. Otherwise returns the bundle and the
+    diagnostics (syntax errors at the file's own line, front matter problems, missing layouts).
+    The bundle is `None` only when there is nothing usable to render.
+    """
+    main = f"{name}.{channel}.j2"
+    main_path = _inside(templates_dir, main)
+    if main_path is None or not main_path.is_file():
+        raise TemplateNotFound(_not_found_message(templates_dir, name, channel))
+
+    env = parsing_environment()
+    diagnostics: list[Diagnostic] = []
+    files: dict[str, str] = {}
+    queue: list[str] = [main]
+    text = f"{name}{TEXT_SUFFIX}"
+    if channel == "email" and (templates_dir / text).is_file():
+        queue.append(text)
+
+    while queue:
+        relative = queue.pop(0)
+        if relative in files:
+            continue
+        path = templates_dir / relative
+        shown = display_path(path)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            diagnostics.append(Diagnostic(shown, 1, 1, f"cannot read template: {exc}"))
+            continue
+        files[relative] = source
+
+        body, offset = source, 0
+        if relative.endswith(EMAIL_SUFFIX):
+            _check_front_matter(source, shown, channel, diagnostics)
+            front = parse_front_matter(source)
+            body, offset = front.body, front.line_offset
+        try:
+            ast = env.parse(body, relative, relative)
+        except TemplateSyntaxError as exc:
+            diagnostics.append(_syntax_diagnostic(exc, shown, body, offset))
+            continue
+        for kind, target, line, ignore_missing in _references(ast):
+            target_path = _inside(templates_dir, target)
+            if target_path is None:
+                diagnostics.append(
+                    Diagnostic(
+                        shown,
+                        line + offset,
+                        1,
+                        f"{kind} {target!r} must be a path inside {display_path(templates_dir)}",
+                    )
+                )
+            elif target_path.is_file():
+                queue.append(target)
+            elif not ignore_missing:
+                diagnostics.append(
+                    Diagnostic(
+                        shown,
+                        line + offset,
+                        1,
+                        f"{kind} {target!r} not found: "
+                        f"expected {display_path(templates_dir / target)}",
+                    )
+                )
+
+    bundle = TemplateBundle(
+        name=name, channel=channel, files=files, directory=display_path(templates_dir)
+    )
+    return bundle, diagnostics
+
+
+# ---------------------------------------------------------------------------------------------
+# Lints
+# ---------------------------------------------------------------------------------------------
+
+
+def _uses_variable(source: str, variable: str, *, email_main: bool) -> bool:
+    body = parse_front_matter(source).body if email_main else source
+    try:
+        ast = parsing_environment().parse(body)
+    except TemplateSyntaxError:
+        return re.search(rf"\b{re.escape(variable)}\b", body) is not None
+    return any(node.name == variable for node in ast.find_all(nodes.Name))
+
+
+class _SampleUndefined(ChainableUndefined):
+    """Stands in for anything a sample context lacks: renders as a ten-letter word."""
+
+    def __str__(self) -> str:
+        return "Xxxxxxxxxx"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _SampleUndefined:  # type: ignore[override]
+        return self
+
+
+def lint_template(
+    bundle: TemplateBundle,
+    *,
+    marketing: bool,
+    sample: Mapping[str, Any] | None = None,
+) -> list[Diagnostic]:
+    """Warnings for what marketers get wrong (SPEC §3).
+
+    - a marketing email none of whose files uses `unsubscribe_url` (or whose plain-text part
+      leaves it out);
+    - an SMS that renders to more than 3 segments for a sample context (`sample`, with anything
+      missing filled in by a placeholder); skipped when the sample cannot be rendered.
+    """
+    warnings: list[Diagnostic] = []
+    main = bundle.display(bundle.main_file)
+    if bundle.channel == "email" and marketing:
+        users = {
+            relative
+            for relative, source in bundle.files.items()
+            if _uses_variable(source, "unsubscribe_url", email_main=relative.endswith(EMAIL_SUFFIX))
+        }
+        html_ok = bool(_reachable(bundle, bundle.main_file) & users)
+        text = bundle.text_file
+        text_ok = html_ok if text is None else bool(_reachable(bundle, text) & users)
+        if not html_ok and not text_ok:
+            message = (
+                "marketing email without an unsubscribe link: use {{ unsubscribe_url }} "
+                "(or extend a layout that does)"
+            )
+            warnings.append(Diagnostic(main, 1, 1, message, Severity.WARNING))
+        elif not html_ok:
+            message = "HTML part of a marketing email without {{ unsubscribe_url }}"
+            warnings.append(Diagnostic(main, 1, 1, message, Severity.WARNING))
+        elif text is not None and not text_ok:
+            message = "plain-text part of a marketing email without {{ unsubscribe_url }}"
+            warnings.append(Diagnostic(bundle.display(text), 1, 1, message, Severity.WARNING))
+    if bundle.channel == "sms":
+        from rendering.render import render_sms_with
+
+        try:
+            rendered = render_sms_with(
+                bundle,
+                dict(sample or {}),
+                locale=None,
+                marketing=marketing,
+                undefined=_SampleUndefined,
+            )
+        except Exception:  # the lint is best effort: a sample that cannot render is no finding
+            return warnings
+        if rendered.segments.segments > MAX_SMS_SEGMENTS:
+            warnings.append(
+                Diagnostic(
+                    main,
+                    1,
+                    1,
+                    f"SMS renders to {rendered.segments} for a sample contact; "
+                    f"keep it within {MAX_SMS_SEGMENTS} segments",
+                    Severity.WARNING,
+                )
+            )
+    return warnings
+
+
+def _reachable(bundle: TemplateBundle, start: str) -> set[str]:
+    """`start` and every bundle file it extends, includes or imports, transitively."""
+    seen: set[str] = set()
+    pending = [start]
+    env = parsing_environment()
+    while pending:
+        current = pending.pop()
+        if current in seen or current not in bundle.files:
+            continue
+        seen.add(current)
+        source = bundle.files[current]
+        if current.endswith(EMAIL_SUFFIX):
+            source = parse_front_matter(source).body
+        try:
+            ast = env.parse(source)
+        except TemplateSyntaxError:
+            continue
+        pending.extend(target for _, target, _, _ in _references(ast))
+    return seen
