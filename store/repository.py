@@ -373,7 +373,7 @@ class Store:
             rows = session.scalars(
                 select(Consent)
                 .where(Consent.contact_id == contact_id)
-                .order_by(Consent.channel, Consent.topic, Consent.id)
+                .order_by(Consent.channel, Consent.topic.asc().nulls_first(), Consent.id)
             )
             return [_consent(row) for row in rows]
 
