@@ -18,6 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Frozen copies of the definitions at this revision: later model changes get new migrations.
+# Names are final (`op.f`): the metadata's naming convention must not be applied to them again.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 CHANNELS = "channel IN ('email', 'sms')"
 
@@ -33,10 +34,10 @@ def upgrade() -> None:
         sa.Column("attributes", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_contacts"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
     )
-    op.create_index("ix_contacts_email", "contacts", ["email"])
-    op.create_index("ix_contacts_phone", "contacts", ["phone"])
+    op.create_index(op.f("ix_contacts_email"), "contacts", ["email"])
+    op.create_index(op.f("ix_contacts_phone"), "contacts", ["phone"])
 
     op.create_table(
         "consents",
@@ -47,15 +48,17 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("source", sa.String(255), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_consents"),
-        sa.CheckConstraint(CHANNELS, name="ck_consents_channel"),
-        sa.CheckConstraint("status IN ('subscribed', 'unsubscribed')", name="ck_consents_status"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
+        sa.CheckConstraint(CHANNELS, name=op.f("ck_consents_channel")),
+        sa.CheckConstraint(
+            "status IN ('subscribed', 'unsubscribed')", name=op.f("ck_consents_status")
+        ),
         sa.UniqueConstraint(
-            "contact_id", "channel", "topic", name="uq_consents_contact_channel_topic"
+            "contact_id", "channel", "topic", name=op.f("uq_consents_contact_channel_topic")
         ),
     )
     op.create_index(
-        "uq_consents_contact_channel_all_topics",
+        op.f("uq_consents_contact_channel_all_topics"),
         "consents",
         ["contact_id", "channel"],
         unique=True,
@@ -71,14 +74,14 @@ def upgrade() -> None:
         sa.Column("address_hash", sa.String(64), nullable=False),
         sa.Column("reason", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_suppressions"),
-        sa.CheckConstraint(CHANNELS, name="ck_suppressions_channel"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
+        sa.CheckConstraint(CHANNELS, name=op.f("ck_suppressions_channel")),
         sa.CheckConstraint(
             "reason IN ('bounce', 'spam_report', 'stop', 'erased', 'manual')",
-            name="ck_suppressions_reason",
+            name=op.f("ck_suppressions_reason"),
         ),
         sa.UniqueConstraint(
-            "channel", "address_hash", "reason", name="uq_suppressions_channel_hash_reason"
+            "channel", "address_hash", "reason", name=op.f("uq_suppressions_channel_hash_reason")
         ),
     )
 
@@ -92,15 +95,15 @@ def upgrade() -> None:
         sa.Column("source", sa.String(64), nullable=False),
         sa.Column("message_id", sa.String(255), nullable=True),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_events"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         sa.UniqueConstraint(
-            "contact_id", "source", "message_id", name="uq_events_contact_source_message"
+            "contact_id", "source", "message_id", name=op.f("uq_events_contact_source_message")
         ),
     )
     op.create_index(
-        "ix_events_contact_name_timestamp", "events", ["contact_id", "name", "timestamp"]
+        op.f("ix_events_contact_name_timestamp"), "events", ["contact_id", "name", "timestamp"]
     )
-    op.create_index("ix_events_contact_timestamp", "events", ["contact_id", "timestamp"])
+    op.create_index(op.f("ix_events_contact_timestamp"), "events", ["contact_id", "timestamp"])
 
     op.create_table(
         "messages",
@@ -124,21 +127,23 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_messages"),
-        sa.CheckConstraint(CHANNELS, name="ck_messages_channel"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+        sa.CheckConstraint(CHANNELS, name=op.f("ck_messages_channel")),
         sa.CheckConstraint(
-            "category IN ('marketing', 'transactional')", name="ck_messages_category"
+            "category IN ('marketing', 'transactional')", name=op.f("ck_messages_category")
         ),
         sa.CheckConstraint(
             "status IN ('queued', 'sent', 'delivered', 'opened', 'clicked', 'bounced', "
             "'failed', 'suppressed', 'skipped')",
-            name="ck_messages_status",
+            name=op.f("ck_messages_status"),
         ),
-        sa.UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_messages_idempotency_key")),
     )
-    op.create_index("ix_messages_contact_created_at", "messages", ["contact_id", "created_at"])
-    op.create_index("ix_messages_provider_message_id", "messages", ["provider_message_id"])
-    op.create_index("ix_messages_journey_status", "messages", ["journey", "status"])
+    op.create_index(
+        op.f("ix_messages_contact_created_at"), "messages", ["contact_id", "created_at"]
+    )
+    op.create_index(op.f("ix_messages_provider_message_id"), "messages", ["provider_message_id"])
+    op.create_index(op.f("ix_messages_journey_status"), "messages", ["journey", "status"])
 
     op.create_table(
         "runs",
@@ -155,15 +160,15 @@ def upgrade() -> None:
         sa.Column("variant", sa.String(255), nullable=True),
         sa.Column("holdout", sa.Boolean(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_runs"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
         sa.CheckConstraint(
             "status IN ('running', 'completed', 'failed', 'cancelled', 'terminated')",
-            name="ck_runs_status",
+            name=op.f("ck_runs_status"),
         ),
-        sa.UniqueConstraint("workflow_id", "run_id", name="uq_runs_workflow_id_run_id"),
+        sa.UniqueConstraint("workflow_id", "run_id", name=op.f("uq_runs_workflow_id_run_id")),
     )
-    op.create_index("ix_runs_journey_status", "runs", ["journey", "status"])
-    op.create_index("ix_runs_contact_id", "runs", ["contact_id"])
+    op.create_index(op.f("ix_runs_journey_status"), "runs", ["journey", "status"])
+    op.create_index(op.f("ix_runs_contact_id"), "runs", ["contact_id"])
 
 
 def downgrade() -> None:
