@@ -314,26 +314,7 @@ def lint_template(
     warnings: list[Diagnostic] = []
     main = bundle.display(bundle.main_file)
     if bundle.channel == "email" and marketing:
-        users = {
-            relative
-            for relative, source in bundle.files.items()
-            if _uses_variable(source, "unsubscribe_url", email_main=relative.endswith(EMAIL_SUFFIX))
-        }
-        html_ok = bool(_reachable(bundle, bundle.main_file) & users)
-        text = bundle.text_file
-        text_ok = html_ok if text is None else bool(_reachable(bundle, text) & users)
-        if not html_ok and not text_ok:
-            message = (
-                "marketing email without an unsubscribe link: use {{ unsubscribe_url }} "
-                "(or extend a layout that does)"
-            )
-            warnings.append(Diagnostic(main, 1, 1, message, Severity.WARNING))
-        elif not html_ok:
-            message = "HTML part of a marketing email without {{ unsubscribe_url }}"
-            warnings.append(Diagnostic(main, 1, 1, message, Severity.WARNING))
-        elif text is not None and not text_ok:
-            message = "plain-text part of a marketing email without {{ unsubscribe_url }}"
-            warnings.append(Diagnostic(bundle.display(text), 1, 1, message, Severity.WARNING))
+        warnings.extend(_lint_unsubscribe(bundle, sample))
     if bundle.channel == "sms":
         from rendering.render import render_sms_with
 
@@ -359,6 +340,50 @@ def lint_template(
                 )
             )
     return warnings
+
+
+_UNSUBSCRIBE_SENTINEL = "https://unsubscribe.invalid/lint"
+
+
+def _lint_unsubscribe(bundle: TemplateBundle, sample: Mapping[str, Any] | None) -> list[Diagnostic]:
+    """Whether a marketing email's HTML and text carry `unsubscribe_url`.
+
+    Rendered with a sample context when possible (so a child that overrides the layout's footer
+    is caught); otherwise judged from which files use the variable.
+    """
+    from rendering.render import render_email_with
+
+    main = bundle.display(bundle.main_file)
+    text = bundle.text_file
+    try:
+        context = {**(sample or {}), "unsubscribe_url": _UNSUBSCRIBE_SENTINEL}
+        email = render_email_with(bundle, context, locale=None, undefined=_SampleUndefined)
+    except Exception:  # fall back to reading the sources
+        users = {
+            relative
+            for relative, source in bundle.files.items()
+            if _uses_variable(source, "unsubscribe_url", email_main=relative.endswith(EMAIL_SUFFIX))
+        }
+        html_ok = bool(_reachable(bundle, bundle.main_file) & users)
+        text_ok = html_ok if text is None else bool(_reachable(bundle, text) & users)
+    else:
+        html_ok = _UNSUBSCRIBE_SENTINEL in email.html
+        text_ok = _UNSUBSCRIBE_SENTINEL in email.text
+    if not html_ok and not text_ok:
+        message = (
+            "marketing email without an unsubscribe link: use {{ unsubscribe_url }} "
+            "(or extend a layout that does)"
+        )
+        return [Diagnostic(main, 1, 1, message, Severity.WARNING)]
+    if not html_ok:
+        message = "HTML part of a marketing email without {{ unsubscribe_url }}"
+        return [Diagnostic(main, 1, 1, message, Severity.WARNING)]
+    if not text_ok:
+        message = "plain-text part of a marketing email without {{ unsubscribe_url }}"
+        return [
+            Diagnostic(bundle.display(text or bundle.main_file), 1, 1, message, Severity.WARNING)
+        ]
+    return []
 
 
 def _reachable(bundle: TemplateBundle, start: str) -> set[str]:

@@ -146,6 +146,18 @@ def render_email(
     `contact.timezone`) the `datetime` filter. Text comes from the `.text.j2` part when the
     template has one, otherwise it is derived from the HTML.
     """
+    return render_email_with(bundle, variables, locale=locale, timezone=timezone)
+
+
+def render_email_with(
+    bundle: TemplateBundle,
+    variables: Mapping[str, Any],
+    *,
+    locale: str | None,
+    timezone: str | None = None,
+    undefined: type[Undefined] = StrictUndefined,
+) -> RenderedEmail:
+    """`render_email` with a choice of Undefined (the lints render with placeholders)."""
     if bundle.channel != "email":
         raise RenderError(f"{bundle.display(bundle.main_file)}:1: not an email template")
     main = bundle.main_file
@@ -156,7 +168,7 @@ def render_email(
         raise RenderError(
             f"{shown}:{problem.line}: {problem.message}", file=shown, line=problem.line
         )
-    env = _environment(bundle, variables, locale, timezone)
+    env = _environment(bundle, variables, locale, timezone, undefined)
 
     def header(key: str) -> str | None:
         value = front.data.get(key)

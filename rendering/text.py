@@ -18,8 +18,12 @@ _BLOCK = {
     "section", "article", "header", "footer", "main", "nav", "aside", "pre", "hr", "address",
     "center", "body", "html", "dl", "dt", "dd", "figure", "figcaption", "tbody", "thead",
 }  # fmt: skip
-_PARAGRAPH = "\x00P"  # markers replaced after whitespace is collapsed
+# Break markers, resolved after whitespace is collapsed: a block needs a blank line before the
+# next text, a row or list item a line break; each <br> adds one line break.
+_PARAGRAPH = "\x00P"
 _LINE = "\x00L"
+_BR = "\x00B"
+_MARKER = re.compile("(\x00[PLB])")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all", re.I)
 
 
@@ -48,7 +52,7 @@ class _TextExtractor(HTMLParser):
             self.skip_depth = 1
             return
         if tag == "br":
-            self.out.append(_LINE)
+            self.out.append(_BR)
         elif tag == "li":
             self.out.append(_LINE + "- ")
         elif tag == "tr":
@@ -100,10 +104,24 @@ def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
     parser.close()
-    raw = "".join(parser.out)
-    raw = re.sub(r"[ \t\r\n\f\v]+", " ", raw)  # collapse source whitespace (keeps nbsp)
-    raw = raw.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
-    lines = [line.strip(" ") for line in raw.split("\n")]
-    text = "\n".join(lines)
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return text.strip("\n") + "\n" if text.strip() else ""
+    raw = re.sub(r"[ \t\r\n\f\v]+", " ", "".join(parser.out))  # collapse (keeps nbsp)
+    pieces: list[str] = []
+    pending = 0  # line breaks owed before the next text
+    for part in _MARKER.split(raw):
+        if part == _PARAGRAPH:
+            pending = max(pending, 2)
+        elif part == _LINE:
+            pending = max(pending, 1)
+        elif part == _BR:
+            pending = min(pending + 1, 2)
+        elif part.strip(" "):
+            if pieces and pending:
+                pieces[-1] = pieces[-1].rstrip(" ")
+                pieces.append("\n" * pending)
+                part = part.lstrip(" ")
+            elif not pieces:
+                part = part.lstrip(" ")
+            pieces.append(part)
+            pending = 0
+    text = "".join(pieces).rstrip(" ")
+    return f"{text}\n" if text else ""

@@ -19,27 +19,23 @@ CONTACTS = ROOT / "contacts"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 BRAND = {
     "name": "Rapport Coffee Co.",
-    "url": "https://rapport.coffee",
+    "url": "https://rapport.example",
     "address": "118 Roastery Lane, Portland, OR 97209, USA",
 }
-# The data each journey passes to its templates as `journey.*`, keyed by template folder.
+# The data each journey passes to its templates as `journey.*` (mirroring the `data:` of
+# journeys/*.yaml), keyed by template folder.
 JOURNEY_DATA: dict[str, dict[str, Any]] = {
     "onboarding": {"offer_code": "WELCOME10"},
-    "win_back": {
-        "offer_code": "COMEBACK15",
-        "discount_percent": 15,
-        "vip_offer_code": "VIPBACK25",
-        "vip_discount_percent": 25,
-    },
+    "win_back": {"offer_code": "COMEBACK", "discount_percent": 15, "vip_discount_percent": 25},
     "vip_event": {
         "event_name": "Winter Reserve Tasting",
         "event_starts_at": "2026-12-12T19:00:00+00:00",
-        "venue": "The Roastery, 14 Canal Street",
-        "rsvp_url": "https://rapport.coffee/events/winter-reserve/rsvp",
+        "venue": "Rapport Roastery, 12 Harbour Street",
+        "rsvp_url": "https://rapport.example/events/winter-reserve/rsvp",
     },
     "feedback": {
-        "referral_url": "https://rapport.coffee/refer",
-        "staff_inbox": "care@rapport.coffee",
+        "staff_inbox": "care@rapport.example",
+        "referral_url": "https://rapport.example/refer",
     },
 }
 # What earlier steps produced, as `steps.*` (the feedback journey waits for a score).
@@ -132,8 +128,8 @@ def build_variables(
         "days_since": days_since,
         "count_events": count_events,
         "last_event": last_event,
-        "unsubscribe_url": f"https://rapport.coffee/u/{contact['id']}/unsubscribe",
-        "preferences_url": f"https://rapport.coffee/u/{contact['id']}/preferences",
+        "unsubscribe_url": f"https://rapport.example/u/{contact['id']}/unsubscribe",
+        "preferences_url": f"https://rapport.example/u/{contact['id']}/preferences",
         "brand": dict(BRAND),
     }
 
