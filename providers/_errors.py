@@ -5,8 +5,19 @@ from __future__ import annotations
 import math
 import time
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
+
+
+def check_base_url(url: str, setting: str) -> str:
+    """`url` without a trailing slash; ValueError unless it is an absolute http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"{setting} must be an http(s) base URL, e.g. https://host[:port]: {url!r}"
+        )
+    return url.rstrip("/")
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -23,7 +23,12 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from providers._errors import parse_rate_limit_reset, parse_retry_after, redact
+from providers._errors import (
+    check_base_url,
+    parse_rate_limit_reset,
+    parse_retry_after,
+    redact,
+)
 from providers.messages import (
     OutgoingEmail,
     PermanentSendError,
@@ -125,7 +130,7 @@ class SendGridEmailProvider:
         if not api_key:
             raise ValueError("a SendGrid API key is required")
         self._api_key = api_key
-        self.host = host.rstrip("/")
+        self.host = check_base_url(host, "SENDGRID_API_HOST")
         self._client = SendGridAPIClient(api_key=api_key, host=self.host)
         # The SDK's HTTP client takes its timeout from this attribute (default: none at all).
         self._client.client.timeout = timeout

@@ -28,7 +28,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from providers._errors import parse_retry_after, redact
+from providers._errors import check_base_url, parse_retry_after, redact
 from providers.messages import OutgoingSms, PermanentSendError, SendResult, TransientSendError
 
 DEFAULT_API_BASE = "https://api.twilio.com"
@@ -83,7 +83,7 @@ class TwilioSmsProvider:
             )
         self.account_sid = account_sid
         self._auth_token = auth_token
-        self.api_base = api_base.rstrip("/")
+        self.api_base = check_base_url(api_base, "TWILIO_API_BASE")
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self._http = _HeaderKeepingHttpClient(timeout=timeout)

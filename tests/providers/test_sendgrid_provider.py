@@ -208,3 +208,8 @@ def test_provider_satisfies_the_protocol_and_repr_hides_the_key() -> None:
     assert isinstance(provider, EmailProvider)
     assert provider.name == "sendgrid"
     assert FAKE_SENDGRID_API_KEY not in repr(provider)
+
+
+def test_host_must_be_an_http_url() -> None:
+    with pytest.raises(ValueError, match="SENDGRID_API_HOST must be an http"):
+        SendGridEmailProvider(FAKE_SENDGRID_API_KEY, "api.sendgrid.com")

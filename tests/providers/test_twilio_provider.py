@@ -198,3 +198,8 @@ def test_provider_satisfies_the_protocol_and_repr_hides_the_token() -> None:
     assert isinstance(provider, SmsProvider)
     assert provider.name == "twilio"
     assert FAKE_TWILIO_AUTH_TOKEN not in repr(provider)
+
+
+def test_api_base_must_be_an_http_url() -> None:
+    with pytest.raises(ValueError, match="TWILIO_API_BASE must be an http"):
+        provider_for("api.twilio.com")
