@@ -8,6 +8,8 @@ serialises them with an advisory lock, SQLite with an immediate (write-locking) 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,25 @@ def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
+def _use_wal(cursor: Any) -> None:
+    """Switch the database file to WAL (a persistent setting, so usually already done).
+    The switch needs the database to itself and fails at once, without waiting on the busy
+    timeout, while another connection writes, e.g. when several processes create the file
+    together: retry until the timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for `url`. SQLite files get their parent directory created, WAL journaling,
     foreign keys on, a busy timeout, and connections usable from any thread."""
@@ -75,11 +96,11 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if not memory:
+                _use_wal(cursor)
+                cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
 
 from store.types import as_utc, utcnow
@@ -69,7 +69,7 @@ class ContactRecord(_Frozen):
     phone: str | None = None
     timezone: str | None = None
     locale: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
 
@@ -131,7 +131,7 @@ class EventRecord(_Frozen):
     id: int | None = None
     contact_id: Id
     name: Id
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: dict[str, JsonValue] = Field(default_factory=dict)
     timestamp: UtcDatetime = Field(default_factory=utcnow)
     source: Annotated[str, Field(min_length=1, max_length=64)] = "api"
     message_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
@@ -187,7 +187,7 @@ class RunRecord(_Frozen):
     outcome: str | None = None
     variant: str | None = None
     holdout: bool = False
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class ErasureResult(_Frozen):

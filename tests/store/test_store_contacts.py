@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,3 +88,18 @@ def test_iter_contacts_pages_through_2500_contacts_with_bounded_page_size(store:
 
 def test_iter_contacts_of_an_empty_store_yields_nothing(store: Store) -> None:
     assert list(store.iter_contacts(10)) == []
+
+
+def test_concurrent_upserts_merge_every_attribute(store: Store) -> None:
+    store.upsert_contact(ContactRecord(id="u1", attributes={"base": True}))
+    barrier = threading.Barrier(8)
+
+    def add(n: int) -> None:
+        barrier.wait(timeout=30)
+        store.upsert_contact(ContactRecord(id="u1", attributes={f"k{n}": n}))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(add, range(8)))
+    stored = store.get_contact("u1")
+    assert stored is not None
+    assert stored.attributes == {"base": True, **{f"k{n}": n for n in range(8)}}

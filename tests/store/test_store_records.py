@@ -117,3 +117,9 @@ def test_phone_with_non_ascii_digits_rejected() -> None:
     with pytest.raises(ValidationError) as exc:
         ContactRecord(id="u1", phone="+\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668")
     assert only_error(exc)[0] == ("phone",)
+
+
+def test_attributes_must_be_json_values() -> None:
+    with pytest.raises(ValidationError) as exc:
+        ContactRecord(id="u1", attributes={"signed_up": datetime(2026, 1, 1)})
+    assert exc.value.errors()[0]["loc"][:2] == ("attributes", "signed_up")
