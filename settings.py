@@ -1,4 +1,4 @@
-"""Project configuration, read from the environment (and `.env`) with pydantic-settings (SPEC §9)."""
+"""Project configuration from the environment and `.env`, via pydantic-settings (SPEC §9)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,12 @@ class Settings(BaseSettings):
     secret: SecretStr = Field(
         SecretStr("rapport-dev-secret-change-me"), validation_alias="RAPPORT_SECRET"
     )
-    email_from: str = Field("Rapport <hello@rapport.example>", validation_alias="RAPPORT_EMAIL_FROM")
-    brand_name: str = Field("Rapport Coffee Co.", validation_alias=AliasChoices("RAPPORT_BRAND_NAME"))
+    email_from: str = Field(
+        "Rapport <hello@rapport.example>", validation_alias="RAPPORT_EMAIL_FROM"
+    )
+    brand_name: str = Field(
+        "Rapport Coffee Co.", validation_alias=AliasChoices("RAPPORT_BRAND_NAME")
+    )
 
     @property
     def database(self) -> str:

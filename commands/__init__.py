@@ -7,7 +7,11 @@ import importlib
 import typer
 
 # Module name -> command name. Each module defines a function named `command`.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "schema": "schema",
+    "graph": "graph",
+}
 
 
 def register_all(app: typer.Typer) -> None:

@@ -109,7 +109,9 @@ class FrequencyCap:
     def parse(cls, text: str) -> FrequencyCap:
         match = _CAP.match(text)
         if not match:
-            raise DurationError(f"invalid frequency cap {text!r}: use 'N per DURATION', e.g. 3 per 7d")
+            raise DurationError(
+                f"invalid frequency cap {text!r}: use 'N per DURATION', e.g. 3 per 7d"
+            )
         count = int(match[1])
         if count < 1:
             raise DurationError(f"invalid frequency cap {text!r}: the count must be at least 1")

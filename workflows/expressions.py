@@ -1,0 +1,277 @@
+"""The expression language (SPEC §3): Jinja expressions in a sandbox.
+
+Conditions are written bare (`contact.vip and days_since(contact.last_order_at) > 60`); values are
+strings holding `{{ … }}` (`to: "{{ journey.staff_inbox }}"`). Both are parsed at compile time and
+evaluated against an `ExpressionContext` that the engine fills in at run time. Nothing here reads a
+clock or a database: `now()` and the event history come from the context, so evaluation is pure
+and safe inside workflow code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from workflows.durations import DurationError, parse_duration
+
+FUNCTIONS = ("now", "days_since", "count_events", "last_event")
+_TEMPLATED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+class Scope(Enum):
+    """Which names an expression may use, by where it is written."""
+
+    SEGMENT = "segment"  # segment, audience: the contact alone
+    EVENT_FILTER = "event_filter"  # trigger/wait_for/goal/exit_on `when`: has `event`
+    RUN = "run"  # branch conditions and templated values inside a run
+
+    @property
+    def names(self) -> frozenset[str]:
+        base = {"contact", "journey", *FUNCTIONS}
+        if self is Scope.SEGMENT:
+            return frozenset(base)
+        if self is Scope.EVENT_FILTER:
+            return frozenset(base | {"event", "trigger", "steps"})
+        return frozenset(base | {"trigger", "steps"})
+
+
+class ExpressionError(Exception):
+    """A parse or evaluation error; `col` is 1-based within the expression text when known."""
+
+    def __init__(self, message: str, *, line_offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line_offset = line_offset
+
+
+@lru_cache(maxsize=1)
+def environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    # Placeholders so the names resolve at parse time; evaluation passes real callables.
+    for name in FUNCTIONS:
+        env.globals[name] = None
+    return env
+
+
+def is_templated(value: str) -> bool:
+    return bool(_TEMPLATED.search(value))
+
+
+def _parse(source: str) -> nodes.Template:
+    try:
+        return environment().parse(source)
+    except TemplateSyntaxError as error:
+        raise ExpressionError(
+            error.message or "syntax error", line_offset=error.lineno - 1
+        ) from None
+
+
+def parse_condition(expression: str, scope: Scope) -> nodes.Template:
+    """Parse a bare condition; raises ExpressionError for syntax errors and unknown names."""
+    if is_templated(expression):
+        raise ExpressionError("write conditions bare, without {{ }}")
+    tree = _parse("{{ (" + expression + "\n) }}")
+    _check_names(tree, scope)
+    return tree
+
+
+def parse_value(value: str, scope: Scope) -> nodes.Template | None:
+    """Parse a string that may contain `{{ expr }}`; None when it is a plain literal."""
+    if not is_templated(value):
+        return None
+    tree = _parse(value)
+    _check_names(tree, scope)
+    return tree
+
+
+def _check_names(tree: nodes.Template, scope: Scope) -> None:
+    allowed = scope.names | set(environment().globals)
+    unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
+    if not unknown:
+        return
+    name = unknown[0]
+    if name == "event" and scope is not Scope.EVENT_FILTER:
+        raise ExpressionError(
+            "'event' is only defined in the `when` of a trigger, wait_for, goal or exit_on; "
+            "use trigger.* or steps.ID.event.* here"
+        )
+    known = ", ".join(sorted(scope.names))
+    raise ExpressionError(f"unknown name {name!r}: expressions here may use {known}")
+
+
+def attribute_paths(tree: nodes.Template, root: str) -> set[str]:
+    """First-level attributes read from `root`, e.g. {'vip', 'first_name'} for contact.*."""
+    found: set[str] = set()
+    for getattr_node in tree.find_all(nodes.Getattr):
+        target = getattr_node.node
+        if isinstance(target, nodes.Name) and target.name == root:
+            found.add(getattr_node.attr)
+    for getitem in tree.find_all(nodes.Getitem):
+        target = getitem.node
+        if (
+            isinstance(target, nodes.Name)
+            and target.name == root
+            and isinstance(getitem.arg, nodes.Const)
+            and isinstance(getitem.arg.value, str)
+        ):
+            found.add(getitem.arg.value)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    name: str
+    timestamp: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "timestamp": self.timestamp.isoformat(),
+            "properties": dict(self.properties),
+        }
+
+
+@dataclass(frozen=True)
+class ExpressionContext:
+    """Everything an expression can see. The engine builds it; evaluation never does I/O."""
+
+    now: datetime
+    contact: Mapping[str, Any] = field(default_factory=dict)
+    journey: Mapping[str, Any] = field(default_factory=dict)
+    trigger: Mapping[str, Any] | None = None
+    event: Mapping[str, Any] | None = None
+    steps: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[HistoryEvent, ...] = ()
+
+    def with_event(self, event: Mapping[str, Any]) -> ExpressionContext:
+        return ExpressionContext(
+            now=self.now,
+            contact=self.contact,
+            journey=self.journey,
+            trigger=self.trigger if self.trigger is not None else event,
+            event=event,
+            steps=self.steps,
+            history=self.history,
+        )
+
+    def variables(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "contact": dict(self.contact),
+            "journey": dict(self.journey),
+            "steps": dict(self.steps),
+            "now": lambda: self.now,
+            "days_since": self.days_since,
+            "count_events": self.count_events,
+            "last_event": self.last_event,
+        }
+        if self.trigger is not None:
+            values["trigger"] = dict(self.trigger)
+        if self.event is not None:
+            values["event"] = dict(self.event)
+        return values
+
+    def days_since(self, value: Any) -> float:
+        moment = to_datetime(value)
+        return (self.now - moment) / timedelta(days=1)
+
+    def count_events(self, name: str, within: str | None = None) -> int:
+        return sum(1 for _ in self._matching(name, within))
+
+    def last_event(self, name: str) -> dict[str, Any] | None:
+        latest = max(self._matching(name, None), key=lambda e: e.timestamp, default=None)
+        return latest.as_dict() if latest else None
+
+    def _matching(self, name: str, within: str | None) -> Iterable[HistoryEvent]:
+        since: datetime | None = None
+        if within is not None:
+            try:
+                since = self.now - parse_duration(within)
+            except DurationError as error:
+                raise ExpressionError(f"count_events(within=…): {error}") from None
+        return (
+            e
+            for e in self.history
+            if e.name == name
+            and e.timestamp <= self.now
+            and (since is None or e.timestamp >= since)
+        )
+
+
+def to_datetime(value: Any) -> datetime:
+    """Accept a datetime, a date or an ISO 8601 string; naive values are taken as UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ExpressionError(f"not a date or timestamp: {value!r}") from None
+    else:
+        raise ExpressionError(f"not a date or timestamp: {value!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _run(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except ExpressionError:
+        raise
+    except UndefinedError as error:
+        raise ExpressionError(f"undefined: {error.message}") from None
+    except SecurityError as error:
+        raise ExpressionError(f"not allowed: {error}") from None
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, KeyError) as error:
+        raise ExpressionError(str(error)) from None
+
+
+@lru_cache(maxsize=2048)
+def _compiled_condition(expression: str) -> Any:
+    return environment().compile_expression(expression, undefined_to_none=False)
+
+
+@lru_cache(maxsize=2048)
+def _compiled_template(value: str) -> Any:
+    return environment().from_string(value)
+
+
+def evaluate_condition(expression: str, context: ExpressionContext) -> bool:
+    return bool(_run(lambda: _compiled_condition(expression)(**context.variables())))
+
+
+def evaluate_expression(expression: str, context: ExpressionContext) -> Any:
+    """A bare expression's value (e.g. a `key:` path)."""
+    return _run(lambda: _compiled_condition(expression)(**context.variables()))
+
+
+def render_value(value: Any, context: ExpressionContext) -> Any:
+    """Resolve `{{ … }}` in a value (recursively through lists and mappings).
+
+    A string that is exactly one `{{ expr }}` keeps the expression's type (a number stays a number);
+    any other templated string renders to text.
+    """
+    if isinstance(value, Mapping):
+        return {key: render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context) for item in value]
+    if not isinstance(value, str) or not is_templated(value):
+        return value
+    single = re.fullmatch(r"\{\{(.*)\}\}", value.strip(), re.DOTALL)
+    if single and "}}" not in single.group(1) and "{{" not in single.group(1):
+        return evaluate_expression(single.group(1), context)
+    return _run(lambda: _compiled_template(value).render(**context.variables()))

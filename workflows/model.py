@@ -1,0 +1,416 @@
+"""The journey language (SPEC §3) as pydantic v2 models.
+
+Every model is frozen and forbids unknown keys; field descriptions become the JSON Schema that
+`rapport schema` prints for editors. Step kinds and trigger kinds are discriminated unions keyed
+by which action key a mapping holds, which is how marketers write them (`send: email`, not
+`kind: send`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    WithJsonSchema,
+)
+
+from workflows.durations import (
+    DURATION_PATTERN,
+    FrequencyCap,
+    QuietHours,
+    format_duration,
+    parse_duration,
+)
+
+
+class LanguageModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _parse_duration(value: object, *, allow_negative: bool) -> object:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"a duration needs a unit: write {value}d, {value}h or {value}m")
+    return parse_duration(str(value), allow_negative=allow_negative)
+
+
+_DURATION_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": DURATION_PATTERN, "examples": ["30m", "2h", "3d", "1w", "P3D"]}
+)
+_DURATION_TEXT = PlainSerializer(format_duration, return_type=str, when_used="always")
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: _parse_duration(v, allow_negative=False)),
+    _DURATION_TEXT,
+    _DURATION_SCHEMA,
+]
+SignedDuration = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: _parse_duration(v, allow_negative=True)),
+    _DURATION_TEXT,
+    _DURATION_SCHEMA,
+]
+
+_STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_EVENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+
+
+def _check_step_id(value: str) -> str:
+    if not _STEP_ID.match(value):
+        raise ValueError(
+            f"invalid step id {value!r}: use letters, digits, '_' or '-', starting with a letter"
+        )
+    return value
+
+
+def _check_event_name(value: str) -> str:
+    if not _EVENT_NAME.match(value):
+        raise ValueError(f"invalid event name {value!r}")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as Europe/Paris"
+        ) from None
+    return value
+
+
+def _check_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"invalid cron schedule {value!r}: use five fields, e.g. '0 9 * * *'")
+    return value
+
+
+def _check_quiet_hours(value: str) -> str:
+    QuietHours.parse(value)
+    return value
+
+
+def _check_frequency_cap(value: str) -> str:
+    FrequencyCap.parse(value)
+    return value
+
+
+StepId = Annotated[str, AfterValidator(_check_step_id), Field(description="A step id.")]
+EventName = Annotated[str, AfterValidator(_check_event_name)]
+Expression = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="A Jinja expression, written bare (no {{ }}), e.g. contact.vip == true.",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Triggers
+
+
+class EventTrigger(LanguageModel):
+    event: EventName = Field(description="The event whose arrival starts a run for its contact.")
+    when: Expression | None = Field(None, description="Only events for which this is true start.")
+    key: str | None = Field(
+        None,
+        description=(
+            "A path into the event (e.g. properties.order_id): one run per contact and key value."
+        ),
+    )
+
+
+class SegmentScheduleTrigger(LanguageModel):
+    segment: Expression = Field(description="Contacts for whom this is true enter at each tick.")
+    schedule: Annotated[str, AfterValidator(_check_cron)] = Field(
+        description="A cron schedule (five fields, UTC), e.g. '0 9 * * *' for daily at 09:00."
+    )
+
+
+class SegmentAtTrigger(LanguageModel):
+    segment: Expression = Field(description="Contacts for whom this is true enter at `at`.")
+    at: datetime = Field(description="A one-time broadcast instant (ISO 8601 with offset).")
+
+
+class ManualTrigger(LanguageModel):
+    manual: Literal[True] = Field(True, description="Runs start only from the CLI or the API.")
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "manual" if value == "manual" else None
+    if isinstance(value, dict):
+        if "event" in value:
+            return "event"
+        if "segment" in value and "schedule" in value:
+            return "schedule"
+        if "segment" in value and "at" in value:
+            return "at"
+        if "manual" in value:
+            return "manual"
+        return None
+    kinds: dict[type, str] = {
+        EventTrigger: "event",
+        SegmentScheduleTrigger: "schedule",
+        SegmentAtTrigger: "at",
+        ManualTrigger: "manual",
+    }
+    return kinds.get(type(value))
+
+
+def _manual_from_string(value: Any) -> Any:
+    return {"manual": True} if value == "manual" else value
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[SegmentScheduleTrigger, Tag("schedule")]
+    | Annotated[SegmentAtTrigger, Tag("at")]
+    | Annotated[ManualTrigger, BeforeValidator(_manual_from_string), Tag("manual")],
+    Discriminator(
+        _trigger_kind,
+        custom_error_type="invalid_trigger",
+        custom_error_message=(
+            "a trigger is one of: event: NAME; segment: EXPR with schedule: CRON; "
+            "segment: EXPR with at: ISO-8601; or manual"
+        ),
+    ),
+]
+
+
+class EventCondition(LanguageModel):
+    event: EventName = Field(description="The event name.")
+    when: Expression | None = Field(None, description="Only events for which this is true count.")
+
+
+def _event_condition(value: Any) -> Any:
+    return {"event": value} if isinstance(value, str) else value
+
+
+EventSpec = Annotated[EventCondition, BeforeValidator(_event_condition)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+class StepBase(LanguageModel):
+    id: StepId | None = Field(
+        None, description="Unique within the journey; required for jump targets."
+    )
+    next: StepId | None = Field(None, description="The step to go to after this one.")
+
+
+class SendStep(StepBase):
+    send: Literal["email", "sms"] = Field(description="The channel: email or sms.")
+    template: str = Field(
+        description="Template name under templates/, e.g. onboarding/welcome "
+        "(onboarding/welcome.email.j2 or .sms.j2)."
+    )
+    category: Literal["marketing", "transactional"] = Field(
+        "marketing",
+        description="Marketing sends honour consent, quiet hours and the frequency cap.",
+    )
+    to: str | None = Field(
+        None,
+        description="Recipient override: an address, or '{{ expr }}' (e.g. a staff inbox).",
+    )
+
+
+class WaitStep(StepBase):
+    wait: Duration = Field(description="Sleep for this long: 30m, 2h, 3d, 1w or ISO 8601 (P3D).")
+
+
+class WaitUntilStep(StepBase):
+    wait_until: str = Field(
+        description="'09:00' (next 09:00 in the contact's zone), an ISO timestamp, or '{{ expr }}'."
+    )
+    offset: SignedDuration | None = Field(
+        None, description="Shift the moment, e.g. -1d for the day before."
+    )
+
+
+class WaitForStep(StepBase):
+    wait_for: EventName = Field(description="The event to wait for.")
+    timeout: Duration = Field(description="Give up after this long.")
+    when: Expression | None = Field(None, description="Only events for which this is true count.")
+    match: list[str] = Field(
+        default_factory=list,
+        description="Properties that must equal the trigger event's (e.g. cart_id).",
+    )
+    on_timeout: StepId | None = Field(
+        None, description="Where to go on time-out (default: the next step)."
+    )
+
+
+class BranchCase(LanguageModel):
+    when: Expression = Field(description="The condition.")
+    goto: StepId = Field(description="The step to jump to when it holds.")
+
+
+class BranchStep(StepBase):
+    branch: list[BranchCase] = Field(min_length=1, description="The first matching `when` wins.")
+    else_: StepId | None = Field(
+        None, alias="else", description="Where to go when no case matches (default: next)."
+    )
+
+
+class SplitStep(StepBase):
+    split: dict[StepId, Annotated[int, Field(gt=0)]] = Field(
+        min_length=1,
+        description="Step id -> weight; a contact's path is random, stable and replay-safe.",
+    )
+
+
+class UpdateStep(StepBase):
+    update: dict[str, Any] = Field(
+        min_length=1, description="Contact attributes to set; values may be '{{ expr }}'."
+    )
+
+
+class WebhookStep(StepBase):
+    webhook: str = Field(description="The URL to call (http or https).", pattern=r"^https?://")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        "POST", description="The HTTP method."
+    )
+    body: dict[str, Any] | None = Field(
+        None, description="A JSON body; string values may be '{{ expr }}'."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+
+
+class ExitStep(StepBase):
+    exit: Annotated[str, BeforeValidator(lambda v: "completed" if v is None else v)] = Field(
+        "completed", description="End the run with this outcome (default completed)."
+    )
+
+
+STEP_KINDS: dict[str, type[StepBase]] = {
+    "send": SendStep,
+    "wait": WaitStep,
+    "wait_until": WaitUntilStep,
+    "wait_for": WaitForStep,
+    "branch": BranchStep,
+    "split": SplitStep,
+    "update": UpdateStep,
+    "webhook": WebhookStep,
+    "exit": ExitStep,
+}
+
+
+def step_kind_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        found = [kind for kind in STEP_KINDS if kind in value]
+        return found[0] if len(found) == 1 else None
+    for kind, cls in STEP_KINDS.items():
+        if type(value) is cls:
+            return kind
+    return None
+
+
+Step = Annotated[
+    Annotated[SendStep, Tag("send")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitUntilStep, Tag("wait_until")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[UpdateStep, Tag("update")]
+    | Annotated[WebhookStep, Tag("webhook")]
+    | Annotated[ExitStep, Tag("exit")],
+    Discriminator(
+        step_kind_of,
+        custom_error_type="invalid_step",
+        custom_error_message="a step needs exactly one action key",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The journey
+
+
+class JourneySettings(LanguageModel):
+    quiet_hours: Annotated[str, AfterValidator(_check_quiet_hours)] | None = Field(
+        None,
+        description="HH:MM-HH:MM in the contact's local time; marketing sends wait until it ends.",
+    )
+    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = Field(
+        None, description="IANA zone used when the contact has none."
+    )
+    frequency_cap: Annotated[str, AfterValidator(_check_frequency_cap)] | None = Field(
+        None, description="Marketing messages per contact across all journeys, e.g. '3 per 7d'."
+    )
+
+
+def _check_reentry(value: Any) -> Any:
+    if value in ("never", "always"):
+        return value
+    parse_duration(str(value))
+    return value
+
+
+Reentry = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    AfterValidator(_check_reentry),
+    Field(description="never (default), always, or a duration such as 30d between entries."),
+]
+
+
+class Journey(LanguageModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        title="Rapport journey",
+        json_schema_extra={"$comment": "Generated by `rapport schema`."},
+    )
+
+    name: str = Field(min_length=1, description="A human name for the journey.")
+    description: str | None = Field(None, description="What the journey is for.")
+    status: Literal["active", "paused"] = Field(
+        "active", description="paused: no new entries; runs hold before their next send."
+    )
+    trigger: Trigger = Field(description="What starts a run.")
+    audience: Expression | None = Field(
+        None, description="Contacts for whom this is false never enter."
+    )
+    reentry: Reentry = "never"
+    goal: EventSpec | None = Field(
+        None, description="An event name or {event, when}: the run exits as converted."
+    )
+    exit_on: list[EventSpec] = Field(
+        default_factory=list, description="Events that end the run as exited."
+    )
+    holdout: Annotated[float, Field(ge=0, lt=100)] = Field(
+        0, description="Percent of entrants kept as a control group that receives no messages."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="Constants for templates and expressions, as journey.*."
+    )
+    settings: JourneySettings = Field(default_factory=JourneySettings)
+    steps: list[Step] = Field(min_length=1, description="The steps, run in order.")
+
+    def reentry_after(self) -> timedelta | None:
+        """None for `never`, zero for `always`, else the minimum time between entries."""
+        if self.reentry == "never":
+            return None
+        if self.reentry == "always":
+            return timedelta(0)
+        return parse_duration(self.reentry)

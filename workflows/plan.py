@@ -1,0 +1,127 @@
+"""`JourneyPlan`: a compiled, validated, versioned journey — what a journey workflow gets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rendering.bundle import TemplateBundle
+from workflows.model import (
+    BranchStep,
+    ExitStep,
+    Journey,
+    SendStep,
+    SplitStep,
+    Step,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+    WaitUntilStep,
+    WebhookStep,
+    step_kind_of,
+)
+
+PLAN_SCHEMA_VERSION = 1
+Channel = Literal["email", "sms"]
+
+
+def template_key(channel: str, name: str) -> str:
+    return f"{channel}:{name}"
+
+
+class JourneyPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = PLAN_SCHEMA_VERSION
+    journey_id: str
+    version: str
+    source_file: str
+    journey: Journey
+    step_ids: tuple[str, ...]
+    templates: dict[str, TemplateBundle]
+
+    @classmethod
+    def build(
+        cls,
+        journey_id: str,
+        source_file: str,
+        journey: Journey,
+        templates: dict[str, TemplateBundle],
+    ) -> JourneyPlan:
+        step_ids = assign_step_ids(journey.steps)
+        return cls(
+            journey_id=journey_id,
+            version=content_version(journey, templates),
+            source_file=source_file,
+            journey=journey,
+            step_ids=step_ids,
+            templates=templates,
+        )
+
+    def index_of(self, step_id: str) -> int:
+        return self.step_ids.index(step_id)
+
+    def step(self, index: int) -> Step:
+        return self.journey.steps[index]
+
+    def following(self, index: int) -> int | None:
+        """Where control goes after step `index` finishes normally (None: the run completes)."""
+        explicit = self.journey.steps[index].next
+        if explicit is not None:
+            return self.index_of(explicit)
+        return index + 1 if index + 1 < len(self.journey.steps) else None
+
+    def jump(self, step_id: str | None, index: int) -> int | None:
+        """`step_id` when given, else the step after `index`."""
+        return self.index_of(step_id) if step_id is not None else self.following(index)
+
+    def successors(self, index: int) -> Iterator[int | None]:
+        step = self.journey.steps[index]
+        match step:
+            case ExitStep():
+                return
+            case BranchStep():
+                for case in step.branch:
+                    yield self.index_of(case.goto)
+                yield self.jump(step.else_, index)
+            case SplitStep():
+                for target in step.split:
+                    yield self.index_of(target)
+            case WaitForStep():
+                yield self.following(index)
+                yield self.jump(step.on_timeout, index)
+            case SendStep() | WaitStep() | WaitUntilStep() | UpdateStep() | WebhookStep():
+                yield self.following(index)
+
+    def template_for(self, step: SendStep) -> TemplateBundle:
+        return self.templates[template_key(step.send, step.template)]
+
+
+def assign_step_ids(steps: list[Step]) -> tuple[str, ...]:
+    """Every step gets an id: its own, or `{kind}_{position}` (1-based) kept clear of real ids."""
+    taken = {step.id for step in steps if step.id}
+    ids: list[str] = []
+    for position, step in enumerate(steps, start=1):
+        if step.id:
+            ids.append(step.id)
+            continue
+        candidate = f"{step_kind_of(step)}_{position}"
+        while candidate in taken:
+            candidate += "_"
+        taken.add(candidate)
+        ids.append(candidate)
+    return tuple(ids)
+
+
+def content_version(journey: Journey, templates: dict[str, TemplateBundle]) -> str:
+    """A content hash of the journey (as parsed, so comments don't count) and its templates."""
+    payload = {
+        "journey": journey.model_dump(mode="json", by_alias=True),
+        "templates": {key: bundle.files for key, bundle in sorted(templates.items())},
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return digest[:12]
