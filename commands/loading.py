@@ -36,5 +36,10 @@ def load_plan(settings: Settings, journey: str) -> JourneyPlan:
     )
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
     if plan is None or errors:
-        raise RapportError("\n".join(str(d) for d in sorted(errors)), ExitCode.INVALID)
+        # One diagnostic a line, each starting with FILE:LINE:COL as editors expect.
+        found = "\n".join(str(d) for d in sorted(errors))
+        raise RapportError(
+            f"journey {journey!r} does not compile (run `rapport validate`):\n{found}",
+            ExitCode.INVALID,
+        )
     return plan

@@ -10,6 +10,7 @@ Stages, each adding diagnostics rather than stopping at the first problem:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,10 +33,14 @@ from workflows.expressions import (
 )
 from workflows.model import (
     STEP_KINDS,
+    BranchCase,
     BranchStep,
+    EventCondition,
     EventTrigger,
     ExitStep,
     Journey,
+    JourneySettings,
+    ManualTrigger,
     SegmentAtTrigger,
     SegmentScheduleTrigger,
     SendStep,
@@ -50,6 +55,7 @@ from workflows.plan import JourneyPlan, assign_step_ids, template_key
 from workflows.source import KEY, SourceMap, YamlProblem, load_yaml
 from workflows.source import Path as YamlPath
 
+_VALID_STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 CONTACT_FIELDS = frozenset(
     {"id", "email", "phone", "timezone", "locale", "created_at", "updated_at", "attributes"}
 )
@@ -139,10 +145,20 @@ def compile_journey(
     try:
         journey = Journey.model_validate(raw)
     except ValidationError as error:
+        # A value YAML already complained about (e.g. an unquoted {{ }}) gets one message.
+        reported = {(d.line, d.col) for d in report.diagnostics}
+        model_report = _Reporter(file, source_map)
         for detail in error.errors():
-            _report_model_error(report, raw, detail)
-        # Still check what can be checked on the raw steps, so one run shows all errors.
+            _report_model_error(model_report, raw, detail)
+        report.diagnostics.extend(
+            d for d in model_report.diagnostics if (d.line, d.col) not in reported
+        )
+        # Still check what can be checked, so one run shows all errors: jumps on the raw
+        # steps, and expressions and templates of the parts that are valid.
         _check_raw_steps(report, raw)
+        salvaged = _salvage(raw, error.errors())
+        if salvaged is not None:
+            _check_semantics(report, salvaged, templates_dir, known_attributes, complete=False)
         return None, report.diagnostics
     templates = _check_semantics(report, journey, templates_dir, known_attributes)
     if any(d.severity is Severity.ERROR for d in report.diagnostics):
@@ -152,8 +168,16 @@ def compile_journey(
 
 
 def _friendlier_yaml(message: str) -> str:
-    if "expected <block end>" in message or "mapping values are not allowed" in message:
-        return f"{message}; check the indentation of this line"
+    if "expected <block end>" in message:
+        return (
+            "YAML syntax error: bad indentation: this line does not line up with the lines "
+            f"above it ({message.removeprefix('YAML syntax error: ')})"
+        )
+    if "mapping values are not allowed" in message:
+        return (
+            f"{message}; check the indentation of this line, "
+            "or quote a value that contains ': '"
+        )
     return message
 
 
@@ -161,24 +185,60 @@ def _friendlier_yaml(message: str) -> str:
 # Model errors -> positions
 
 
+_TRIGGER_MODELS: dict[str, type[BaseModel]] = {
+    "event": EventTrigger,
+    "schedule": SegmentScheduleTrigger,
+    "at": SegmentAtTrigger,
+    "manual": ManualTrigger,
+}
 _MODELS: tuple[type[BaseModel], ...] = (
     Journey,
     *STEP_KINDS.values(),
-    EventTrigger,
-    SegmentScheduleTrigger,
+    *_TRIGGER_MODELS.values(),
+    JourneySettings,
+    BranchCase,
+    EventCondition,
 )
-_ALL_KEYS = sorted(
-    {
-        name if info.alias is None else info.alias
-        for model in _MODELS
-        for name, info in model.model_fields.items()
+
+
+def _keys(model: type[BaseModel]) -> set[str]:
+    return {
+        name if info.alias is None else info.alias for name, info in model.model_fields.items()
     }
-    | {"segment", "at", "manual", "quiet_hours", "timezone", "frequency_cap", "when", "goto"}
-)
+
+
+_ALL_KEYS = sorted(set().union(*(_keys(model) for model in _MODELS)))
+
+
+def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[BaseModel] | None]:
+    """Drop the union tags pydantic inserts into a `loc`; also the model holding the last key.
+
+    Steps and triggers are discriminated unions, so an error inside the third step's `send`
+    model is at `("steps", 2, "send", "to")`, the tag `send` being no key of the YAML.
+    """
+    parts = list(loc)
+    model: type[BaseModel] | None = Journey
+    if len(parts) >= 3 and parts[0] == "steps" and isinstance(parts[1], int):
+        tag = parts[2]
+        if isinstance(tag, str) and tag in STEP_KINDS:
+            model = STEP_KINDS[tag]
+            del parts[2]
+            if tag == "branch" and len(parts) >= 5 and isinstance(parts[3], int):
+                model = BranchCase
+    elif len(parts) >= 2 and parts[0] == "trigger":
+        tag = parts[1]
+        if isinstance(tag, str) and tag in _TRIGGER_MODELS:
+            model = _TRIGGER_MODELS[tag]
+            del parts[1]
+    elif len(parts) >= 2 and parts[0] == "settings":
+        model = JourneySettings
+    elif len(parts) >= 2 and parts[0] in ("goal", "exit_on"):
+        model = EventCondition
+    return tuple(parts), model
 
 
 def _resolve(raw: Any, loc: tuple[int | str, ...]) -> YamlPath:
-    """Follow a pydantic `loc` through the raw data, skipping union tags it inserts."""
+    """Follow a tag-free pydantic `loc` through the raw data, as far as the data goes."""
     path: list[Hashable] = []
     current = raw
     for part in loc:
@@ -190,6 +250,8 @@ def _resolve(raw: Any, loc: tuple[int | str, ...]) -> YamlPath:
         if isinstance(current, dict) and key in current:
             path.append(key)
             current = current[key]
+            continue
+        break
     return tuple(path)
 
 
@@ -198,30 +260,72 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str) and part != "[key]":
+            return "else" if part == "else_" else part
+    return ""
+
+
+def _kind_name(model: type[BaseModel] | None) -> str:
+    for kind, cls in STEP_KINDS.items():
+        if cls is model:
+            return f" of a {kind} step"
+    if model in _TRIGGER_MODELS.values():
+        return " in the trigger"
+    if model is JourneySettings:
+        return " in settings"
+    if model is BranchCase:
+        return " in a branch case"
+    return ""
+
+
 def _report_model_error(report: _Reporter, raw: Any, detail: ErrorDetails) -> None:
-    loc = tuple(detail["loc"])
+    loc, model = _untagged(tuple(detail["loc"]))
     path = _resolve(raw, loc)
     kind = detail["type"]
     message = detail["msg"].removeprefix("Value error, ")
-    field_name = str(loc[-1]) if loc else ""
-    if kind == "missing":
-        report.error(path, f"missing required key '{field_name}'")
+    field_name = _field_name(loc)
+    value = detail.get("input")
+    if loc and loc[-1] == "[key]":
+        report.error(path, f"{field_name}: {message}", key=True)
+    elif kind == "missing":
+        report.error(path, f"missing required key '{field_name}'{_kind_name(model)}")
     elif kind == "extra_forbidden":
-        report.error(path, f"unknown key '{field_name}'{_suggest(field_name, _ALL_KEYS)}", key=True)
+        choices = _keys(model) if model is not None else _ALL_KEYS
+        suggestion = _suggest(field_name, choices) or _suggest(field_name, _ALL_KEYS)
+        report.error(
+            path, f"unknown key '{field_name}'{_kind_name(model)}{suggestion}", key=True
+        )
     elif kind == "invalid_step":
-        report.error(path, _step_kind_message(detail["input"]))
+        step_message, key = _step_kind_problem(value)
+        if key is None:
+            report.error(path, step_message)
+        else:
+            report.error((*path, key), step_message, key=True)
     elif kind == "invalid_trigger":
-        report.error(path, message)
+        if isinstance(value, str):
+            report.error(path, f"unknown trigger '{value}'{_suggest(value, ['manual'])}: {message}")
+        else:
+            report.error(path, message)
     elif kind in ("literal_error", "enum"):
         expected = message.removeprefix("Input should be ")
-        report.error(path, f"{field_name}: expected {expected}, got {detail['input']!r}")
-    elif kind == "model_type" or kind == "dict_type":
-        report.error(path, f"{field_name or 'value'}: expected a mapping")
+        report.error(path, f"{field_name}: expected {expected}, got {value!r}")
+    elif kind in ("model_type", "dict_type", "model_attributes_type"):
+        report.error(path, f"{field_name or 'value'}: expected a mapping, got {value!r}")
     elif kind == "list_type":
-        report.error(path, f"{field_name}: expected a list")
+        report.error(path, f"{field_name}: expected a list, got {value!r}")
     elif kind == "string_type":
-        hint = _string_hint(field_name, detail["input"])
-        report.error(path, f"{field_name}: expected text, got {detail['input']!r}{hint}")
+        hint = _string_hint(field_name, value)
+        report.error(path, hint or f"{field_name}: expected text, got {value!r}")
+    elif kind == "timezone_aware":
+        report.error(path, f"{field_name}: needs a UTC offset, e.g. 2026-12-01T17:00:00+00:00")
+    elif kind.startswith(("datetime_", "date_")):
+        report.error(
+            path,
+            f"{field_name}: expected an ISO 8601 timestamp with a UTC offset, "
+            f"e.g. 2026-12-01T17:00:00+00:00, got {value!r}",
+        )
     else:
         report.error(
             path, f"{field_name}: {message[0].lower()}{message[1:]}" if field_name else message
@@ -229,25 +333,77 @@ def _report_model_error(report: _Reporter, raw: Any, detail: ErrorDetails) -> No
 
 
 def _string_hint(field_name: str, value: Any) -> str:
-    # YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60).
-    if isinstance(value, int) and field_name in ("wait_until", "quiet_hours"):
-        return ' — quote times of day, e.g. "21:00"'
+    """YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60): say so."""
+    if isinstance(value, int) and not isinstance(value, bool) and field_name in (
+        "wait_until",
+        "quiet_hours",
+    ):
+        clock = f"{value // 60:02d}:{value % 60:02d}"
+        return (
+            f"{field_name}: YAML reads an unquoted {clock} as the number {value}; "
+            f'quote times of day: "{clock}"'
+        )
     return ""
 
 
-def _step_kind_message(value: Any) -> str:
+def _step_kind_problem(value: Any) -> tuple[str, str | None]:
+    """Why a mapping is no step, and the key to point at (None: the step itself)."""
     kinds = ", ".join(STEP_KINDS)
     if not isinstance(value, dict):
-        return f"a step must be a mapping with one action key ({kinds})"
+        return f"a step must be a mapping with one action key ({kinds})", None
     present = [kind for kind in STEP_KINDS if kind in value]
     if len(present) > 1:
-        return f"a step has one action, this one has {len(present)} ({', '.join(present)})"
+        return (
+            f"a step has one action, this one has {len(present)} ({', '.join(present)}); "
+            "split it into separate steps",
+            present[1],
+        )
     unknown = [str(key) for key in value if key not in ("id", "next")]
     for key in unknown:
         suggestion = _suggest(key, STEP_KINDS)
         if suggestion:
-            return f"unknown step kind '{key}'{suggestion}"
-    return f"a step needs one action key: {kinds}"
+            return f"unknown step kind '{key}'{suggestion}", key
+    return f"a step needs one action key: {kinds}", None
+
+
+def _salvage(raw: dict[str, Any], details: list[ErrorDetails]) -> Journey | None:
+    """The journey with its invalid parts replaced by neutral stand-ins, when that is possible.
+
+    Invalid optional top-level keys are dropped, an invalid name or trigger is replaced, and an
+    invalid step becomes a placeholder keeping its id (so jumps and `steps.ID` still resolve).
+    The result only serves the expression and template checks; it is never run.
+    """
+    data = dict(raw)
+    broken_steps: set[int] = set()
+    for detail in details:
+        loc, _ = _untagged(tuple(detail["loc"]))
+        if not loc:
+            return None
+        if loc[0] == "steps":
+            if len(loc) < 2 or not isinstance(loc[1], int):
+                return None
+            broken_steps.add(loc[1])
+        elif loc[0] == "name":
+            data["name"] = "journey"
+        elif loc[0] == "trigger":
+            data["trigger"] = "manual"
+        else:
+            data.pop(str(loc[0]), None)
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return None
+    steps = list(steps)
+    for index in broken_steps:
+        stand_in: dict[str, Any] = {"update": {"_": None}}
+        step_id = steps[index].get("id") if isinstance(steps[index], dict) else None
+        if isinstance(step_id, str) and _VALID_STEP_ID.match(step_id):
+            stand_in["id"] = step_id
+        steps[index] = stand_in
+    data["steps"] = steps
+    try:
+        return Journey.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _check_raw_steps(report: _Reporter, raw: dict[str, Any]) -> None:
@@ -288,7 +444,14 @@ def _check_semantics(
     journey: Journey,
     templates_dir: Path,
     known_attributes: frozenset[str] | None,
+    *,
+    complete: bool = True,
 ) -> dict[str, TemplateBundle]:
+    """Ids, jumps, the step graph, expressions and templates of a validated journey.
+
+    `complete=False` is for a salvaged journey (see `_salvage`): its jumps were checked on the
+    raw steps and its graph is not the real one, so only ids, expressions and templates count.
+    """
     step_ids = assign_step_ids(journey.steps)
     declared: dict[str, int] = {}
     for index, step in enumerate(journey.steps):
@@ -301,7 +464,7 @@ def _check_semantics(
             )
         else:
             declared[step.id] = index
-    jumps_ok = _check_jumps(report, journey, set(declared))
+    jumps_ok = complete and _check_jumps(report, journey, set(declared))
     if jumps_ok:
         plan_like = JourneyPlan.model_construct(
             journey_id="",

@@ -66,20 +66,36 @@ def is_templated(value: str) -> bool:
     return bool(_TEMPLATED.search(value))
 
 
-def _parse(source: str) -> nodes.Template:
+def _parse(source: str, *, wrapped_lines: int | None = None) -> nodes.Template:
+    """Parse `source`; `wrapped_lines`: line count of a bare condition wrapped in `{{ ( ) }}`."""
     try:
         return environment().parse(source)
     except TemplateSyntaxError as error:
-        raise ExpressionError(
-            error.message or "syntax error", line_offset=error.lineno - 1
-        ) from None
+        message = error.message or "syntax error"
+        if wrapped_lines is not None and error.lineno > wrapped_lines:
+            # The parser hit the closing parenthesis the wrapper added: the expression stops
+            # in the middle (`plan ==`, `a and`, an unclosed call or bracket).
+            message = (
+                "incomplete, something is missing at the end "
+                "(a value after an operator, or a closing bracket)"
+            )
+            return_line = wrapped_lines - 1
+        else:
+            return_line = error.lineno - 1
+            char = re.fullmatch(r"unexpected char (.+) at \d+", message)
+            if char:
+                # Jinja counts the offset in its own source, which the user never sees.
+                unclosed = char[1] in ("'\"'", '"\'"')
+                quote = " (a string without its closing quote?)" if unclosed else ""
+                message = f"unexpected character {char[1]}{quote}"
+        raise ExpressionError(message, line_offset=return_line) from None
 
 
 def parse_condition(expression: str, scope: Scope) -> nodes.Template:
     """Parse a bare condition; raises ExpressionError for syntax errors and unknown names."""
     if is_templated(expression):
         raise ExpressionError("write conditions bare, without {{ }}")
-    tree = _parse("{{ (" + expression + "\n) }}")
+    tree = _parse("{{ (" + expression + "\n) }}", wrapped_lines=expression.count("\n") + 1)
     _check_names(tree, scope)
     return tree
 

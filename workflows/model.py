@@ -9,13 +9,14 @@ by which action key a mapping holds, which is how marketers write them (`send: e
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,6 +29,7 @@ from pydantic import (
 
 from workflows.durations import (
     DURATION_PATTERN,
+    DurationError,
     FrequencyCap,
     QuietHours,
     format_duration,
@@ -100,7 +102,14 @@ def _check_cron(value: str) -> str:
 
 
 def _check_quiet_hours(value: str) -> str:
-    QuietHours.parse(value)
+    try:
+        QuietHours.parse(value)
+    except DurationError as error:
+        if "start and end are the same" in str(error):
+            raise
+        raise ValueError(
+            f'invalid quiet hours {value!r}: use HH:MM-HH:MM in 24-hour time, e.g. "21:00-08:00"'
+        ) from None
     return value
 
 
@@ -144,7 +153,9 @@ class SegmentScheduleTrigger(LanguageModel):
 
 class SegmentAtTrigger(LanguageModel):
     segment: Expression = Field(description="Contacts for whom this is true enter at `at`.")
-    at: datetime = Field(description="A one-time broadcast instant (ISO 8601 with offset).")
+    at: AwareDatetime = Field(
+        description="A one-time broadcast instant (ISO 8601 with a UTC offset)."
+    )
 
 
 class ManualTrigger(LanguageModel):

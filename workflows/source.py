@@ -50,6 +50,17 @@ def _position(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+def _is_unquoted_template(node: yaml.Node) -> bool:
+    """`{{ x }}` written bare: a flow mapping whose only key is itself a flow mapping."""
+    return (
+        isinstance(node, yaml.MappingNode)
+        and node.flow_style is True
+        and len(node.value) == 1
+        and isinstance(node.value[0][0], yaml.MappingNode)
+        and node.value[0][0].flow_style is True
+    )
+
+
 def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
     """Parse one YAML document: the value, its source map and non-fatal problems (duplicate keys).
 
@@ -59,9 +70,13 @@ def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         problem = error.problem or "invalid YAML"
         context = f" ({error.context})" if error.context else ""
+        if error.context == "while scanning a quoted scalar" and error.context_mark:
+            # The end of the file is no help: point at the quote that was never closed.
+            mark = error.context_mark
+            problem, context = "unclosed quote: this string has no closing quote", ""
+        position = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
         raise YamlProblem(f"YAML syntax error: {problem}{context}", position) from None
     except yaml.YAMLError as error:
         raise YamlProblem(f"YAML error: {error}", Position(1, 1)) from None
@@ -73,6 +88,16 @@ def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
 
     def build(node: yaml.Node, path: Path) -> Any:
         source_map.positions[path] = _position(node)
+        if _is_unquoted_template(node):
+            # `to: {{ contact.email }}` is a mapping inside a mapping to YAML.
+            problems.append(
+                YamlProblem(
+                    "put {{ … }} in quotes: YAML reads an unquoted {{ … }} as a mapping, "
+                    'e.g. to: "{{ contact.email }}"',
+                    _position(node),
+                )
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             constructor.flatten_mapping(node)
             result: dict[Any, Any] = {}
