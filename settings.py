@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,14 +46,22 @@ class Settings(BaseSettings):
     email_from: str = Field(
         "Rapport <hello@rapport.example>", validation_alias="RAPPORT_EMAIL_FROM"
     )
-    brand_name: str = Field(
-        "Rapport Coffee Co.", validation_alias=AliasChoices("RAPPORT_BRAND_NAME")
+    brand_name: str = Field("Rapport Coffee Co.", validation_alias="RAPPORT_BRAND_NAME")
+    brand_url: str = Field("https://rapport.example", validation_alias="RAPPORT_BRAND_URL")
+    brand_address: str = Field(
+        "Rapport Coffee Co., 12 Harbour Street, Portsmouth PO1 2AB, United Kingdom",
+        validation_alias="RAPPORT_BRAND_ADDRESS",
     )
 
     @property
     def database(self) -> str:
         """The SQLAlchemy URL: `RAPPORT_DATABASE_URL`, else a SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir / 'rapport.db'}"
+
+    @property
+    def brand(self) -> dict[str, str]:
+        """`brand.*` in templates: the sender's name, site and postal address (CAN-SPAM)."""
+        return {"name": self.brand_name, "url": self.brand_url, "address": self.brand_address}
 
     @property
     def outbox_dir(self) -> Path:
