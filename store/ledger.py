@@ -66,6 +66,7 @@ class MessageLedger:
         body: str | None = None,
         status: MessageStatus = "queued",
         reason: str | None = None,
+        created_at: datetime | None = None,
     ) -> LedgerEntry:
         """The ledger row for `key`: inserted with these fields if there is none, else the
         existing row unchanged (the fields given here are then ignored)."""
@@ -84,6 +85,7 @@ class MessageLedger:
             body=body,
             status=status,
             reason=reason,
+            created_at=created_at,
         )
         return entry
 
@@ -104,8 +106,10 @@ class MessageLedger:
         body: str | None = None,
         status: MessageStatus = "queued",
         reason: str | None = None,
+        created_at: datetime | None = None,
     ) -> tuple[LedgerEntry, bool]:
-        """Like `claim`, also telling whether this call created the row."""
+        """Like `claim`, also telling whether this call created the row. `created_at` is the
+        run's clock (the simulator's clock is not the wall clock); it drives the frequency cap."""
         if not key:
             raise ValueError("idempotency key must not be empty")
         check_choice("channel", channel, CHANNELS)
@@ -130,7 +134,7 @@ class MessageLedger:
                     body=body,
                     status=status,
                     reason=reason,
-                    created_at=now,
+                    created_at=as_utc(created_at) if created_at is not None else now,
                     updated_at=now,
                     sent_at=now if status in SENT_STATUSES else None,
                 )
@@ -179,6 +183,16 @@ class MessageLedger:
             row.updated_at = now
             session.flush()
             return _entry(row)
+
+    def set_provider(self, key: str, provider: str | None) -> None:
+        """Note that the message is being handed to `provider` (None: the hand-over failed).
+
+        A row still `queued` with a provider set means an attempt died mid-send: the provider
+        may have accepted it, so a retry must not simply send again."""
+        with self._sessions.write() as session:
+            row = self._locked(session, key)
+            row.provider = provider
+            row.updated_at = utcnow()
 
     def mark(
         self,

@@ -1,0 +1,418 @@
+"""The journey workflow's activities: thin, typed methods on a class built with its services.
+
+Tests and the simulator hand in their own store and providers; the worker builds the real ones.
+Sends are idempotent through the message ledger: the key comes from the workflow (run + step +
+visit, never the attempt), is claimed before anything else, and a claimed message that already
+went out is reported, not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.policy import SendPolicy, local_zone, next_clock_time, quiet_hours_end
+from providers import (
+    EmailProvider,
+    OutgoingEmail,
+    OutgoingSms,
+    PermanentSendError,
+    SmsProvider,
+    TransientSendError,
+)
+from rendering.context import message_variables
+from rendering.render import RenderError, render_email, render_sms
+from settings import Settings
+from store import Store
+from store.records import ContactRecord, LedgerEntry, RunRecord
+from store.vocab import MessageStatus
+from workflows.contracts import (
+    ContactSnapshot,
+    LoadContactInput,
+    RunEnded,
+    RunStarted,
+    SendOutcome,
+    SendRequest,
+    SendTimeDecision,
+    SendTimeInput,
+    SnapshotEvent,
+    UpdateContactInput,
+    WaitUntilInput,
+    WebhookOutcome,
+    WebhookRequest,
+)
+from workflows.expressions import HistoryEvent
+from workflows.expressions import to_datetime as parse_timestamp
+
+FINAL_STATUSES = frozenset(
+    {"sent", "delivered", "opened", "clicked", "bounced", "failed", "suppressed", "skipped"}
+)
+
+
+def flatten_contact(record: ContactRecord) -> dict[str, Any]:
+    """`contact.*` as expressions and templates see it: profile fields, then every attribute."""
+    contact: dict[str, Any] = dict(record.attributes)
+    contact.update(
+        {
+            "id": record.id,
+            "email": record.email,
+            "phone": record.phone,
+            "timezone": record.timezone,
+            "locale": record.locale,
+            "created_at": record.created_at.isoformat() if record.created_at else None,
+        }
+    )
+    return {key: value for key, value in contact.items() if value is not None}
+
+
+class JourneyActivities:
+    def __init__(
+        self,
+        store: Store,
+        email: EmailProvider,
+        sms: SmsProvider,
+        settings: Settings,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.store = store
+        self.email = email
+        self.sms = sms
+        self.settings = settings
+        self.policy = SendPolicy(store)
+        self._http = http
+
+    # --- contacts -----------------------------------------------------------------------------
+
+    @activity.defn(name="load_contact")
+    async def load_contact(self, request: LoadContactInput) -> ContactSnapshot:
+        return await asyncio.to_thread(self._load_contact, request)
+
+    def _load_contact(self, request: LoadContactInput) -> ContactSnapshot:
+        record = self.store.get_contact(request.contact_id)
+        if record is None:
+            return ContactSnapshot(found=False)
+        events = self.store.recent_events(request.contact_id, limit=request.history_limit)
+        return ContactSnapshot(
+            found=True,
+            contact=flatten_contact(record),
+            history=[
+                SnapshotEvent(name=e.name, timestamp=e.timestamp, properties=e.properties)
+                for e in events
+            ],
+        )
+
+    @activity.defn(name="update_contact")
+    async def update_contact(self, request: UpdateContactInput) -> None:
+        def update() -> None:
+            current = self.store.get_contact(request.contact_id)
+            if current is None:
+                raise ApplicationError(
+                    f"contact {request.contact_id!r} no longer exists", non_retryable=True
+                )
+            self.store.upsert_contact(
+                ContactRecord(id=request.contact_id, attributes=request.attributes)
+            )
+
+        await asyncio.to_thread(update)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    @activity.defn(name="next_send_time")
+    async def next_send_time(self, request: SendTimeInput) -> SendTimeDecision:
+        contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
+        zone = local_zone(contact.timezone if contact else None, request.fallback_timezone)
+        send_at = (
+            quiet_hours_end(request.quiet_hours, zone, request.now) if request.quiet_hours else None
+        )
+        return SendTimeDecision(send_at=send_at, timezone=str(zone))
+
+    @activity.defn(name="resolve_wait_until")
+    async def resolve_wait_until(self, request: WaitUntilInput) -> datetime:
+        contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
+        zone = local_zone(contact.timezone if contact else None, request.fallback_timezone)
+        try:
+            target = next_clock_time(request.when, zone, request.now)
+        except ValueError:
+            try:
+                target = parse_timestamp(request.when)
+            except ValueError as error:
+                raise ApplicationError(
+                    f"wait_until: {request.when!r} is not a time of day or a timestamp",
+                    non_retryable=True,
+                ) from error
+        return (target + (request.offset or timedelta(0))).astimezone(UTC)
+
+    # --- sending --------------------------------------------------------------------------------
+
+    @activity.defn(name="send_email")
+    async def send_email(self, request: SendRequest) -> SendOutcome:
+        return await self._send(request)
+
+    @activity.defn(name="send_sms")
+    async def send_sms(self, request: SendRequest) -> SendOutcome:
+        return await self._send(request)
+
+    async def _send(self, request: SendRequest) -> SendOutcome:
+        contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
+        to = request.to or (
+            (contact.email if request.channel == "email" else contact.phone) if contact else None
+        )
+        entry = await asyncio.to_thread(self._claim, request, to)
+        if entry.status in FINAL_STATUSES:
+            return _outcome_of(entry)
+        if entry.provider is not None and entry.provider != "outbox":
+            # A previous attempt handed the message to a real provider and then died before
+            # recording the answer. Sending again could duplicate it; at-most-once wins.
+            return await self._mark(
+                request, "failed", "outcome unknown after a worker crash; not resent", to
+            )
+        blocked = await asyncio.to_thread(self._blocked_reason, request, contact, to)
+        if blocked is not None:
+            status, reason = blocked
+            return await self._mark(request, status, reason, to)
+        assert contact is not None and to is not None
+        variables = message_variables(
+            contact=flatten_contact(contact),
+            journey_data=request.context.journey_data,
+            trigger=request.context.trigger,
+            steps=request.context.steps,
+            now=request.context.now,
+            history=await asyncio.to_thread(self._history, request.contact_id),
+            settings=self.settings,
+            message_key=request.idempotency_key,
+        )
+        try:
+            if request.channel == "email":
+                return await self._deliver_email(request, contact, to, variables)
+            return await self._deliver_sms(request, contact, to, variables)
+        except RenderError as error:
+            return await self._mark(request, "failed", f"render error: {error}", to)
+
+    def _claim(self, request: SendRequest, to: str | None) -> LedgerEntry:
+        return self.store.ledger.claim(
+            request.idempotency_key,
+            contact_id=request.contact_id,
+            channel=request.channel,
+            category=request.category,
+            workflow_id=request.workflow_id,
+            step_id=request.step_id,
+            journey=request.journey,
+            template=request.template.name,
+            recipient=to,
+            created_at=request.context.now,
+        )
+
+    def _blocked_reason(
+        self, request: SendRequest, contact: ContactRecord | None, to: str | None
+    ) -> tuple[MessageStatus, str] | None:
+        if request.holdout and request.category == "marketing":
+            # The control group still gets transactional messages (receipts, confirmations).
+            return "skipped", "holdout: the contact is in the journey's control group"
+        if contact is None:
+            return "skipped", "the contact no longer exists"
+        if not to:
+            missing = "email address" if request.channel == "email" else "phone number"
+            return "skipped", f"the contact has no {missing}"
+        return self.policy.check(
+            contact_id=contact.id,
+            channel=request.channel,
+            category=request.category,
+            address=to,
+            frequency_cap=request.frequency_cap,
+            now=request.context.now,
+            exclude_key=request.idempotency_key,
+        )
+
+    def _history(self, contact_id: str) -> tuple[HistoryEvent, ...]:
+        return tuple(
+            HistoryEvent(e.name, e.timestamp, e.properties)
+            for e in self.store.recent_events(contact_id, limit=500)
+        )
+
+    async def _deliver_email(
+        self, request: SendRequest, contact: ContactRecord, to: str, variables: dict[str, Any]
+    ) -> SendOutcome:
+        rendered = render_email(request.template, variables, locale=contact.locale)
+        headers: dict[str, str] = {}
+        if request.category == "marketing":
+            headers["List-Unsubscribe"] = f"<{variables['unsubscribe_url']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        email = OutgoingEmail(
+            idempotency_key=request.idempotency_key,
+            to=to,
+            from_=self.settings.email_from,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            preheader=rendered.preheader,
+            headers=headers,
+            categories=[request.journey, request.category],
+            custom_args={
+                "rapport_message": request.idempotency_key,
+                "rapport_journey": request.journey,
+                "rapport_step": request.step_id,
+            },
+        )
+        return await self._hand_over(
+            request, to, rendered.subject, rendered.text, self.email.name, self.email.send(email)
+        )
+
+    async def _deliver_sms(
+        self, request: SendRequest, contact: ContactRecord, to: str, variables: dict[str, Any]
+    ) -> SendOutcome:
+        rendered = render_sms(
+            request.template,
+            variables,
+            locale=contact.locale,
+            marketing=request.category == "marketing",
+        )
+        sms = OutgoingSms(
+            idempotency_key=request.idempotency_key,
+            to=to,
+            body=rendered.body,
+            status_callback=f"{self.settings.public_url.rstrip('/')}/webhooks/twilio/status",
+        )
+        return await self._hand_over(
+            request, to, None, rendered.body, self.sms.name, self.sms.send(sms)
+        )
+
+    async def _hand_over(
+        self,
+        request: SendRequest,
+        to: str,
+        subject: str | None,
+        body: str,
+        provider: str,
+        sending: Any,
+    ) -> SendOutcome:
+        await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, provider)
+        try:
+            result = await sending
+        except PermanentSendError as error:
+            return await self._mark(request, "failed", str(error), to)
+        except TransientSendError as error:
+            await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, None)
+            raise ApplicationError(
+                str(error),
+                type="TransientSendError",
+                next_retry_delay=timedelta(seconds=error.retry_after)
+                if error.retry_after
+                else None,
+            ) from error
+        await asyncio.to_thread(
+            self.store.ledger.mark_sent,
+            request.idempotency_key,
+            result.provider,
+            result.provider_message_id,
+            body=body,
+            subject=subject,
+            recipient=to,
+            sent_at=request.context.now,
+        )
+        return SendOutcome(
+            status="sent",
+            to=to,
+            subject=subject,
+            body=body,
+            provider=result.provider,
+            provider_message_id=result.provider_message_id,
+        )
+
+    async def _mark(
+        self, request: SendRequest, status: MessageStatus, reason: str, to: str | None
+    ) -> SendOutcome:
+        entry = await asyncio.to_thread(
+            self.store.ledger.mark, request.idempotency_key, status, reason
+        )
+        outcome = _outcome_of(entry)
+        return outcome.model_copy(update={"to": to or outcome.to})
+
+    # --- webhooks -------------------------------------------------------------------------------
+
+    @activity.defn(name="call_webhook")
+    async def call_webhook(self, request: WebhookRequest) -> WebhookOutcome:
+        client = self._http or httpx.AsyncClient(timeout=httpx.Timeout(20.0))
+        try:
+            response = await client.request(
+                request.method,
+                request.url,
+                json=request.body,
+                headers={**request.headers, "Idempotency-Key": request.idempotency_key},
+            )
+        except httpx.HTTPError as error:
+            raise ApplicationError(
+                f"webhook {request.url}: {error}", type="WebhookError"
+            ) from error
+        finally:
+            if self._http is None:
+                await client.aclose()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ApplicationError(
+                f"webhook {request.url} answered {response.status_code}", type="WebhookError"
+            )
+        if response.status_code >= 400:
+            return WebhookOutcome(
+                status_code=response.status_code,
+                ok=False,
+                error=f"{request.url} answered {response.status_code}",
+            )
+        return WebhookOutcome(status_code=response.status_code, ok=True)
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    @activity.defn(name="record_run_started")
+    async def record_run_started(self, run: RunStarted) -> None:
+        await asyncio.to_thread(
+            self.store.record_run,
+            RunRecord(
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                contact_id=run.contact_id,
+                journey=run.journey,
+                version=run.version,
+                entered_at=run.entered_at,
+                holdout=run.holdout,
+                variant=run.variant,
+                data=run.data,
+            ),
+        )
+
+    @activity.defn(name="record_run_ended")
+    async def record_run_ended(self, run: RunEnded) -> None:
+        await asyncio.to_thread(
+            lambda: self.store.end_run(
+                run.workflow_id, outcome=run.outcome, run_id=run.run_id, ended_at=run.ended_at
+            )
+        )
+
+    def all(self) -> list[Any]:
+        """Every activity, for the worker's registration list."""
+        return [
+            self.load_contact,
+            self.update_contact,
+            self.next_send_time,
+            self.resolve_wait_until,
+            self.send_email,
+            self.send_sms,
+            self.call_webhook,
+            self.record_run_started,
+            self.record_run_ended,
+        ]
+
+
+def _outcome_of(entry: LedgerEntry) -> SendOutcome:
+    status = entry.status if entry.status in ("sent", "suppressed", "skipped", "failed") else "sent"
+    return SendOutcome(
+        status=status,
+        to=entry.recipient,
+        subject=entry.subject,
+        body=entry.body,
+        reason=entry.reason or entry.error,
+        provider=entry.provider,
+        provider_message_id=entry.provider_message_id,
+    )

@@ -1,0 +1,1 @@
+"""Running journeys: Temporal client and worker set-up, starting runs, the simulator."""

@@ -1,0 +1,260 @@
+"""`rapport simulate`: the real journey workflow and activities on Temporal's time-skipping server.
+
+Weeks of journey time pass in seconds: the test server skips ahead whenever nothing is running.
+The store is a temporary SQLite file and messages go to a temporary outbox, so a simulation never
+touches real contacts or providers. The workflow's clock is shifted so the run starts at `--start`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.journey_activities import JourneyActivities, flatten_contact
+from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
+from runtime.temporal import build_worker, venv_binary
+from settings import Settings
+from store import Store
+from store.records import ContactRecord, EventRecord
+from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
+from workflows.expressions import ExpressionContext, ExpressionError, evaluate_condition
+from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.model import Duration, EventTrigger
+from workflows.plan import JourneyPlan
+
+
+class SimulationError(Exception):
+    """Bad simulation input (events file, options): the message names the file and field."""
+
+
+class ScheduledEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after: Duration = Field(description="When, counted from the simulation start.")
+    event: str = Field(min_length=1)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_events_file(path: Path) -> list[ScheduledEvent]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SimulationError(f"{path}: cannot read the events file: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise SimulationError(
+            f"{where}: invalid YAML: {getattr(error, 'problem', error)}"
+        ) from None
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SimulationError(
+            f"{path}: an events file is a list of "
+            "{after: DURATION, event: NAME, properties: {…}}"
+        )
+    events: list[ScheduledEvent] = []
+    for position, item in enumerate(raw):
+        try:
+            events.append(ScheduledEvent.model_validate(item))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "entry"
+            message = first["msg"].removeprefix("Value error, ")
+            raise SimulationError(f"{path}: event {position + 1}: {field}: {message}") from None
+    return sorted(events, key=lambda e: e.after)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    journey: str
+    version: str
+    contact: str
+    started_at: datetime | None
+    outcome: str
+    timeline: list[TimelineEntry]
+    outbox: Path
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "journey": self.journey,
+            "version": self.version,
+            "contact": self.contact,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "outcome": self.outcome,
+            "timeline": [entry.public() for entry in self.timeline if entry.type != "enter"],
+        }
+
+
+def _matches_trigger(plan: JourneyPlan, contact: ContactRecord, payload: EventPayload) -> bool:
+    trigger = plan.journey.trigger
+    if not isinstance(trigger, EventTrigger) or payload.name != trigger.event:
+        return False
+    if trigger.when is None:
+        return True
+    context = ExpressionContext(now=payload.timestamp, contact=flatten_contact(contact))
+    try:
+        return evaluate_condition(trigger.when, context.with_event(payload.as_variables()))
+    except ExpressionError:
+        return False
+
+
+async def simulate(
+    plan: JourneyPlan,
+    contact: ContactRecord,
+    history: list[EventRecord],
+    events: list[ScheduledEvent],
+    *,
+    start: datetime,
+    until: timedelta,
+    settings: Settings,
+    work_dir: Path | None = None,
+    holdout: bool = False,
+) -> SimulationResult:
+    directory = work_dir or Path(tempfile.mkdtemp(prefix="rapport-simulate-"))
+    outbox = directory / "outbox"
+    sim_settings = settings.model_copy(update={"data_dir": directory})
+    store = Store.open(f"sqlite:///{directory / 'simulation.db'}")
+    try:
+        store.upsert_contact(contact)
+        for event in history:
+            store.record_event(event)
+        payloads = [
+            EventPayload(
+                id=f"sim-{position}",
+                name=item.event,
+                properties=item.properties,
+                timestamp=start + item.after,
+            )
+            for position, item in enumerate(events)
+        ]
+        trigger: EventPayload | None = None
+        if isinstance(plan.journey.trigger, EventTrigger):
+            trigger = next((p for p in payloads if _matches_trigger(plan, contact, p)), None)
+            if trigger is None:
+                return SimulationResult(
+                    plan.journey_id, plan.version, contact.id, None, "not_entered", [], outbox
+                )
+        run_start = trigger.timestamp if trigger else start
+        before = [p for p in payloads if p.timestamp < run_start or p is trigger]
+        after = [p for p in payloads if p not in before]
+        for payload in before:
+            _store_event(store, contact.id, payload)
+        activities = JourneyActivities(
+            store=store,
+            email=OutboxEmailProvider(outbox),
+            sms=OutboxSmsProvider(outbox),
+            settings=sim_settings,
+        )
+        return await _run(
+            plan, contact, activities, trigger, after, run_start, start + until, outbox, holdout
+        )
+    finally:
+        store.close()
+
+
+def _store_event(store: Store, contact_id: str, payload: EventPayload) -> None:
+    store.record_event(
+        EventRecord(
+            contact_id=contact_id,
+            name=payload.name,
+            properties=payload.properties,
+            timestamp=payload.timestamp,
+            source="simulation",
+            message_id=payload.id,
+        )
+    )
+
+
+async def _run(
+    plan: JourneyPlan,
+    contact: ContactRecord,
+    activities: JourneyActivities,
+    trigger: EventPayload | None,
+    events: list[EventPayload],
+    run_start: datetime,
+    end: datetime,
+    outbox: Path,
+    holdout: bool,
+) -> SimulationResult:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(venv_binary("temporal-test-server")),
+    )
+    async with env:
+        shift = run_start - await env.get_current_time()
+        task_queue = f"simulate-{uuid.uuid4()}"
+
+        async def sim_now() -> datetime:
+            return await env.get_current_time() + shift
+
+        async with build_worker(env.client, activities, task_queue):
+            handle = await env.client.start_workflow(
+                JourneyWorkflow.run,
+                JourneyInput(
+                    plan=plan,
+                    contact_id=contact.id,
+                    trigger=trigger,
+                    clock_shift=shift,
+                    holdout=holdout,
+                ),
+                id=workflow_id_for(plan.journey_id, contact.id),
+                task_queue=task_queue,
+            )
+            for payload in events:
+                if payload.timestamp > end:
+                    break
+                wait = payload.timestamp - await sim_now()
+                if wait > timedelta(0):
+                    await env.sleep(wait)
+                activities.store.record_event(
+                    EventRecord(
+                        contact_id=contact.id,
+                        name=payload.name,
+                        properties=payload.properties,
+                        timestamp=payload.timestamp,
+                        source="simulation",
+                        message_id=payload.id,
+                    )
+                )
+                if await _closed(handle):
+                    break
+                await handle.signal(JourneyWorkflow.on_event, payload)
+            remaining = end - await sim_now()
+            if remaining > timedelta(0) and not await _closed(handle):
+                await env.sleep(remaining)
+            if await _closed(handle):
+                result: JourneyResult = await handle.result()
+                return SimulationResult(
+                    plan.journey_id,
+                    plan.version,
+                    contact.id,
+                    run_start,
+                    str(result.outcome),
+                    result.timeline,
+                    outbox,
+                )
+            timeline = await handle.query(JourneyWorkflow.timeline)
+            await handle.terminate("simulation reached --until")
+            return SimulationResult(
+                plan.journey_id, plan.version, contact.id, run_start, "running", timeline, outbox
+            )
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return False
+    return description.status not in (None, WorkflowExecutionStatus.RUNNING)

@@ -1,0 +1,87 @@
+"""Temporal client and worker construction, shared by the worker, the API, the CLI and tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.journey_activities import JourneyActivities
+from providers import email_provider, sms_provider
+from settings import Settings
+from store import Store
+from workflows.journey_workflow import JourneyWorkflow
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+WORKFLOWS = [JourneyWorkflow]
+# Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
+PASSTHROUGH = (
+    "jinja2",
+    "markupsafe",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "croniter",
+    "babel",
+    "yaml",
+    "workflows",
+    "rendering",
+    "activities",
+    "providers",
+    "store",
+    "settings",
+    "sqlalchemy",
+    "httpx",
+)
+
+
+def venv_binary(name: str) -> Path:
+    """A binary installed next to this Python (`temporal`, `temporal-test-server`)."""
+    return Path(sys.executable).parent / name
+
+
+async def connect(settings: Settings, address: str | None = None) -> Client:
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        address or settings.temporal_address or DEFAULT_ADDRESS,
+        namespace=settings.temporal_namespace,
+        api_key=api_key,
+        tls=tls or bool(api_key),
+        data_converter=pydantic_data_converter,
+    )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def build_activities(settings: Settings, store: Store | None = None) -> JourneyActivities:
+    return JourneyActivities(
+        store=store or Store.open(settings.database),
+        email=email_provider(settings),
+        sms=sms_provider(settings),
+        settings=settings,
+    )
+
+
+def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities.all(),
+        workflow_runner=workflow_runner(),
+        max_concurrent_activities=64,
+    )

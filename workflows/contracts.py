@@ -1,0 +1,252 @@
+"""The models that cross Temporal boundaries: workflow input/output, signals, queries, activities.
+
+One model per boundary (samples-python's "a single dataclass"), each carrying a schema version so
+a payload written by an older release stays readable. They travel through the pydantic data
+converter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rendering.bundle import TemplateBundle
+from workflows.plan import JourneyPlan
+
+CONTRACT_VERSION = 1
+
+Outcome = Literal["converted", "completed", "exited", "not_entered", "failed", "cancelled"]
+SendStatus = Literal["sent", "suppressed", "skipped", "failed"]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    contract_version: int = CONTRACT_VERSION
+
+
+class EventPayload(Contract):
+    """A behavioural event as journeys see it (`event.*`, `trigger.*`)."""
+
+    id: str = Field(description="Unique per event (the source's messageId): signals dedupe on it.")
+    name: str
+    properties: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+
+    def as_variables(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "properties": dict(self.properties),
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
+class ResumeState(Contract):
+    """What a run carries across `continue_as_new`."""
+
+    index: int
+    entry_id: str
+    entered_at: datetime
+    holdout: bool
+    variant: str | None = None
+    steps: dict[str, Any] = Field(default_factory=dict)
+    visits: dict[str, int] = Field(default_factory=dict)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class JourneyInput(Contract):
+    plan: JourneyPlan
+    contact_id: str
+    trigger: EventPayload | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="Overrides journey.data.")
+    key: str | None = Field(None, description="The trigger key value, for keyed runs.")
+    clock_shift: timedelta = Field(
+        timedelta(0),
+        description="Added to the workflow clock; the simulator uses it to start at --start.",
+    )
+    holdout: bool | None = Field(
+        None,
+        description="Force the control-group decision; None draws it (the simulator passes False).",
+    )
+    resume: ResumeState | None = None
+
+
+class TimelineEntry(Contract):
+    at: datetime
+    type: Literal[
+        "send",
+        "wait",
+        "wait_until",
+        "wait_for",
+        "branch",
+        "split",
+        "update",
+        "webhook",
+        "exit",
+        "event",
+        "delay",
+        "error",
+        "enter",
+    ]
+    step: str | None = None
+    channel: str | None = None
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    result: str | None = None
+    event: str | None = None
+    outcome: str | None = None
+    until: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The entry as `simulate --json` prints it: only the fields that apply."""
+        data = self.model_dump(mode="json", exclude_none=True, exclude={"contract_version"})
+        return data
+
+
+class JourneyResult(Contract):
+    journey: str
+    version: str
+    contact_id: str
+    outcome: Outcome | str
+    entered_at: datetime
+    ended_at: datetime
+    holdout: bool
+    timeline: list[TimelineEntry]
+
+
+class RunStatus(Contract):
+    """The answer to the `status` query: where the contact stands now."""
+
+    journey: str
+    version: str
+    contact_id: str
+    step: str | None
+    step_kind: str | None
+    waiting_for: str | None = Field(None, description="An event name, 'time', or None.")
+    until: datetime | None = None
+    outcome: str | None = None
+    holdout: bool = False
+    entered_at: datetime | None = None
+
+
+# --- activities ----------------------------------------------------------------------------
+
+
+class LoadContactInput(Contract):
+    contact_id: str
+    history_limit: int = 500
+
+
+class SnapshotEvent(Contract):
+    name: str
+    timestamp: datetime
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactSnapshot(Contract):
+    found: bool
+    contact: dict[str, Any] = Field(
+        default_factory=dict, description="Flattened: profile fields and every attribute."
+    )
+    history: list[SnapshotEvent] = Field(default_factory=list)
+
+
+class MessageContext(Contract):
+    """What a message template sees besides the contact, which the activity loads fresh."""
+
+    journey_data: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, Any] | None = None
+    steps: dict[str, Any] = Field(default_factory=dict)
+    now: datetime
+
+
+class SendRequest(Contract):
+    idempotency_key: str
+    workflow_id: str
+    journey: str
+    step_id: str
+    contact_id: str
+    channel: Literal["email", "sms"]
+    category: Literal["marketing", "transactional"]
+    template: TemplateBundle
+    to: str | None = Field(None, description="Recipient override, already rendered.")
+    context: MessageContext
+    holdout: bool = False
+    frequency_cap: str | None = None
+
+
+class SendOutcome(Contract):
+    status: SendStatus
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    reason: str | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+
+
+class SendTimeInput(Contract):
+    contact_id: str
+    quiet_hours: str | None
+    fallback_timezone: str | None
+    now: datetime
+
+
+class SendTimeDecision(Contract):
+    send_at: datetime | None = Field(None, description="None: send now; else wait until then.")
+    timezone: str
+
+
+class WaitUntilInput(Contract):
+    contact_id: str
+    when: str = Field(description="'09:00' or an ISO timestamp (expressions already rendered).")
+    offset: timedelta | None = None
+    fallback_timezone: str | None = None
+    now: datetime
+
+
+class UpdateContactInput(Contract):
+    contact_id: str
+    attributes: dict[str, Any]
+
+
+class WebhookRequest(Contract):
+    idempotency_key: str
+    url: str
+    method: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookOutcome(Contract):
+    status_code: int | None
+    ok: bool
+    error: str | None = None
+
+
+class RunStarted(Contract):
+    workflow_id: str
+    run_id: str
+    contact_id: str
+    journey: str
+    version: str
+    entered_at: datetime
+    holdout: bool
+    variant: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunEnded(Contract):
+    workflow_id: str
+    run_id: str
+    outcome: str
+    ended_at: datetime
+
+
+ResumeState.model_rebuild()

@@ -1,0 +1,635 @@
+"""`JourneyWorkflow`: one contact's path through one compiled journey.
+
+A small interpreter over the frozen `JourneyPlan` it receives as input: one handler per step kind
+behind a `match` that ends in `assert_never`, so a new step kind fails type-checking until it has
+a handler. Everything here is deterministic — the clock is `workflow.now()`, splits hash the
+contact id, expressions are pure functions of the contact snapshot — and all I/O (the store,
+rendering, providers, time zones) happens in activities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, assert_never
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.journey_activities import JourneyActivities
+    from workflows.contracts import (
+        ContactSnapshot,
+        EventPayload,
+        JourneyInput,
+        JourneyResult,
+        LoadContactInput,
+        MessageContext,
+        ResumeState,
+        RunEnded,
+        RunStarted,
+        RunStatus,
+        SendOutcome,
+        SendRequest,
+        SendTimeDecision,
+        SendTimeInput,
+        TimelineEntry,
+        UpdateContactInput,
+        WaitUntilInput,
+        WebhookOutcome,
+        WebhookRequest,
+    )
+    from workflows.expressions import (
+        ExpressionContext,
+        ExpressionError,
+        HistoryEvent,
+        evaluate_condition,
+        render_value,
+    )
+    from workflows.model import (
+        BranchStep,
+        EventCondition,
+        ExitStep,
+        SendStep,
+        SplitStep,
+        UpdateStep,
+        WaitForStep,
+        WaitStep,
+        WaitUntilStep,
+        WebhookStep,
+        step_kind_of,
+    )
+    from workflows.plan import JourneyPlan
+
+# Steps without a wait in one workflow task; the compiler rejects wait-less loops, so hitting
+# this means a bug, and failing the task beats spinning.
+MAX_STEPS_PER_ACTIVATION = 500
+# Continue as new well before Temporal's 50k-event history limit.
+HISTORY_EVENTS_BEFORE_CONTINUE = 8_000
+SEEN_EVENT_IDS_KEPT = 1_000
+TIMELINE_KEPT = 500
+SMS_DEFAULT_QUIET_HOURS = "21:00-08:00"
+
+QUICK = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
+)
+SENDING = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=12,
+    ),
+)
+
+
+def workflow_id_for(journey_id: str, contact_id: str, key: str | None = None) -> str:
+    base = f"journey:{journey_id}:{contact_id}"
+    return f"{base}:{key}" if key is not None else base
+
+
+def stable_fraction(*parts: str) -> float:
+    """A number in [0, 1) fixed by its inputs: the same contact always lands in the same bucket."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class _Stop(Exception):
+    """A goal or exit_on event arrived: the run ends with `outcome`."""
+
+
+@workflow.defn(name="JourneyWorkflow")
+class JourneyWorkflow:
+    def __init__(self) -> None:
+        self._input: JourneyInput | None = None
+        self._plan: JourneyPlan | None = None
+        self._index: int | None = 0
+        self._entry_id = ""
+        self._entered_at: datetime | None = None
+        self._holdout = False
+        self._variant: str | None = None
+        self._steps: dict[str, Any] = {}
+        self._visits: dict[str, int] = {}
+        self._seen: list[str] = []
+        self._inbox: list[EventPayload] = []
+        self._timeline: list[TimelineEntry] = []
+        self._snapshot = ContactSnapshot(found=False)
+        self._outcome: str | None = None
+        self._waiting_for: str | None = None
+        self._waiting_until: datetime | None = None
+
+    # --- the run ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        self._start(input)
+        plan = self.plan
+        await self._refresh_contact()
+        if input.resume is None:
+            if not self._enters():
+                return await self._finish("not_entered")
+            await workflow.execute_activity_method(
+                JourneyActivities.record_run_started,
+                RunStarted(
+                    workflow_id=workflow.info().workflow_id,
+                    run_id=self._entry_id,
+                    contact_id=input.contact_id,
+                    journey=plan.journey_id,
+                    version=plan.version,
+                    entered_at=self._now(),
+                    holdout=self._holdout,
+                    data=input.data,
+                ),
+                **QUICK,
+            )
+            self._note(
+                TimelineEntry(
+                    at=self._now(), type="enter", result="holdout" if self._holdout else None
+                )
+            )
+        steps_this_task = 0
+        last_task_at = workflow.now()
+        while self._index is not None and self._outcome is None:
+            if workflow.now() != last_task_at:
+                last_task_at, steps_this_task = workflow.now(), 0
+            steps_this_task += 1
+            if steps_this_task > MAX_STEPS_PER_ACTIVATION:
+                raise RuntimeError(  # fails the workflow task, visibly, instead of spinning
+                    f"more than {MAX_STEPS_PER_ACTIVATION} steps without a wait"
+                )
+            if self._should_continue_as_new():
+                workflow.continue_as_new(self._resume_input())
+            try:
+                self._index = await self._execute(self._index)
+            except _Stop:
+                break
+        return await self._finish(self._outcome or "completed")
+
+    def _start(self, input: JourneyInput) -> None:
+        self._input = input
+        self._plan = input.plan
+        resume = input.resume
+        if resume is None:
+            self._entry_id = workflow.info().run_id
+            self._entered_at = self._now()
+            holdout = input.plan.journey.holdout
+            self._holdout = (
+                input.holdout
+                if input.holdout is not None
+                else holdout > 0
+                and stable_fraction("holdout", input.plan.journey_id, input.contact_id) * 100
+                < holdout
+            )
+            return
+        self._index = resume.index
+        self._entry_id = resume.entry_id
+        self._entered_at = resume.entered_at
+        self._holdout = resume.holdout
+        self._variant = resume.variant
+        self._steps = dict(resume.steps)
+        self._visits = dict(resume.visits)
+        self._seen = list(resume.seen_event_ids)
+        self._timeline = list(resume.timeline)
+
+    def _enters(self) -> bool:
+        audience = self.plan.journey.audience
+        if not self._snapshot.found:
+            self._note(TimelineEntry(at=self._now(), type="error", reason="unknown contact"))
+            return False
+        if audience is None:
+            return True
+        return self._condition(audience, None, step=None)
+
+    async def _finish(self, outcome: str) -> JourneyResult:
+        self._outcome = outcome
+        self._index = None
+        self._waiting_for = self._waiting_until = None
+        now = self._now()
+        if outcome != "not_entered":
+            await workflow.execute_activity_method(
+                JourneyActivities.record_run_ended,
+                RunEnded(
+                    workflow_id=workflow.info().workflow_id,
+                    run_id=self._entry_id,
+                    outcome=outcome,
+                    ended_at=now,
+                ),
+                **QUICK,
+            )
+        self._note(TimelineEntry(at=now, type="exit", outcome=outcome))
+        return JourneyResult(
+            journey=self.plan.journey_id,
+            version=self.plan.version,
+            contact_id=self.input.contact_id,
+            outcome=outcome,
+            entered_at=self._entered_at or now,
+            ended_at=now,
+            holdout=self._holdout,
+            timeline=self._timeline,
+        )
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE
+        )
+
+    def _resume_input(self) -> JourneyInput:
+        assert self._index is not None
+        return self.input.model_copy(
+            update={
+                "resume": ResumeState(
+                    index=self._index,
+                    entry_id=self._entry_id,
+                    entered_at=self._entered_at or self._now(),
+                    holdout=self._holdout,
+                    variant=self._variant,
+                    steps=self._steps,
+                    visits=self._visits,
+                    seen_event_ids=self._seen[-SEEN_EVENT_IDS_KEPT:],
+                    timeline=self._timeline[-TIMELINE_KEPT:],
+                )
+            }
+        )
+
+    # --- one handler per step kind ------------------------------------------------------------
+
+    async def _execute(self, index: int) -> int | None:
+        step = self.plan.step(index)
+        step_id = self.plan.step_ids[index]
+        self._visits[step_id] = self._visits.get(step_id, 0) + 1
+        match step:
+            case SendStep():
+                return await self._send(index, step_id, step)
+            case WaitStep():
+                return await self._wait(index, step_id, step)
+            case WaitUntilStep():
+                return await self._wait_until(index, step_id, step)
+            case WaitForStep():
+                return await self._wait_for(index, step_id, step)
+            case BranchStep():
+                return self._branch(index, step_id, step)
+            case SplitStep():
+                return self._split(step_id, step)
+            case UpdateStep():
+                return await self._update(index, step_id, step)
+            case WebhookStep():
+                return await self._webhook(index, step_id, step)
+            case ExitStep():
+                self._outcome = step.exit or "completed"
+                return None
+            case _:
+                assert_never(step)
+
+    async def _send(self, index: int, step_id: str, step: SendStep) -> int | None:
+        settings = self.plan.journey.settings
+        quiet_hours = settings.quiet_hours
+        if quiet_hours is None and step.send == "sms":
+            quiet_hours = SMS_DEFAULT_QUIET_HOURS
+        if step.category == "marketing" and quiet_hours and not self._holdout:
+            decision: SendTimeDecision = await workflow.execute_activity_method(
+                JourneyActivities.next_send_time,
+                SendTimeInput(
+                    contact_id=self.input.contact_id,
+                    quiet_hours=quiet_hours,
+                    fallback_timezone=settings.timezone,
+                    now=self._now(),
+                ),
+                **QUICK,
+            )
+            if decision.send_at is not None:
+                self._note(
+                    TimelineEntry(
+                        at=self._now(),
+                        type="delay",
+                        step=step_id,
+                        reason=f"quiet hours {quiet_hours} ({decision.timezone})",
+                        until=decision.send_at,
+                    )
+                )
+                await self._sleep_until(decision.send_at, step.send)
+                await self._refresh_contact()
+        to = self._value(step.to, step_id) if step.to else None
+        request = SendRequest(
+            idempotency_key=self._ledger_key(step_id),
+            workflow_id=workflow.info().workflow_id,
+            journey=self.plan.journey_id,
+            step_id=step_id,
+            contact_id=self.input.contact_id,
+            channel=step.send,
+            category=step.category,
+            template=self.plan.template_for(step),
+            to=str(to) if to is not None else None,
+            context=MessageContext(
+                journey_data=self._journey_data(),
+                trigger=self.input.trigger.as_variables() if self.input.trigger else None,
+                steps=self._steps,
+                now=self._now(),
+            ),
+            holdout=self._holdout,
+            frequency_cap=settings.frequency_cap,
+        )
+        method = (
+            JourneyActivities.send_email if step.send == "email" else JourneyActivities.send_sms
+        )
+        try:
+            outcome: SendOutcome = await workflow.execute_activity_method(
+                method, request, **SENDING
+            )
+        except ActivityError as error:
+            outcome = SendOutcome(status="failed", reason=str(error.cause or error))
+        self._steps[step_id] = {"status": outcome.status, "to": outcome.to}
+        self._note(
+            TimelineEntry(
+                at=self._now(),
+                type="send",
+                step=step_id,
+                channel=step.send,
+                to=outcome.to,
+                subject=outcome.subject,
+                body=outcome.body,
+                status=outcome.status,
+                reason=outcome.reason,
+            )
+        )
+        return self.plan.following(index)
+
+    async def _wait(self, index: int, step_id: str, step: WaitStep) -> int | None:
+        until = self._now() + step.wait
+        await self._sleep_until(until, "time")
+        self._note(TimelineEntry(at=self._now(), type="wait", step=step_id))
+        await self._refresh_contact()
+        return self.plan.following(index)
+
+    async def _wait_until(self, index: int, step_id: str, step: WaitUntilStep) -> int | None:
+        when = self._value(step.wait_until, step_id)
+        if isinstance(when, datetime):
+            when = when.isoformat()
+        target: datetime = await workflow.execute_activity_method(
+            JourneyActivities.resolve_wait_until,
+            WaitUntilInput(
+                contact_id=self.input.contact_id,
+                when=str(when),
+                offset=step.offset,
+                fallback_timezone=self.plan.journey.settings.timezone,
+                now=self._now(),
+            ),
+            **QUICK,
+        )
+        if target > self._now():
+            await self._sleep_until(target, "time")
+        self._note(TimelineEntry(at=self._now(), type="wait_until", step=step_id, until=target))
+        await self._refresh_contact()
+        return self.plan.following(index)
+
+    async def _wait_for(self, index: int, step_id: str, step: WaitForStep) -> int | None:
+        deadline = self._now() + step.timeout
+        cursor = [len(self._inbox)]  # only events that arrive from now on count
+        found: list[EventPayload] = []
+
+        def arrived() -> bool:
+            for event in self._inbox[cursor[0] :]:
+                if self._event_matches(event, step):
+                    found.append(event)
+                    return True
+            cursor[0] = len(self._inbox)
+            return False
+
+        self._waiting_for, self._waiting_until = step.wait_for, deadline
+        try:
+            await self._wait_condition(arrived, deadline)
+        finally:
+            self._waiting_for = self._waiting_until = None
+        if found:
+            event = found[0]
+            self._steps[step_id] = {"result": "event", "event": event.as_variables()}
+            self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="event"))
+            await self._refresh_contact()
+            return self.plan.following(index)
+        self._steps[step_id] = {"result": "timeout", "event": None}
+        self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout"))
+        await self._refresh_contact()
+        return self.plan.jump(step.on_timeout, index)
+
+    def _branch(self, index: int, step_id: str, step: BranchStep) -> int | None:
+        for case in step.branch:
+            if self._condition(case.when, None, step=step_id):
+                self._steps[step_id] = {"goto": case.goto}
+                self._note(
+                    TimelineEntry(at=self._now(), type="branch", step=step_id, result=case.goto)
+                )
+                return self.plan.index_of(case.goto)
+        target = self.plan.jump(step.else_, index)
+        chosen = self.plan.step_ids[target] if target is not None else None
+        self._steps[step_id] = {"goto": chosen}
+        self._note(
+            TimelineEntry(at=self._now(), type="branch", step=step_id, result=chosen or "end")
+        )
+        return target
+
+    def _split(self, step_id: str, step: SplitStep) -> int | None:
+        total = sum(step.split.values())
+        point = (
+            stable_fraction("split", self.plan.journey_id, step_id, self.input.contact_id) * total
+        )
+        chosen = next(iter(step.split))
+        for target, weight in step.split.items():
+            if point < weight:
+                chosen = target
+                break
+            point -= weight
+        self._variant = chosen
+        self._steps[step_id] = {"variant": chosen}
+        self._note(TimelineEntry(at=self._now(), type="split", step=step_id, result=chosen))
+        return self.plan.index_of(chosen)
+
+    async def _update(self, index: int, step_id: str, step: UpdateStep) -> int | None:
+        attributes = {key: self._value(value, step_id) for key, value in step.update.items()}
+        await workflow.execute_activity_method(
+            JourneyActivities.update_contact,
+            UpdateContactInput(contact_id=self.input.contact_id, attributes=attributes),
+            **QUICK,
+        )
+        self._steps[step_id] = {"attributes": attributes}
+        self._note(
+            TimelineEntry(at=self._now(), type="update", step=step_id, result=", ".join(attributes))
+        )
+        await self._refresh_contact()
+        return self.plan.following(index)
+
+    async def _webhook(self, index: int, step_id: str, step: WebhookStep) -> int | None:
+        request = WebhookRequest(
+            idempotency_key=self._ledger_key(step_id),
+            url=str(self._value(step.webhook, step_id)),
+            method=step.method,
+            body=self._value(step.body, step_id) if step.body is not None else None,
+            headers=step.headers,
+        )
+        try:
+            outcome: WebhookOutcome = await workflow.execute_activity_method(
+                JourneyActivities.call_webhook, request, **SENDING
+            )
+        except ActivityError as error:
+            outcome = WebhookOutcome(status_code=None, ok=False, error=str(error.cause or error))
+        self._steps[step_id] = {"status_code": outcome.status_code, "ok": outcome.ok}
+        self._note(
+            TimelineEntry(
+                at=self._now(),
+                type="webhook",
+                step=step_id,
+                status="ok" if outcome.ok else "failed",
+                reason=outcome.error,
+            )
+        )
+        return self.plan.following(index)
+
+    # --- events -------------------------------------------------------------------------------
+
+    @workflow.signal(name="event")
+    def on_event(self, event: EventPayload) -> None:
+        if event.id in self._seen:
+            return
+        self._seen.append(event.id)
+        if len(self._seen) > SEEN_EVENT_IDS_KEPT * 2:
+            del self._seen[:-SEEN_EVENT_IDS_KEPT]
+        self._inbox.append(event)
+        self._note(TimelineEntry(at=self._now(), type="event", event=event.name))
+        if self._outcome is not None or self._plan is None:
+            return
+        journey = self.plan.journey
+        if any(self._event_condition(event, spec) for spec in journey.exit_on):
+            self._outcome = "exited"
+        elif journey.goal is not None and self._event_condition(event, journey.goal):
+            self._outcome = "converted"
+
+    @workflow.query(name="status")
+    def status(self) -> RunStatus:
+        index = self._index
+        return RunStatus(
+            journey=self.plan.journey_id,
+            version=self.plan.version,
+            contact_id=self.input.contact_id,
+            step=self.plan.step_ids[index] if index is not None else None,
+            step_kind=step_kind_of(self.plan.step(index)) if index is not None else None,
+            waiting_for=self._waiting_for,
+            until=self._waiting_until,
+            outcome=self._outcome,
+            holdout=self._holdout,
+            entered_at=self._entered_at,
+        )
+
+    @workflow.query(name="timeline")
+    def timeline(self) -> list[TimelineEntry]:
+        return self._timeline
+
+    def _event_matches(self, event: EventPayload, step: WaitForStep) -> bool:
+        if event.name != step.wait_for:
+            return False
+        trigger = self.input.trigger
+        for prop in step.match:
+            expected = trigger.properties.get(prop) if trigger else None
+            if event.properties.get(prop) != expected:
+                return False
+        return step.when is None or self._condition(step.when, event, step=None)
+
+    def _event_condition(self, event: EventPayload, spec: EventCondition) -> bool:
+        if event.name != spec.event:
+            return False
+        return spec.when is None or self._condition(spec.when, event, step=None)
+
+    # --- waiting ------------------------------------------------------------------------------
+
+    async def _sleep_until(self, until: datetime, waiting_for: str) -> None:
+        self._waiting_for, self._waiting_until = waiting_for, until
+        try:
+            await self._wait_condition(lambda: False, until)
+        finally:
+            self._waiting_for = self._waiting_until = None
+
+    async def _wait_condition(self, done: Any, until: datetime) -> None:
+        """Wait for `done()` or the deadline; a goal or exit_on event ends the run (`_Stop`)."""
+        remaining = until - self._now()
+        if remaining > timedelta(0):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._outcome is not None or done(), timeout=remaining
+                )
+        if self._outcome is not None:
+            raise _Stop()
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @property
+    def input(self) -> JourneyInput:
+        assert self._input is not None
+        return self._input
+
+    @property
+    def plan(self) -> JourneyPlan:
+        assert self._plan is not None
+        return self._plan
+
+    def _now(self) -> datetime:
+        shift = self._input.clock_shift if self._input is not None else timedelta(0)
+        return workflow.now() + shift
+
+    def _note(self, entry: TimelineEntry) -> None:
+        self._timeline.append(entry)
+        if len(self._timeline) > TIMELINE_KEPT * 2:
+            del self._timeline[:-TIMELINE_KEPT]
+
+    def _ledger_key(self, step_id: str) -> str:
+        """Run + step + visit: the same for every attempt and replay of this send, and distinct
+        for a second entry into the journey or a second pass through a loop."""
+        visit = self._visits.get(step_id, 1)
+        raw = f"{workflow.info().workflow_id}|{self._entry_id}|{step_id}|{visit}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def _journey_data(self) -> dict[str, Any]:
+        return {**self.plan.journey.data, **self.input.data}
+
+    def _context(self, event: EventPayload | None) -> ExpressionContext:
+        trigger = self.input.trigger
+        context = ExpressionContext(
+            now=self._now(),
+            contact=self._snapshot.contact,
+            journey=self._journey_data(),
+            trigger=trigger.as_variables() if trigger else None,
+            steps=self._steps,
+            history=tuple(
+                HistoryEvent(e.name, e.timestamp, e.properties) for e in self._snapshot.history
+            ),
+        )
+        return context.with_event(event.as_variables()) if event is not None else context
+
+    def _condition(self, expression: str, event: EventPayload | None, *, step: str | None) -> bool:
+        try:
+            return evaluate_condition(expression, self._context(event))
+        except ExpressionError as error:
+            # A condition that cannot be evaluated (a missing attribute, say) is false; the
+            # timeline says why, so `inspect` and `simulate` show it.
+            self._note(
+                TimelineEntry(
+                    at=self._now(), type="error", step=step, reason=f"{expression}: {error}"
+                )
+            )
+            return False
+
+    def _value(self, value: Any, step_id: str) -> Any:
+        try:
+            return render_value(value, self._context(None))
+        except ExpressionError as error:
+            self._note(TimelineEntry(at=self._now(), type="error", step=step_id, reason=str(error)))
+            return None
+
+    async def _refresh_contact(self) -> None:
+        self._snapshot = await workflow.execute_activity_method(
+            JourneyActivities.load_contact,
+            LoadContactInput(contact_id=self.input.contact_id),
+            **QUICK,
+        )
