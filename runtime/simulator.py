@@ -121,7 +121,12 @@ async def simulate(
     settings: Settings,
     work_dir: Path | None = None,
     holdout: bool = False,
+    env: WorkflowEnvironment | None = None,
 ) -> SimulationResult:
+    """Run `plan` for `contact` from `start` until `start + until`, feeding `events` on time.
+
+    `env` lets tests share one time-skipping server; by default each simulation starts its own.
+    """
     directory = work_dir or Path(tempfile.mkdtemp(prefix="rapport-simulate-"))
     outbox = directory / "outbox"
     sim_settings = settings.model_copy(update={"data_dir": directory})
@@ -157,9 +162,14 @@ async def simulate(
             sms=OutboxSmsProvider(outbox),
             settings=sim_settings,
         )
-        return await _run(
-            plan, contact, activities, trigger, after, run_start, start + until, outbox, holdout
-        )
+        run = _Run(plan, contact, activities, trigger, after, run_start, start + until, outbox)
+        if env is not None:
+            return await run.execute(env, holdout)
+        async with await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=str(venv_binary("temporal-test-server")),
+        ) as own_env:
+            return await run.execute(own_env, holdout)
     finally:
         store.close()
 
@@ -177,79 +187,67 @@ def _store_event(store: Store, contact_id: str, payload: EventPayload) -> None:
     )
 
 
-async def _run(
-    plan: JourneyPlan,
-    contact: ContactRecord,
-    activities: JourneyActivities,
-    trigger: EventPayload | None,
-    events: list[EventPayload],
-    run_start: datetime,
-    end: datetime,
-    outbox: Path,
-    holdout: bool,
-) -> SimulationResult:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-    )
-    async with env:
-        shift = run_start - await env.get_current_time()
-        task_queue = f"simulate-{uuid.uuid4()}"
+@dataclass(frozen=True)
+class _Run:
+    plan: JourneyPlan
+    contact: ContactRecord
+    activities: JourneyActivities
+    trigger: EventPayload | None
+    events: list[EventPayload]
+    run_start: datetime
+    end: datetime
+    outbox: Path
+
+    def result(self, outcome: str, timeline: list[TimelineEntry]) -> SimulationResult:
+        return SimulationResult(
+            self.plan.journey_id,
+            self.plan.version,
+            self.contact.id,
+            self.run_start,
+            outcome,
+            timeline,
+            self.outbox,
+        )
+
+    async def execute(self, env: WorkflowEnvironment, holdout: bool) -> SimulationResult:
+        shift = self.run_start - await env.get_current_time()
 
         async def sim_now() -> datetime:
             return await env.get_current_time() + shift
 
-        async with build_worker(env.client, activities, task_queue):
+        task_queue = f"simulate-{uuid.uuid4()}"
+        async with build_worker(env.client, self.activities, task_queue):
             handle = await env.client.start_workflow(
                 JourneyWorkflow.run,
                 JourneyInput(
-                    plan=plan,
-                    contact_id=contact.id,
-                    trigger=trigger,
+                    plan=self.plan,
+                    contact_id=self.contact.id,
+                    trigger=self.trigger,
                     clock_shift=shift,
                     holdout=holdout,
                 ),
-                id=workflow_id_for(plan.journey_id, contact.id),
+                id=f"{workflow_id_for(self.plan.journey_id, self.contact.id)}:{task_queue}",
                 task_queue=task_queue,
             )
-            for payload in events:
-                if payload.timestamp > end:
+            for payload in self.events:
+                if payload.timestamp > self.end:
                     break
                 wait = payload.timestamp - await sim_now()
                 if wait > timedelta(0):
                     await env.sleep(wait)
-                activities.store.record_event(
-                    EventRecord(
-                        contact_id=contact.id,
-                        name=payload.name,
-                        properties=payload.properties,
-                        timestamp=payload.timestamp,
-                        source="simulation",
-                        message_id=payload.id,
-                    )
-                )
+                _store_event(self.activities.store, self.contact.id, payload)
                 if await _closed(handle):
                     break
                 await handle.signal(JourneyWorkflow.on_event, payload)
-            remaining = end - await sim_now()
+            remaining = self.end - await sim_now()
             if remaining > timedelta(0) and not await _closed(handle):
                 await env.sleep(remaining)
             if await _closed(handle):
                 result: JourneyResult = await handle.result()
-                return SimulationResult(
-                    plan.journey_id,
-                    plan.version,
-                    contact.id,
-                    run_start,
-                    str(result.outcome),
-                    result.timeline,
-                    outbox,
-                )
+                return self.result(str(result.outcome), result.timeline)
             timeline = await handle.query(JourneyWorkflow.timeline)
             await handle.terminate("simulation reached --until")
-            return SimulationResult(
-                plan.journey_id, plan.version, contact.id, run_start, "running", timeline, outbox
-            )
+            return self.result("running", timeline)
 
 
 async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
