@@ -55,9 +55,7 @@ async def test_account_closed_exits_the_run(run: Runner) -> None:
 
 
 async def test_an_enterprise_sign_up_does_not_enter(run: Runner) -> None:
-    result = await run(
-        sample("onboarding"), contact(), [at("1m", "signed_up", plan="enterprise")]
-    )
+    result = await run(sample("onboarding"), contact(), [at("1m", "signed_up", plan="enterprise")])
     assert result.outcome == "not_entered"
     assert result.timeline == []
 
