@@ -169,9 +169,10 @@ def compile_journey(
 
 def _friendlier_yaml(message: str) -> str:
     if "expected <block end>" in message:
+        # PyYAML's words for it (block end, block mapping start) mean nothing to most users.
         return (
             "YAML syntax error: bad indentation: this line does not line up with the lines "
-            f"above it ({message.removeprefix('YAML syntax error: ')})"
+            "above it"
         )
     if "mapping values are not allowed" in message:
         return (
@@ -288,7 +289,10 @@ def _report_model_error(report: _Reporter, raw: Any, detail: ErrorDetails) -> No
     field_name = _field_name(loc)
     value = detail.get("input")
     if loc and loc[-1] == "[key]":
-        report.error(path, f"{field_name}: {message}", key=True)
+        # A key of a mapping (e.g. a split target): loc is (..., field, the key, "[key]").
+        report.error(path, f"{_field_name(loc[:-2])}: {message}", key=True)
+    elif kind == "string_pattern_mismatch" and field_name == "webhook":
+        report.error(path, f"webhook: expected an http:// or https:// URL, got {value!r}")
     elif kind == "missing":
         report.error(path, f"missing required key '{field_name}'{_kind_name(model)}")
     elif kind == "extra_forbidden":
@@ -416,7 +420,8 @@ def _check_raw_steps(report: _Reporter, raw: dict[str, Any]) -> None:
         if not isinstance(step, dict):
             continue
         for key, target, path in _raw_jumps(step, index):
-            if isinstance(target, str) and target not in ids:
+            # An ill-formed id is the model's error already; only well-formed ones are looked up.
+            if isinstance(target, str) and _VALID_STEP_ID.match(target) and target not in ids:
                 report.error(path, f"{key}: no step has id '{target}'{_suggest(target, ids)}")
 
 

@@ -102,8 +102,8 @@ def parse_condition(expression: str, scope: Scope) -> nodes.Template:
 
 def parse_value(value: str, scope: Scope) -> nodes.Template | None:
     """Parse a string that may contain `{{ expr }}`; None when it is a plain literal."""
-    if not is_templated(value):
-        return None
+    if not is_templated(value) and "{{" not in value and "{%" not in value:
+        return None  # (an opening `{{` without its `}}` is parsed, to report the error)
     tree = _parse(value)
     _check_names(tree, scope)
     return tree

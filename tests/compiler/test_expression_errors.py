@@ -1,0 +1,139 @@
+"""Expressions are parsed at compile time: syntax, names, `event` scope, `steps.ID` references."""
+
+from __future__ import annotations
+
+from tests.compiler.conftest import HEAD, Project
+
+SEND = "  - id: welcome\n    send: email\n    template: onboarding/welcome\n"
+
+
+def branch(condition: str) -> str:
+    """A journey whose branch condition (line 7, column 15) is `condition`."""
+    return (
+        HEAD
+        + (
+            f"  - id: check\n    branch:\n      - when: {condition}\n        goto: welcome\n"
+            "    else: done\n"
+        )
+        + SEND
+        + "  - id: done\n    exit: completed\n"
+    )
+
+
+def test_an_incomplete_condition(project: Project) -> None:
+    text = (
+        HEAD.replace(
+            "  event: signed_up\n", "  event: signed_up\n  when: event.properties.plan ==\n"
+        )
+        + SEND
+    )
+    assert project.errors(text) == [
+        "journeys/test.yaml:4:9: invalid expression: incomplete, something is missing at the end "
+        "(a value after an operator, or a closing bracket)"
+    ]
+
+
+def test_a_syntax_error_in_a_condition(project: Project) -> None:
+    assert project.errors(branch("contact.vip ==== true")) == [
+        "journeys/test.yaml:7:15: invalid expression: unexpected '=='"
+    ]
+
+
+def test_an_unclosed_string_in_a_condition(project: Project) -> None:
+    assert project.errors(branch("contact.plan == 'gold")) == [
+        'journeys/test.yaml:7:15: invalid expression: unexpected character "\'" '
+        "(a string without its closing quote?)"
+    ]
+
+
+def test_a_syntax_error_in_a_templated_value(project: Project) -> None:
+    text = HEAD + SEND + '    to: "{{ journey.staff_inbox }"\n'
+    assert project.errors(text) == ["journeys/test.yaml:8:9: invalid expression: unexpected '}'"]
+
+
+def test_an_unknown_name_lists_the_names_that_exist(project: Project) -> None:
+    assert project.errors(branch("customer.vip")) == [
+        "journeys/test.yaml:7:15: invalid expression: unknown name 'customer': expressions "
+        "here may use contact, count_events, days_since, journey, last_event, now, steps, trigger"
+    ]
+
+
+def test_an_unknown_name_in_an_audience_lists_the_segment_names(project: Project) -> None:
+    text = HEAD + SEND + "audience: trigger.properties.plan == 'pro'\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:8:11: invalid expression: unknown name 'trigger': expressions here "
+        "may use contact, count_events, days_since, journey, last_event, now"
+    ]
+
+
+def test_event_in_a_branch_is_an_error_with_a_hint(project: Project) -> None:
+    assert project.errors(branch('event.name == "order_placed"')) == [
+        "journeys/test.yaml:7:15: invalid expression: 'event' is only defined in the `when` of "
+        "a trigger, wait_for, goal or exit_on; use trigger.* or steps.ID.event.* here"
+    ]
+
+
+def test_event_in_a_wait_for_condition_is_fine(project: Project) -> None:
+    project.plan(
+        HEAD + "  - wait_for: order_placed\n    timeout: 3d\n"
+        "    when: event.properties.total > 20\n" + SEND
+    )
+
+
+def test_braces_in_a_condition_are_an_error(project: Project) -> None:
+    assert project.errors(branch('"{{ contact.vip }}"')) == [
+        "journeys/test.yaml:7:15: invalid expression: write conditions bare, without {{ }}"
+    ]
+
+
+def test_steps_referring_to_a_missing_step(project: Project) -> None:
+    assert project.errors(branch("steps.welcom.status == 'sent'")) == [
+        "journeys/test.yaml:7:15: steps.welcom: no step has id 'welcom' (did you mean 'welcome'?)"
+    ]
+
+
+def test_steps_referring_to_a_missing_step_in_an_update(project: Project) -> None:
+    text = HEAD + SEND + '  - update:\n      score: "{{ steps.survey.event.properties.score }}"\n'
+    assert project.errors(text) == [
+        "journeys/test.yaml:9:14: steps.survey: no step has id 'survey'"
+    ]
+
+
+def test_wait_until_that_is_no_time(project: Project) -> None:
+    text = HEAD + '  - wait_until: "tomorrow"\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:17: wait_until: 'tomorrow' is neither a time of day (09:00), an "
+        "ISO timestamp, nor '{{ expression }}'"
+    ]
+
+
+def test_wait_until_an_impossible_time_of_day(project: Project) -> None:
+    text = HEAD + '  - wait_until: "25:00"\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:17: wait_until: '25:00' is neither a time of day (09:00), an "
+        "ISO timestamp, nor '{{ expression }}'"
+    ]
+
+
+def test_wait_until_a_timestamp_without_an_offset(project: Project) -> None:
+    text = HEAD + '  - wait_until: "2026-12-24T09:00:00"\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:17: wait_until: '2026-12-24T09:00:00' needs a UTC offset, "
+        "e.g. 2026-12-24T09:00:00+00:00"
+    ]
+
+
+def test_wait_until_with_an_unknown_name(project: Project) -> None:
+    text = HEAD + '  - wait_until: "{{ jorney.starts_at }}"\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:17: invalid expression: unknown name 'jorney': expressions here "
+        "may use contact, count_events, days_since, journey, last_event, now, steps, trigger"
+    ]
+
+
+def test_a_trigger_key_is_checked_as_an_event_path(project: Project) -> None:
+    text = HEAD.replace("  event: signed_up\n", "  event: signed_up\n  key: properties.\n") + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:4:8: invalid expression: incomplete, something is missing at the end "
+        "(a value after an operator, or a closing bracket)"
+    ]

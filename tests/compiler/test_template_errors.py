@@ -1,0 +1,81 @@
+"""Templates a journey sends must exist and compile; their errors are at the template's lines."""
+
+from __future__ import annotations
+
+from tests.compiler.conftest import HEAD, Project
+
+
+def send(template: str, channel: str = "email") -> str:
+    return HEAD + f"  - id: message\n    send: {channel}\n    template: {template}\n"
+
+
+def test_a_missing_template_points_at_the_template_line(project: Project) -> None:
+    assert project.errors(send("onboarding/welcom")) == [
+        "journeys/test.yaml:7:15: template 'onboarding/welcom' not found: expected "
+        "templates/onboarding/welcom.email.j2 (did you mean 'onboarding/welcome'?)"
+    ]
+
+
+def test_a_template_of_the_other_channel_is_missing(project: Project) -> None:
+    assert project.errors(send("onboarding/welcome", "sms")) == [
+        "journeys/test.yaml:7:15: template 'onboarding/welcome' not found: expected "
+        "templates/onboarding/welcome.sms.j2"
+    ]
+
+
+def test_an_unclosed_block_is_reported_at_the_template_line_counting_front_matter(
+    project: Project,
+) -> None:
+    project.write(
+        "templates/promo/flash.email.j2",
+        """\
+        ---
+        subject: Flash sale
+        preheader: Today only
+        ---
+        <p>Hello {{ contact.first_name }}</p>
+        {% if contact.vip %}
+        <p>VIP bonus</p>
+        <p>{{ unsubscribe_url }}</p>
+        """,
+    )
+    assert project.errors(send("promo/flash")) == [
+        "templates/promo/flash.email.j2:6:1: unclosed {% if %}: Unexpected end of template. "
+        "Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost "
+        "block that needs to be closed is 'if'."
+    ]
+
+
+def test_a_syntax_error_in_an_sms_template(project: Project) -> None:
+    project.write("templates/promo/flash.sms.j2", "Hi {{ contact.first_name }\n")
+    assert project.errors(send("promo/flash", "sms")) == [
+        "templates/promo/flash.sms.j2:1:1: unexpected '}'"
+    ]
+
+
+def test_an_email_without_a_subject(project: Project) -> None:
+    project.write(
+        "templates/promo/flash.email.j2",
+        "---\npreheader: Today only\n---\n<p>{{ unsubscribe_url }}</p>\n",
+    )
+    assert project.errors(send("promo/flash")) == [
+        "templates/promo/flash.email.j2:1:1: missing 'subject' in the front matter (required "
+        "for email)"
+    ]
+
+
+def test_a_missing_layout_is_reported_at_the_extends_line(project: Project) -> None:
+    project.write(
+        "templates/promo/flash.email.j2",
+        '---\nsubject: Hi\n---\n{% extends "layouts/missing.html.j2" %}\n',
+    )
+    assert project.errors(send("promo/flash")) == [
+        "templates/promo/flash.email.j2:4:1: layout 'layouts/missing.html.j2' not found: "
+        "expected templates/layouts/missing.html.j2"
+    ]
+
+
+def test_a_template_used_twice_is_reported_once(project: Project) -> None:
+    project.write("templates/promo/flash.sms.j2", "Hi {{ contact.first_name }\n")
+    text = send("promo/flash", "sms") + "  - send: sms\n    template: promo/flash\n"
+    assert project.errors(text) == ["templates/promo/flash.sms.j2:1:1: unexpected '}'"]
