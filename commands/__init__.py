@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "schema": "schema",
     "graph": "graph",
+    "preview": "preview",
 }
 
 

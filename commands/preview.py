@@ -1,0 +1,293 @@
+"""`rapport preview JOURNEY STEP --contact FILE`: render one message as a contact would get it.
+
+The variables are built by `rendering.context.message_variables`, the function the send activity
+uses, from the contact file, the journey's `data`, a sample trigger event (`--trigger-prop`), the
+step results given with `--steps` and the clock (`--now`). Email prints the subject, preheader and
+plain text and writes the HTML to a file; SMS prints the body and its segment count.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.loading import load_plan
+from rendering.context import message_variables
+from rendering.render import RenderError, render_email, render_sms
+from settings import get_settings
+from workflows.contact_file import ContactFile, ContactFileError, load_contact_file
+from workflows.expressions import ExpressionContext, ExpressionError, render_value
+from workflows.model import EventTrigger, SendStep
+from workflows.plan import JourneyPlan
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
+    """`k=v` options as a mapping; each value is read as JSON when it is JSON (`3`, `true`,
+    `"007"`), else kept as text, so `--trigger-prop order_id=B-3318` is the text B-3318."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        if not separator or not key.strip():
+            raise RapportError(f"{option} expects KEY=VALUE, got {item!r}")
+        try:
+            values[key.strip()] = json.loads(text)
+        except ValueError:
+            values[key.strip()] = text
+    return values
+
+
+def _send_step(plan: JourneyPlan, step_id: str) -> SendStep:
+    sends = [sid for sid, step in zip(plan.step_ids, plan.journey.steps, strict=True)
+             if isinstance(step, SendStep)]  # fmt: skip
+    listing = f"its send steps: {', '.join(sends)}" if sends else "it has no send steps"
+    if step_id not in plan.step_ids:
+        close = difflib.get_close_matches(step_id, plan.step_ids, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RapportError(f"journey {plan.journey_id!r} has no step {step_id!r}{hint}; {listing}")
+    step = plan.step(plan.index_of(step_id))
+    if not isinstance(step, SendStep):
+        raise RapportError(
+            f"step {step_id!r} of journey {plan.journey_id!r} sends nothing; {listing}"
+        )
+    return step
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RapportError(
+            f"--now expects an ISO 8601 timestamp such as 2026-11-28T12:00:00+00:00, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _steps(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RapportError(f"--steps: cannot read {path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise RapportError(
+            f"--steps: {path} is not valid YAML: {error}", ExitCode.INVALID
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RapportError(
+            f"--steps: {path} must map step ids to what they produced, e.g. "
+            "await_score: {event: {properties: {score: 3}}}",
+            ExitCode.INVALID,
+        )
+    return {str(key): value for key, value in data.items()}
+
+
+def _trigger(plan: JourneyPlan, properties: dict[str, Any], now: datetime) -> dict[str, Any]:
+    trigger = plan.journey.trigger
+    return {
+        "id": "preview",
+        "name": trigger.event if isinstance(trigger, EventTrigger) else None,
+        "properties": properties,
+        "timestamp": now.isoformat(),
+    }
+
+
+def _recipient(step: SendStep, contact: ContactFile, context: ExpressionContext) -> str | None:
+    if step.to is not None:
+        try:
+            value = render_value(step.to, context)
+        except ExpressionError as error:
+            raise RapportError(f"to: {error.message}", ExitCode.INVALID) from None
+        return None if value is None else str(value)
+    return contact.email if step.send == "email" else contact.phone
+
+
+def _hint(sources: Iterable[str], trigger_props: list[str] | None, steps: dict[str, Any]) -> str:
+    """What the user can pass when a template needs what a preview leaves empty."""
+    text = "\n".join(sources)
+    hints = []
+    if not trigger_props and "trigger." in text:
+        hints.append("give the trigger event's properties with --trigger-prop KEY=VALUE")
+    if not steps and "steps." in text:
+        hints.append("give what earlier steps produced with --steps FILE")
+    return "".join(f"\nhint: {hint}" for hint in hints)
+
+
+def _html_destination(option: str | None, plan: JourneyPlan, step_id: str) -> Path | None:
+    """Where the HTML goes: a file (the option, or a new temporary file), or None for stdout."""
+    if option == "-":
+        return None
+    if option is not None:
+        return Path(option)
+    descriptor, name = tempfile.mkstemp(
+        prefix=f"rapport-preview-{plan.journey_id}-{step_id}-", suffix=".html"
+    )
+    os.close(descriptor)
+    return Path(name)
+
+
+def command(
+    journey: Annotated[str, typer.Argument(help="Journey name (file stem in journeys/) or path.")],
+    step: Annotated[str, typer.Argument(help="The id of a send step.")],
+    contact: Annotated[
+        Path,
+        typer.Option("--contact", "-c", help="Contact file (YAML), e.g. contacts/alice.yaml."),
+    ],
+    trigger_props: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trigger-prop",
+            "-p",
+            help="A property of the sample trigger event, KEY=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    steps_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--steps",
+            help="YAML mapping of step id -> what it produced, for templates using steps.ID.",
+            show_default=False,
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now", help="The clock, ISO 8601 (default: the current time).", show_default=False
+        ),
+    ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            help="Write the email HTML to this file ('-': print it). Default: a temporary file.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Render one message of a journey for a contact file: subject, text and HTML, or the SMS."""
+    settings = get_settings()
+    plan = load_plan(settings, journey)
+    send = _send_step(plan, step)
+    try:
+        person = load_contact_file(contact)
+    except ContactFileError as error:
+        code = ExitCode.USAGE if "no such contact file" in error.message else ExitCode.INVALID
+        raise RapportError(error.message, code) from None
+    clock = _now(now)
+    history = person.history(clock)
+    trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
+    steps = _steps(steps_file)
+    variables = message_variables(
+        contact=person.variables(),
+        journey_data=plan.journey.data,
+        trigger=trigger,
+        steps=steps,
+        now=clock,
+        history=history,
+        settings=settings,
+        message_key=f"preview:{plan.journey_id}:{step}:{person.id}",
+    )
+    context = ExpressionContext(
+        now=clock,
+        contact=person.variables(),
+        journey=plan.journey.data,
+        trigger=trigger,
+        steps=steps,
+        history=history,
+    )
+    result: dict[str, Any] = {
+        "journey": plan.journey_id,
+        "version": plan.version,
+        "step": step,
+        "template": send.template,
+        "channel": send.send,
+        "category": send.category,
+        "contact": person.id,
+        "to": _recipient(send, person, context),
+        "now": clock.isoformat(),
+    }
+    bundle = plan.template_for(send)
+    try:
+        if send.send == "email":
+            email = render_email(bundle, variables, locale=person.locale)
+            result |= {"subject": email.subject, "preheader": email.preheader, "text": email.text}
+            destination = _html_destination(html, plan, step)
+            if destination is None:
+                result["html"] = email.html
+            else:
+                try:
+                    destination.write_text(email.html, encoding="utf-8")
+                except OSError as error:
+                    raise RapportError(
+                        f"--html: cannot write {destination}: {error.strerror or error}"
+                    ) from None
+                result["html_file"] = str(destination)
+        else:
+            sms = render_sms(
+                bundle, variables, locale=person.locale, marketing=send.category == "marketing"
+            )
+            result |= {
+                "body": sms.body,
+                "segments": sms.segments.segments,
+                "encoding": sms.segments.encoding,
+                "characters": sms.segments.characters,
+            }
+    except RenderError as error:
+        raise RapportError(
+            f"cannot render: {error}{_hint(bundle.files.values(), trigger_props, steps)}",
+            ExitCode.INVALID,
+        ) from None
+    if json_output:
+        print_json(result)
+    else:
+        _print(result)
+
+
+def _print(result: dict[str, Any]) -> None:
+    out = console_out()
+
+    def line(label: str, value: Any) -> None:
+        out.print(f"{label + ':':<11}{value}", markup=False, highlight=False)
+
+    line("Journey", f"{result['journey']} (version {result['version']})")
+    line(
+        "Step", f"{result['step']}: {result['channel']} {result['template']} ({result['category']})"
+    )
+    line("To", result["to"] or "(no address: the send would be skipped)")
+    if result["channel"] == "email":
+        line("Subject", result["subject"])
+        line("Preheader", result["preheader"] or "")
+        if "html_file" in result:
+            line("HTML", result["html_file"])
+        out.print("", markup=False)
+        out.print(result["text"].rstrip("\n"), markup=False, highlight=False)
+        if "html" in result:
+            out.print("", markup=False)
+            sys.stdout.flush()
+            html_text = result["html"]
+            out.file.write(html_text if html_text.endswith("\n") else html_text + "\n")
+            out.file.flush()
+    else:
+        line(
+            "Segments",
+            f"{result['segments']} ({result['encoding']}, {result['characters']} characters)",
+        )
+        out.print("", markup=False)
+        out.print(result["body"], markup=False, highlight=False)
