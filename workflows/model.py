@@ -9,6 +9,7 @@ by which action key a mapping holds, which is how marketers write them (`send: e
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,10 +23,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
     Tag,
     WithJsonSchema,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from workflows.durations import (
     DURATION_PATTERN,
@@ -35,6 +39,22 @@ from workflows.durations import (
     format_duration,
     parse_duration,
 )
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: typing hashes Annotated metadata
+class AlsoAccepts:
+    """JSON Schema metadata: the value may also be written as `schema`, a shorthand that a
+    `BeforeValidator` expands (`goal: order_placed`, `trigger: manual`, `exit:` with no value).
+
+    Editors and `jsonschema` then accept what the compiler accepts.
+    """
+
+    schema: dict[str, Any]
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"anyOf": [self.schema, handler(core_schema)]}
 
 
 class LanguageModel(BaseModel):
@@ -192,7 +212,12 @@ Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[SegmentScheduleTrigger, Tag("schedule")]
     | Annotated[SegmentAtTrigger, Tag("at")]
-    | Annotated[ManualTrigger, BeforeValidator(_manual_from_string), Tag("manual")],
+    | Annotated[
+        ManualTrigger,
+        BeforeValidator(_manual_from_string),
+        AlsoAccepts({"const": "manual"}),
+        Tag("manual"),
+    ],
     Discriminator(
         _trigger_kind,
         custom_error_type="invalid_trigger",
@@ -213,7 +238,11 @@ def _event_condition(value: Any) -> Any:
     return {"event": value} if isinstance(value, str) else value
 
 
-EventSpec = Annotated[EventCondition, BeforeValidator(_event_condition)]
+EventSpec = Annotated[
+    EventCondition,
+    BeforeValidator(_event_condition),
+    AlsoAccepts({"type": "string", "description": "An event name."}),
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +335,11 @@ class WebhookStep(StepBase):
 
 
 class ExitStep(StepBase):
-    exit: Annotated[str, BeforeValidator(lambda v: "completed" if v is None else v)] = Field(
+    exit: Annotated[
+        str,
+        BeforeValidator(lambda v: "completed" if v is None else v),
+        AlsoAccepts({"type": "null"}),
+    ] = Field(
         "completed", description="End the run with this outcome (default completed)."
     )
 
