@@ -1,0 +1,96 @@
+"""A live worker on the shared time-skipping server, for tests that drive runs by hand."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.journey_activities import JourneyActivities
+from providers import EmailProvider, SmsProvider
+from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
+from runtime.temporal import build_worker
+from settings import Settings
+from store import Store
+from store.records import ContactRecord
+from workflows.contracts import EventPayload, JourneyInput, JourneyResult
+from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.plan import JourneyPlan
+
+
+class Harness:
+    def __init__(self, env: WorkflowEnvironment, activities: JourneyActivities, queue: str) -> None:
+        self.env = env
+        self.activities = activities
+        self.store = activities.store
+        self.queue = queue
+        self.handles: list[WorkflowHandle[Any, Any]] = []
+        self._events = 0
+
+    async def start(
+        self,
+        plan: JourneyPlan,
+        contact: ContactRecord,
+        *,
+        trigger: EventPayload | None = None,
+        key: str | None = None,
+        holdout: bool | None = False,
+    ) -> WorkflowHandle[Any, JourneyResult]:
+        self.store.upsert_contact(contact)
+        workflow_id = f"{workflow_id_for(plan.journey_id, contact.id, key)}:{self.queue}"
+        handle = await self.env.client.start_workflow(
+            JourneyWorkflow.run,
+            JourneyInput(
+                plan=plan, contact_id=contact.id, trigger=trigger, key=key, holdout=holdout
+            ),
+            id=workflow_id,
+            task_queue=self.queue,
+        )
+        self.handles.append(handle)
+        return handle
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    def event(self, name: str, event_id: str | None = None, **properties: Any) -> EventPayload:
+        self._events += 1
+        return EventPayload(
+            id=event_id or f"e-{self._events}",
+            name=name,
+            properties=properties,
+            timestamp=datetime.now().astimezone(),
+        )
+
+    async def advance(self, delta: timedelta) -> None:
+        await self.env.sleep(delta)
+
+
+@asynccontextmanager
+async def harness(
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    *,
+    email: EmailProvider | None = None,
+    sms: SmsProvider | None = None,
+    store: Store | None = None,
+) -> AsyncIterator[Harness]:
+    own_store = store or Store.open(f"sqlite:///{tmp_path / 'rapport.db'}")
+    activities = JourneyActivities(
+        store=own_store,
+        email=email or OutboxEmailProvider(tmp_path / "outbox"),
+        sms=sms or OutboxSmsProvider(tmp_path / "outbox"),
+        settings=Settings(),
+    )
+    queue = f"test-{uuid.uuid4()}"
+    try:
+        async with build_worker(env.client, activities, queue):
+            yield Harness(env, activities, queue)
+    finally:
+        if store is None:
+            own_store.close()

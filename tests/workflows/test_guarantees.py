@@ -1,0 +1,258 @@
+"""The guarantees of SPEC §11 at the workflow level: no duplicate sends, runs keep their version,
+keyed runs side by side, events deduplicated, splits stable, histories replay."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from providers import OutgoingEmail, SendResult
+from providers.outbox import OutboxEmailProvider
+from providers.sendgrid import SendGridEmailProvider
+from runtime.temporal import WORKFLOWS, workflow_runner
+from tests.provider_standin import ProviderStandIn
+from tests.workflows.conftest import ROOT, compile_plan, contact, sample
+from tests.workflows.harness import harness
+
+SEND_WAIT_SEND = """\
+name: Two emails
+trigger: manual
+steps:
+  - id: first
+    send: email
+    template: onboarding/welcome
+    category: transactional
+  - wait: 1d
+  - id: second
+    send: email
+    template: onboarding/tips
+    category: transactional
+"""
+
+
+def project(tmp_path: Path, journey: str, name: str = "two_emails") -> Path:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates", dirs_exist_ok=True)
+    (tmp_path / "journeys").mkdir(exist_ok=True)
+    path = tmp_path / "journeys" / f"{name}.yaml"
+    path.write_text(journey)
+    return path
+
+
+class CrashAfterAccept:
+    """A provider whose first hand-over succeeds and then the worker 'dies' (the call raises)."""
+
+    def __init__(self, inner: OutboxEmailProvider | SendGridEmailProvider) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.accepted = 0
+
+    async def send(self, email: OutgoingEmail) -> SendResult:
+        result = await self.inner.send(email)
+        self.accepted += 1
+        if self.accepted == 1:
+            raise RuntimeError("worker lost after the provider accepted the message")
+        return result
+
+
+async def test_a_crash_after_sendgrid_accepted_never_sends_twice(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    with ProviderStandIn() as standin:
+        sendgrid = SendGridEmailProvider(standin.sendgrid_api_key or "", standin.url)
+        provider = CrashAfterAccept(sendgrid)
+        async with harness(env, tmp_path, email=provider) as h:  # type: ignore[arg-type]
+            handle = await h.start(plan, contact())
+            result = await handle.result()
+            assert len(standin.emails) == 2  # first (once, despite the retry) and second
+            standin.assert_valid()
+            statuses = sorted(m.status for m in h.store.ledger.messages_for_contact("alice"))
+            assert statuses == ["failed", "sent"]
+            first = next(e for e in result.timeline if e.step == "first")
+            assert first.reason == "outcome unknown after a worker crash; not resent"
+
+
+async def test_a_crash_after_the_ledger_recorded_the_send_does_not_resend(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    with ProviderStandIn() as standin:
+        sendgrid = SendGridEmailProvider(standin.sendgrid_api_key or "", standin.url)
+        async with harness(env, tmp_path, email=sendgrid) as h:
+            ledger = h.store.ledger
+            real_mark_sent = ledger.mark_sent
+            crashes = []
+
+            def mark_sent_then_crash(*args: object, **kwargs: object) -> object:
+                entry = real_mark_sent(*args, **kwargs)  # type: ignore[arg-type]
+                if not crashes:
+                    crashes.append(entry)
+                    raise RuntimeError("worker lost after recording the send")
+                return entry
+
+            ledger.mark_sent = mark_sent_then_crash  # type: ignore[method-assign]
+            handle = await h.start(plan, contact())
+            result = await handle.result()
+            assert crashes, "the crash was injected"
+            assert len(standin.emails) == 2
+            assert [e.status for e in result.timeline if e.type == "send"] == ["sent", "sent"]
+            assert sorted(m.status for m in ledger.messages_for_contact("alice")) == [
+                "sent",
+                "sent",
+            ]
+
+
+async def test_an_outbox_send_retried_after_a_crash_writes_one_message(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    provider = CrashAfterAccept(OutboxEmailProvider(tmp_path / "outbox"))
+    async with harness(env, tmp_path, email=provider) as h:  # type: ignore[arg-type]
+        handle = await h.start(plan, contact())
+        await handle.result()
+        assert provider.accepted == 3  # the retry handed the first message over again…
+        assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # …and the outbox kept one
+
+
+async def test_a_run_keeps_its_version_when_the_journey_is_edited(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    path = project(tmp_path, SEND_WAIT_SEND)
+    old = compile_plan(path, tmp_path / "templates")
+    async with harness(env, tmp_path) as h:
+        waiting = await h.start(old, contact("alice"))
+        await h.advance(timedelta(hours=1))
+        (tmp_path / "templates" / "onboarding" / "tips.email.j2").write_text(
+            "---\nsubject: Edited tips\n---\n{% extends 'layouts/base.html.j2' %}"
+            "{% block content %}New tips{% endblock %}\n"
+        )
+        new = compile_plan(path, tmp_path / "templates")
+        assert new.version != old.version
+        fresh = await h.start(new, contact("bruno"))
+        old_result, new_result = await waiting.result(), await fresh.result()
+    assert old_result.version == old.version
+    assert new_result.version == new.version
+    old_tips = next(e for e in old_result.timeline if e.step == "second")
+    new_tips = next(e for e in new_result.timeline if e.step == "second")
+    assert old_tips.subject != "Edited tips"
+    assert new_tips.subject == "Edited tips"
+
+
+async def test_keyed_runs_for_two_orders_run_side_by_side(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = sample("feedback_follow_up")
+    async with harness(env, tmp_path) as h:
+        first = await h.start(
+            plan, contact("dana"), trigger=h.event("order_delivered", order_id="o-1"), key="o-1"
+        )
+        second = await h.start(
+            plan, contact("dana"), trigger=h.event("order_delivered", order_id="o-2"), key="o-2"
+        )
+        await h.advance(timedelta(days=2))
+        for handle in (first, second):  # the router delivers every event to every run
+            await handle.signal("event", h.event("nps_submitted", order_id="o-1", score=2))
+            await handle.signal("event", h.event("nps_submitted", order_id="o-2", score=10))
+        one, two = await first.result(), await second.result()
+    assert [e.step for e in one.timeline if e.type == "send"] == [
+        "survey_email",
+        "apology",
+        "staff_alert",
+    ]
+    assert [e.step for e in two.timeline if e.type == "send"] == ["survey_email", "review_ask"]
+
+
+async def test_a_duplicate_event_id_is_delivered_once(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = sample("onboarding")
+    async with harness(env, tmp_path) as h:
+        handle = await h.start(plan, contact(), trigger=h.event("signed_up"))
+        duplicate = h.event("newsletter_opened", event_id="same-id")
+        await handle.signal("event", duplicate)
+        await handle.signal("event", duplicate)
+        await handle.signal("event", h.event("account_closed"))
+        result = await handle.result()
+    assert result.outcome == "exited"
+    assert [e.event for e in result.timeline if e.type == "event"] == [
+        "newsletter_opened",
+        "account_closed",
+    ]
+
+
+SPLIT = """\
+name: Subject line test
+trigger: manual
+steps:
+  - id: pick
+    split: {a: 1, b: 1}
+  - id: a
+    send: email
+    template: onboarding/welcome
+    category: transactional
+    next: done
+  - id: b
+    send: email
+    template: onboarding/tips
+    category: transactional
+  - id: done
+    exit: completed
+"""
+
+
+async def test_a_split_is_stable_per_contact_and_uses_both_paths(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SPLIT, "split"), tmp_path / "templates")
+    variants: dict[str, list[str]] = {}
+    async with harness(env, tmp_path) as h:
+        for attempt in range(2):
+            for n in range(8):
+                who = f"c{n}"
+                handle = await h.start(plan, contact(who), key=str(attempt))
+                result = await handle.result()
+                chosen = next(e.result for e in result.timeline if e.type == "split")
+                variants.setdefault(who, []).append(chosen or "")
+    assert all(len(set(v)) == 1 for v in variants.values()), variants
+    assert {v[0] for v in variants.values()} == {"a", "b"}
+
+
+async def test_recorded_histories_of_every_sample_journey_replay(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    histories: list[WorkflowHistory] = []
+    async with harness(env, tmp_path) as h:
+        for name in ("onboarding", "win_back", "vip_event", "feedback_follow_up"):
+            plan = sample(name)
+            who = contact(
+                f"r-{name}",
+                attributes={
+                    "first_name": "R",
+                    "vip": True,
+                    "lifetime_value": 900,
+                    "last_order_at": "2026-08-01T00:00:00+00:00",
+                },
+            )
+            trigger = h.event(
+                "signed_up" if name == "onboarding" else "order_delivered", order_id="o-1"
+            )
+            handle = await h.start(plan, who, trigger=trigger, key="o-1")
+            await h.advance(timedelta(days=2))
+            await handle.signal("event", h.event("nps_submitted", order_id="o-1", score=4))
+            await handle.signal("event", h.event("event_rsvp", attending=True))
+            await handle.result()
+            histories.append(await handle.fetch_history())
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
