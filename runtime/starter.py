@@ -1,0 +1,198 @@
+"""Starting journey runs: the one place a run begins (the CLI, the HTTP API, the event router).
+
+A run is one `JourneyWorkflow` with the id `journey:<journey>:<contact>[:<key>]`. Whether a contact
+may enter is decided in two places that together are race-free:
+
+- the store's run history (written by the workflow's `record_run_started` activity) answers the
+  journey's `reentry` rule: `never` refuses any earlier entry, a duration refuses an entry newer
+  than it, `always` refuses nothing;
+- Temporal answers "is the contact inside right now": the start uses
+  `id_conflict_policy=FAIL`, so a second start of the same workflow id while a run is open is
+  refused by the server however many callers race; `id_reuse_policy=ALLOW_DUPLICATE` lets a
+  closed id start again once the store's rule allows it.
+
+Keyed journeys (`trigger.key`) apply both rules per key: one run per contact *and* key value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from commands.common import ExitCode, RapportError
+from runtime.temporal import DEFAULT_ADDRESS, connect
+from settings import Settings
+from store import Store
+from store.records import RunRecord
+from workflows.contracts import EventPayload, JourneyInput
+from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.model import Journey
+from workflows.plan import JourneyPlan
+
+Refusal = Literal["paused", "already_running", "reentry"]
+
+# RPC failures that mean "Temporal is not there right now": retry later.
+UNAVAILABLE_CODES = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+)
+
+
+class UnknownContactError(RapportError):
+    """The contact is not in the store (import or identify it first)."""
+
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(
+            f"no contact {contact_id!r} in the store (add it with `rapport contacts import` "
+            "or the identify API first)",
+            ExitCode.INVALID,
+        )
+        self.contact_id = contact_id
+
+
+class TemporalUnavailableError(RapportError):
+    """Temporal cannot be reached; the message says where we looked and what to do."""
+
+    def __init__(self, address: str, detail: str = "") -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(
+            f"cannot reach Temporal at {address}{why}: start the stack with `rapport run`, "
+            "or point TEMPORAL_ADDRESS at a running cluster",
+            ExitCode.UNAVAILABLE,
+        )
+        self.address = address
+
+
+def temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or DEFAULT_ADDRESS
+
+
+def is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, RPCError) and error.status in UNAVAILABLE_CODES
+
+
+async def connect_client(settings: Settings) -> Client:
+    """`runtime.temporal.connect`, with an unreachable server as a `TemporalUnavailableError`."""
+    try:
+        return await connect(settings)
+    except RuntimeError as error:  # the SDK's "Failed client connect: …"
+        detail = "connection refused" if "refused" in str(error).lower() else "no answer"
+        raise TemporalUnavailableError(temporal_address(settings), detail) from None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """A started run (`run_id` set) or why none was started (`refused`, `reason`)."""
+
+    journey: str
+    version: str
+    contact_id: str
+    workflow_id: str
+    run_id: str | None = None
+    refused: Refusal | None = None
+    reason: str | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.run_id is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "journey": self.journey,
+            "version": self.version,
+            "contact_id": self.contact_id,
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "refused": self.refused,
+            "reason": self.reason,
+        }
+
+
+def reentry_refusal(journey: Journey, runs: list[RunRecord], now: datetime) -> str | None:
+    """Why the journey's `reentry` rule keeps the contact out, given its earlier runs."""
+    if not runs:
+        return None
+    latest = max(run.entered_at for run in runs)
+    after = journey.reentry_after()
+    if after is None:
+        return f"reentry is never and the contact entered on {latest.isoformat()}"
+    if now - latest < after:
+        return (
+            f"reentry is {journey.reentry} and the contact last entered on "
+            f"{latest.isoformat()}; it may enter again from {(latest + after).isoformat()}"
+        )
+    return None
+
+
+async def start_run(
+    client: Client,
+    store: Store,
+    plan: JourneyPlan,
+    contact_id: str,
+    *,
+    data: dict[str, Any] | None = None,
+    trigger: EventPayload | None = None,
+    key: str | None = None,
+    task_queue: str,
+    now: datetime | None = None,
+) -> StartResult:
+    """Start `plan` for the contact, or say why not. Raises `UnknownContactError` when the
+    contact is not in the store and `TemporalUnavailableError` when Temporal does not answer."""
+    workflow_id = workflow_id_for(plan.journey_id, contact_id, key)
+    result = StartResult(
+        journey=plan.journey_id,
+        version=plan.version,
+        contact_id=contact_id,
+        workflow_id=workflow_id,
+    )
+    journey = plan.journey
+    if journey.status == "paused":
+        return _refused(result, "paused", f"journey {plan.journey_id!r} is paused")
+    contact = await asyncio.to_thread(store.get_contact, contact_id)
+    if contact is None:
+        raise UnknownContactError(contact_id)
+    earlier = [
+        run
+        for run in await asyncio.to_thread(store.runs_for_contact, contact_id, plan.journey_id)
+        if run.workflow_id == workflow_id
+    ]
+    why = reentry_refusal(journey, earlier, now or datetime.now(UTC))
+    if why is not None:
+        return _refused(result, "reentry", why)
+    try:
+        handle = await client.start_workflow(
+            JourneyWorkflow.run,
+            JourneyInput(
+                plan=plan, contact_id=contact_id, trigger=trigger, data=data or {}, key=key
+            ),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"{journey.name} for {contact_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return _refused(
+            result, "already_running", f"{contact_id!r} is already in {plan.journey_id!r}"
+        )
+    except RPCError as error:
+        if is_unavailable(error):
+            raise TemporalUnavailableError(_address_of(client), error.message) from None
+        raise
+    return replace(result, run_id=handle.result_run_id or handle.first_execution_run_id)
+
+
+def _refused(result: StartResult, refusal: Refusal, reason: str) -> StartResult:
+    return replace(result, refused=refusal, reason=reason)
+
+
+def _address_of(client: Client) -> str:
+    target = getattr(client.service_client.config, "target_host", None)
+    return str(target) if target else "the configured address"
