@@ -1,0 +1,50 @@
+"""What the API's routes share: the store, the compiled journeys and a Temporal client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from temporalio.client import Client
+
+from settings import Settings
+from store import Store
+from workflows.plan import JourneyPlan
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+
+class TemporalClients:
+    """One Temporal client for the app, connected on first use (so the API starts, and answers
+    503, while Temporal is down) and kept once connected (the SDK reconnects by itself)."""
+
+    def __init__(self, factory: ClientFactory) -> None:
+        self._factory = factory
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await self._factory()
+        return self._client
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    store: Store
+    temporal: TemporalClients
+    plans: dict[str, JourneyPlan] = field(default_factory=dict)
+
+    @property
+    def task_queue(self) -> str:
+        return self.settings.temporal_task_queue
+
+
+def api_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.rapport
+    return state
