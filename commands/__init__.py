@@ -11,6 +11,13 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "schema": "schema",
     "graph": "graph",
+    "run": "run",
+    "worker": "worker",
+    "api": "api",
+    "start": "start",
+    "list_runs": "list",
+    "inspect_runs": "inspect",
+    "cancel_run": "cancel",
     "preview": "preview",
 }
 

