@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "inspect_runs": "inspect",
     "cancel_run": "cancel",
     "preview": "preview",
+    "simulate": "simulate",
 }
 
 

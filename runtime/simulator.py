@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.journey_activities import JourneyActivities, flatten_contact
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
-from runtime.temporal import build_worker, venv_binary
+from runtime.temporal import build_worker, quiet_runtime, venv_binary
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
@@ -168,6 +168,7 @@ async def simulate(
         async with await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(venv_binary("temporal-test-server")),
+            runtime=quiet_runtime(),
         ) as own_env:
             return await run.execute(own_env, holdout)
     finally:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -39,6 +41,16 @@ PASSTHROUGH = (
 )
 
 
+@lru_cache(maxsize=1)
+def quiet_runtime() -> Runtime:
+    """The SDK core logs warnings to stdout; keep stdout for the CLI's output (`--json`)."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        )
+    )
+
+
 def venv_binary(name: str) -> Path:
     """A binary installed next to this Python (`temporal`, `temporal-test-server`)."""
     return Path(sys.executable).parent / name
@@ -58,6 +70,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         api_key=api_key,
         tls=tls or bool(api_key),
         data_converter=pydantic_data_converter,
+        runtime=quiet_runtime(),
     )
 
 

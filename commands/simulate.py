@@ -1,0 +1,151 @@
+"""`rapport simulate JOURNEY --contact FILE`: weeks of a journey in seconds, before it goes live."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.loading import load_plan
+from runtime.simulator import SimulationError, SimulationResult, load_events_file, simulate
+from settings import get_settings
+from store.records import ContactRecord, EventRecord
+from workflows.contact_file import ContactFileError, load_contact_file
+from workflows.contracts import TimelineEntry
+from workflows.durations import DurationError, parse_duration
+
+
+def _parse_start(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RapportError(f"--start: {text!r} is not an ISO 8601 timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def command(
+    journey: Annotated[str, typer.Argument(help="Journey name (file stem in journeys/) or path.")],
+    contact: Annotated[
+        Path, typer.Option("--contact", "-c", help="Contact file (YAML), e.g. contacts/alice.yaml.")
+    ],
+    events: Annotated[
+        Path | None,
+        typer.Option("--events", "-e", help="Events file: a list of {after, event, properties}."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Simulated start (ISO 8601; default now).")
+    ] = None,
+    until: Annotated[
+        str, typer.Option("--until", help="How much journey time to simulate.")
+    ] = "90d",
+    holdout: Annotated[
+        bool, typer.Option("--holdout", help="Simulate a contact in the control group.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run the real journey workflow on Temporal's time-skipping server and print the timeline."""
+    settings = get_settings()
+    plan = load_plan(settings, journey)
+    begin = _parse_start(start)
+    try:
+        span = parse_duration(until)
+    except DurationError as error:
+        raise RapportError(f"--until: {error}") from None
+    try:
+        contact_file = load_contact_file(contact)
+        record = ContactRecord(**contact_file.profile())
+    except ContactFileError as error:
+        raise RapportError(str(error), ExitCode.INVALID) from None
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise RapportError(f"{contact}: {problem['msg']}", ExitCode.INVALID) from None
+    history = [
+        EventRecord(
+            contact_id=record.id,
+            name=event.name,
+            properties=dict(event.properties),
+            timestamp=event.timestamp,
+            source="contact-file",
+            message_id=f"history-{position}",
+        )
+        for position, event in enumerate(contact_file.history(begin))
+    ]
+    try:
+        scheduled = load_events_file(events) if events else []
+    except SimulationError as error:
+        raise RapportError(str(error), ExitCode.INVALID) from None
+    result = asyncio.run(
+        simulate(
+            plan,
+            record,
+            history,
+            scheduled,
+            start=begin,
+            until=span,
+            settings=settings,
+            holdout=holdout,
+        )
+    )
+    if json_output:
+        print_json(result.as_json())
+    else:
+        _print_timeline(result, begin)
+
+
+def _print_timeline(result: SimulationResult, start: datetime) -> None:
+    out = console_out()
+    out.print(
+        f"{result.journey} (version {result.version}) for {result.contact}, "
+        f"from {start.isoformat()}",
+        markup=False,
+    )
+    for entry in result.timeline:
+        if entry.type == "enter":
+            continue
+        when = f"{entry.at.strftime('%Y-%m-%d %H:%M')} (+{_elapsed(entry.at - start)})"
+        out.print(f"  {when:<30} {_describe(entry)}", markup=False)
+    out.print(f"outcome: {result.outcome}", markup=False)
+    out.print(f"messages: {result.outbox}", markup=False)
+
+
+def _elapsed(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
+    return " ".join(p for p in parts if p) or "0m"
+
+
+def _describe(entry: TimelineEntry) -> str:
+    step = f"[{entry.step}] " if entry.step else ""
+    match entry.type:
+        case "send":
+            subject = f" “{entry.subject}”" if entry.subject else ""
+            body = "" if entry.subject or not entry.body else f" “{entry.body.splitlines()[0]}”"
+            reason = f" ({entry.reason})" if entry.reason else ""
+            target = f"{step}send {entry.channel} to {entry.to}"
+            return f"{target}{subject}{body}: {entry.status}{reason}"
+        case "event":
+            return f"event {entry.event}"
+        case "wait_for":
+            return f"{step}wait_for: {entry.result}"
+        case "delay":
+            return f"{step}held for {entry.reason} until {entry.until}"
+        case "exit":
+            return f"exit: {entry.outcome}"
+        case "error":
+            return f"{step}error: {entry.reason}"
+        case _:
+            detail = f": {entry.result}" if entry.result else ""
+            return f"{step}{entry.type}{detail}"

@@ -1,0 +1,99 @@
+"""`rapport simulate` as a marketer runs it: the sample contact and events files, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAPPORT = Path(sys.executable).parent / "rapport"
+
+
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    return subprocess.run(
+        [str(RAPPORT), "simulate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_simulate_json_prints_the_spec_shape_alone_on_stdout() -> None:
+    done = simulate(
+        "onboarding",
+        "--contact",
+        "contacts/alice.yaml",
+        "--events",
+        "simulations/onboarding_orders_on_day_3.yaml",
+        "--start",
+        "2026-11-02T15:00:00Z",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"journey", "version", "contact", "started_at", "outcome", "timeline"}
+    assert (result["journey"], result["contact"], result["outcome"]) == (
+        "onboarding",
+        "alice",
+        "converted",
+    )
+    assert result["started_at"] == "2026-11-02T15:01:00+00:00"
+    kinds = [(e["type"], e.get("step"), e.get("status")) for e in result["timeline"]]
+    assert kinds == [
+        ("send", "welcome", "sent"),
+        ("wait", "wait_2", None),
+        ("branch", "ordered_yet", None),
+        ("send", "tips", "sent"),
+        ("event", None, None),
+        ("exit", None, None),
+    ]
+    welcome = result["timeline"][0]
+    assert welcome["channel"] == "email" and welcome["to"] == "alice@example.com"
+    assert "Alice" in welcome["subject"] and welcome["body"]
+    assert result["timeline"][-1]["outcome"] == "converted"
+
+
+def test_simulate_prints_a_readable_timeline() -> None:
+    done = simulate(
+        "onboarding",
+        "--contact",
+        "contacts/alice.yaml",
+        "--events",
+        "simulations/onboarding_never_orders.yaml",
+        "--start",
+        "2026-11-02T15:00:00Z",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0]
+        == "onboarding (version "
+        + lines[0].split("version ")[1].split(")")[0]
+        + ") for alice, from 2026-11-02T15:00:00+00:00"
+    )
+    assert any("[sms_offer] send sms to" in line and line.endswith(": sent") for line in lines)
+    assert "outcome: completed" in lines
+
+
+def test_an_event_trigger_that_never_fires_does_not_enter() -> None:
+    done = simulate("onboarding", "--contact", "contacts/alice.yaml", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "not_entered"
+
+
+def test_a_bad_events_file_names_the_file_and_field(tmp_path: Path) -> None:
+    events = tmp_path / "events.yaml"
+    events.write_text("- after: soon\n  event: signed_up\n")
+    done = simulate("onboarding", "--contact", "contacts/alice.yaml", "--events", str(events))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: {events}: event 1: after: invalid duration 'soon': "
+        "use 30m, 2h, 3d, 1w or ISO 8601 such as P3D or PT2H"
+    )
+    assert "Traceback" not in done.stderr
