@@ -69,6 +69,8 @@ def test_simulate_prints_a_readable_timeline() -> None:
         "--start",
         "2026-11-02T15:00:00Z",
     )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
     assert lines[0].startswith("onboarding (version ")
     assert lines[0].endswith(") for alice, from 2026-11-02T15:00:00+00:00")
     assert any("[sms_offer] send sms to" in line and line.endswith(": sent") for line in lines)
