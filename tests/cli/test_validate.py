@@ -1,0 +1,95 @@
+"""`rapport validate`: exit 0 on the samples, 1 with FILE:LINE:COL on stderr, --json alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from tests.cli.conftest import Project
+
+runner = CliRunner()
+
+BROKEN = """\
+name: Broken
+trigger:
+  event: signed_up
+steps:
+  - id: welcome
+    send: email
+    template: onboarding/welcome
+  - wait: 3x
+"""
+
+
+def test_validate_accepts_the_sample_journeys(in_repo: Path) -> None:
+    result = runner.invoke(app, ["validate", "journeys"])
+    assert result.exit_code == 0, result.output
+    assert "4 journey(s) valid, 0 error(s), 0 warning(s)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_validate_defaults_to_the_journeys_directory(in_repo: Path) -> None:
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "ok onboarding (version " in result.stderr
+
+
+def test_validate_reports_a_broken_journey_on_stderr_and_exits_1(project: Project) -> None:
+    project.write("journeys/broken.yaml", BROKEN)
+    result = project.run("validate")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert (
+        "journeys/broken.yaml:8:11: wait: invalid duration '3x': use 30m, 2h, 3d, 1w or ISO 8601 "
+        "such as P3D or PT2H\n" in result.stderr
+    )
+    assert "4 journey(s) valid, 1 error(s), 0 warning(s)" in result.stderr
+
+
+def test_validate_one_file(project: Project) -> None:
+    project.write("journeys/broken.yaml", BROKEN)
+    result = project.run("validate", "journeys/onboarding.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "1 journey(s) valid" in result.stderr
+
+
+def test_validate_json_prints_only_json_on_stdout(project: Project) -> None:
+    project.write("journeys/broken.yaml", BROKEN)
+    result = project.run("validate", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert sorted(report["journeys"]) == [
+        "feedback_follow_up",
+        "onboarding",
+        "vip_event",
+        "win_back",
+    ]
+    assert report["diagnostics"] == [
+        {
+            "file": "journeys/broken.yaml",
+            "line": 8,
+            "col": 11,
+            "severity": "error",
+            "message": "wait: invalid duration '3x': use 30m, 2h, 3d, 1w or ISO 8601 such as P3D "
+            "or PT2H",
+        }
+    ]
+
+
+def test_validate_json_on_the_samples(in_repo: Path) -> None:
+    result = runner.invoke(app, ["validate", "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["diagnostics"] == []
+    assert report["journeys"]["onboarding"]["steps"] == 7
+
+
+def test_validate_a_missing_path(project: Project) -> None:
+    result = project.run("validate", "journeys/nope.yaml")
+    assert result.returncode == 1
+    assert "journeys/nope.yaml:1:1: no such file" in result.stderr
