@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from api.app import create_app
-from runtime.stack import configure_logging
 from settings import get_settings
 
 
@@ -19,6 +16,11 @@ def command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the HTTP API (track/identify, start runs, contacts, webhooks)."""
+    import uvicorn  # imported here: every `rapport` command loads this module
+
+    from api.app import create_app
+    from runtime.stack import configure_logging
+
     configure_logging()
     app = create_app(get_settings())
     uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from commands.common import console_out
-from runtime.stack import StackInfo, StackOptions, configure_logging, run_stack
 from settings import get_settings
+
+if TYPE_CHECKING:
+    from runtime.stack import StackInfo
 
 
 def _print_ready(info: StackInfo) -> None:
@@ -37,6 +40,7 @@ def _print_ready(info: StackInfo) -> None:
         markup=False,
         highlight=False,
     )
+    sys.stdout.flush()  # piped output (`rapport run | tee`) shows the URLs at once
 
 
 def command(
@@ -50,6 +54,9 @@ def command(
     ] = Path(".rapport"),
 ) -> None:
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
+    # Imported here: the server stack is heavy, and every `rapport` command loads this module.
+    from runtime.stack import StackOptions, configure_logging, run_stack
+
     configure_logging()
     options = StackOptions(
         api_port=api_port, temporal_port=temporal_port, ui_port=ui_port, data_dir=data_dir

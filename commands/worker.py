@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 
-from runtime.stack import configure_logging
 from runtime.starter import connect_client, temporal_address
 from runtime.temporal import build_activities, build_worker
 from settings import Settings, get_settings
@@ -47,5 +46,7 @@ async def serve_worker(settings: Settings) -> None:
 
 def command() -> None:
     """Run the Temporal worker (journey workflows and their activities)."""
+    from runtime.stack import configure_logging
+
     configure_logging()
     asyncio.run(serve_worker(get_settings()))

@@ -299,6 +299,7 @@ async def run_stack(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         if server is not None:
+            log.info("stopping: the Temporal dev server")
             await asyncio.to_thread(server.stop)
         if store is not None:
             store.close()
@@ -344,10 +345,12 @@ async def _serve_until_stopped(
                     ExitCode.UNAVAILABLE,
                 )
     finally:
+        log.info("stopping: the API")
         api.should_exit = True
         with contextlib.suppress(Exception):
             await api_task
         if worker.is_running:
+            log.info("stopping: the worker")
             with contextlib.suppress(Exception):
                 await worker.shutdown()
         for task in (stopped, watch, worker_task):
