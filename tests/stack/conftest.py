@@ -1,0 +1,78 @@
+"""The stack tests run on a REAL Temporal dev server (`temporal server start-dev`, in memory, on
+free ports), shared by the whole session, with an in-process worker writing to a temporary
+SQLite store and outbox. Tests that need processes of their own (`rapport worker`, `rapport run`)
+start them as subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from activities.journey_activities import JourneyActivities
+from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
+from runtime.stack import wait_for_temporal
+from runtime.temporal import build_worker, connect, venv_binary
+from store import Store
+from tests.stack.helpers import Stack, free_port, project_settings
+from workflows.project import compile_project
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[str]:
+    """`temporal server start-dev` on free ports, in memory, for the whole session."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(venv_binary("temporal")),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        await wait_for_temporal(project_settings(), address, timeout=30)
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+async def stack(dev_server: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A worker in this process on its own task queue, with a tmp SQLite store and outbox."""
+    root = tmp_path_factory.mktemp("stack")
+    settings = project_settings(
+        data_dir=root,
+        temporal_address=dev_server,
+        temporal_task_queue=f"stack-{uuid.uuid4().hex[:8]}",
+    )
+    client = await connect(settings)
+    store = Store.open(settings.database)
+    activities = JourneyActivities(
+        store=store,
+        email=OutboxEmailProvider(settings.outbox_dir),
+        sms=OutboxSmsProvider(settings.outbox_dir),
+        settings=settings,
+    )
+    plans = compile_project(settings).plans
+    async with build_worker(client, activities, settings.temporal_task_queue):
+        yield Stack(settings, client, store, settings.outbox_dir, plans)
+    store.close()

@@ -1,0 +1,114 @@
+"""Helpers of the stack tests: ports, subprocess environments, settings, the shared stack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from runtime.temporal import venv_binary
+from settings import Settings
+from store import Store
+from store.records import ContactRecord, LedgerEntry
+from workflows.contact_file import load_contact_file
+from workflows.plan import JourneyPlan
+
+ROOT = Path(__file__).resolve().parents[2]
+RAPPORT = venv_binary("rapport")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for subprocesses: no provider credentials, keys or Temporal address from
+    the developer's shell, no proxy for loopback, plus `extra`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RAPPORT_", "TEMPORAL_", "SENDGRID_", "TWILIO_"))
+    }
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra)
+    return env
+
+
+def project_settings(**values: Any) -> Settings:
+    base: dict[str, Any] = {
+        "journeys_dir": ROOT / "journeys",
+        "templates_dir": ROOT / "templates",
+        "contacts_dir": ROOT / "contacts",
+        "temporal_address": None,
+        "database_url": None,
+        "write_keys": "",
+        "sendgrid_api_key": None,
+        "twilio_account_sid": None,
+        "twilio_auth_token": None,
+    }
+    base.update(values)
+    return Settings(_env_file=None, **base)  # type: ignore[call-arg]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: Client
+    store: Store
+    outbox: Path
+    plans: dict[str, JourneyPlan]
+
+    @property
+    def task_queue(self) -> str:
+        return self.settings.temporal_task_queue
+
+    def contact(self, like: str = "alice", **changes: Any) -> str:
+        """A fresh contact (unique id) with the profile of `contacts/<like>.yaml`."""
+        profile = load_contact_file(ROOT / "contacts" / f"{like}.yaml").profile()
+        profile.update(changes)
+        profile["id"] = f"{like}-{uuid.uuid4().hex[:8]}"
+        self.store.upsert_contact(ContactRecord(**profile))
+        return str(profile["id"])
+
+    async def sent(
+        self, contact_id: str, count: int = 1, timeout: float = 10.0
+    ) -> list[LedgerEntry]:
+        """Wait until the contact has `count` sent messages (oldest first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = [
+                row
+                for row in self.store.ledger.messages_for_contact(contact_id)
+                if row.status == "sent"
+            ]
+            if len(rows) >= count or time.monotonic() > deadline:
+                return sorted(rows, key=lambda row: row.id)
+            await asyncio.sleep(0.01)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain `text` (Linux /proc)."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().split(") ", 1)[1][:1]
+        except (OSError, IndexError):
+            continue
+        if state == "Z":
+            continue  # a zombie already exited; it only waits to be reaped
+        cmdline = raw.replace(b"\0", b" ").decode(errors="replace")
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found

@@ -1,0 +1,221 @@
+"""Real processes: a `rapport worker` killed mid-run, and `rapport run` end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.starter import start_run
+from runtime.temporal import connect
+from store import Store
+from store.records import ContactRecord
+from tests.stack.helpers import (
+    RAPPORT,
+    ROOT,
+    clean_env,
+    free_port,
+    processes_mentioning,
+    project_settings,
+)
+from workflows.compiler import compile_journey
+from workflows.journey_workflow import JourneyWorkflow
+
+DURABLE_JOURNEY = """\
+name: Durability check
+trigger: manual
+steps:
+  - id: first
+    send: email
+    template: onboarding/welcome
+    category: transactional
+  - wait: 2s
+  - id: second
+    send: email
+    template: onboarding/welcome
+    category: transactional
+"""
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(RAPPORT), "worker"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_killing_the_worker_mid_run_loses_and_duplicates_nothing(
+    dev_server: str, tmp_path: Path
+) -> None:
+    journey = tmp_path / "durable.yaml"
+    journey.write_text(DURABLE_JOURNEY, encoding="utf-8")
+    plan, diagnostics = compile_journey(journey, ROOT / "templates")
+    assert plan is not None, diagnostics
+    queue = f"durable-{uuid.uuid4().hex[:8]}"
+    settings = project_settings(
+        data_dir=tmp_path, temporal_address=dev_server, temporal_task_queue=queue
+    )
+    store = Store.open(settings.database)
+    store.upsert_contact(ContactRecord(id="dora", email="dora@example.com"))
+    env = clean_env(
+        TEMPORAL_ADDRESS=dev_server, TEMPORAL_TASK_QUEUE=queue, RAPPORT_DATA_DIR=str(tmp_path)
+    )
+    log = tmp_path / "worker.log"
+    outbox = settings.outbox_dir
+
+    def sent() -> list[str]:
+        rows = store.ledger.messages_for_contact("dora")
+        return sorted(row.step_id or "" for row in rows if row.status == "sent")
+
+    workers = [_worker(env, log)]
+    try:
+        client = await connect(settings)
+        result = await start_run(client, store, plan, "dora", task_queue=queue)
+        assert result.started
+        await _until(lambda: sent() == ["first"], 30, "the first send")
+        workers[0].kill()  # SIGKILL: no graceful shutdown, the run is mid-wait
+        workers[0].wait()
+        assert sent() == ["first"]
+        workers.append(_worker(env, log))
+        handle = client.get_workflow_handle_for(JourneyWorkflow.run, result.workflow_id)
+        outcome = await asyncio.wait_for(handle.result(), 60)
+        assert outcome.outcome == "completed"
+        assert sent() == ["first", "second"]
+        assert len(store.ledger.messages_for_contact("dora")) == 2
+        assert len(list(outbox.glob("*.eml"))) == 2
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        store.close()
+    assert workers[-1].returncode == 0, log.read_text()
+
+
+async def _start_stack(
+    data_dir: Path, api: int, temporal: int, ui: int, log: Path
+) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    with log.open("ab") as err:
+        process = await asyncio.create_subprocess_exec(
+            str(RAPPORT),
+            "run",
+            "--api-port",
+            str(api),
+            "--temporal-port",
+            str(temporal),
+            "--ui-port",
+            str(ui),
+            "--data-dir",
+            str(data_dir),
+            cwd=ROOT,
+            env=clean_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+        )
+    urls: dict[str, str] = {}
+    assert process.stdout is not None
+    while True:
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+        except TimeoutError:
+            process.kill()
+            raise AssertionError(f"rapport run printed no URLs; log:\n{log.read_text()}") from None
+        if not line:
+            raise AssertionError(f"rapport run exited early; log:\n{log.read_text()}")
+        text = line.decode()
+        found = re.match(r"\s*(API|Temporal UI|Outbox):\s+(\S+)", text)
+        if found:
+            urls[found[1]] = found[2]
+        if text.startswith("Try:"):
+            return process, urls
+
+
+async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        str(RAPPORT),
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode()
+
+
+async def _interrupt(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+@pytest.mark.timeout(120)
+async def test_rapport_run_smoke(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ports = (free_port(), free_port(), free_port())
+    log = tmp_path / "run.log"
+    env = clean_env(TEMPORAL_ADDRESS=f"127.0.0.1:{ports[1]}", RAPPORT_DATA_DIR=str(data_dir))
+    running: list[asyncio.subprocess.Process] = []
+    try:
+        began = time.monotonic()
+        process, urls = await _start_stack(data_dir, *ports, log)
+        running.append(process)
+        print(f"\nrapport run ready in {time.monotonic() - began:.1f}s")
+        assert urls["API"] == f"http://127.0.0.1:{ports[0]}"
+        assert urls["Temporal UI"] == f"http://127.0.0.1:{ports[2]}"
+        assert Path(urls["Outbox"]) == (data_dir / "outbox").resolve()
+        async with httpx.AsyncClient(trust_env=False) as http:
+            health = await http.get(f"{urls['API']}/healthz")
+        assert health.status_code == 200 and "onboarding" in health.json()["journeys"]
+
+        code, out = await _cli("start", "onboarding", "--contact", "alice", env=env)
+        assert code == 0, out
+        outbox = data_dir / "outbox"
+        await _until(lambda: len(list(outbox.glob("*.eml"))) == 1, 5, "the welcome email")
+
+        assert await _interrupt(process) == 0, log.read_text()
+        await asyncio.sleep(0.2)
+        assert processes_mentioning(str(data_dir)) == []
+
+        process, _ = await _start_stack(data_dir, *ports, log)
+        running.append(process)
+        code, out = await _cli("inspect", "alice", "--journey", "onboarding", "--json", env=env)
+        assert code == 0, out
+        [run] = json.loads(out)["runs"]
+        assert (run["status"], run["execution"], run["step"]) == ("running", "running", "wait_2")
+        assert len(list(outbox.glob("*.eml"))) == 1  # resumed, not re-sent
+        assert await _interrupt(process) == 0, log.read_text()
+        await asyncio.sleep(0.2)
+        assert processes_mentioning(str(data_dir)) == []
+    finally:
+        for process in running:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()

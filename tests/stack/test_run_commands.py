@@ -1,0 +1,122 @@
+"""`rapport start`, `list`, `inspect` and `cancel` against the shared dev server and store.
+
+Each command runs through Typer's CliRunner in a thread (it calls `asyncio.run`), so the
+in-process worker on the session's event loop keeps working meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from typer.testing import CliRunner
+
+from cli import app
+from commands.common import ExitCode, RapportError
+from settings import get_settings
+from tests.stack.helpers import Stack, free_port
+
+Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
+
+
+@pytest.fixture
+def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    settings = stack.settings
+    for name, value in {
+        "TEMPORAL_ADDRESS": str(settings.temporal_address),
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "RAPPORT_DATA_DIR": str(settings.data_dir),
+        "RAPPORT_JOURNEYS_DIR": str(settings.journeys_dir),
+        "RAPPORT_TEMPLATES_DIR": str(settings.templates_dir),
+        "RAPPORT_CONTACTS_DIR": str(settings.contacts_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAPPORT_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+
+    async def run(*args: str) -> tuple[int, str, BaseException | None]:
+        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        return result.exit_code, result.stdout, result.exception
+
+    yield run
+    get_settings.cache_clear()
+
+
+async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, cli: Cli) -> None:
+    contact = stack.contact()
+    code, out, error = await cli(
+        "start", "onboarding", "--contact", contact, "--data", "n=3", "--json"
+    )
+    assert (code, error) == (0, None), out
+    started = json.loads(out)
+    assert started["started"] is True and started["workflow_id"] == f"journey:onboarding:{contact}"
+    await stack.sent(contact)
+
+    code, out, error = await cli("inspect", contact, "--json")
+    assert (code, error) == (0, None), out
+    report = json.loads(out)
+    [run] = report["runs"]
+    assert run["journey"] == "onboarding" and run["execution"] == "running"
+    assert (run["step"], run["waiting_for"]) == ("wait_2", "time") and run["until"]
+    assert [(m["step_id"], m["status"]) for m in run["messages"]] == [("welcome", "sent")]
+    assert any(e["type"] == "send" and e["step"] == "welcome" for e in run["timeline"])
+
+    code, out, _ = await cli("inspect", contact)
+    assert code == 0 and "now: at wait_2 (wait), waiting for a timer until" in out
+
+    code, out, _ = await cli("list", "--journey", "onboarding", "--status", "running", "--json")
+    rows: list[dict[str, Any]] = json.loads(out)
+    mine = [row for row in rows if row["contact_id"] == contact]
+    assert code == 0 and len(mine) == 1 and mine[0]["step"] == "wait_2"
+    assert mine[0]["version"] == stack.plans["onboarding"].version
+
+
+async def test_a_second_start_is_refused(stack: Stack, cli: Cli) -> None:
+    contact = stack.contact()
+    assert (await cli("start", "onboarding", "--contact", contact))[0] == 0
+    code, out, _ = await cli("start", "onboarding", "--contact", contact, "--json")
+    assert code == ExitCode.INVALID
+    assert json.loads(out)["started"] is False
+
+
+async def test_cancel_ends_the_run_as_cancelled(stack: Stack, cli: Cli) -> None:
+    contact = stack.contact()
+    assert (await cli("start", "onboarding", "--contact", contact))[0] == 0
+    await stack.sent(contact)
+    code, out, error = await cli("cancel", contact, "onboarding", "--json")
+    assert (code, error) == (0, None), out
+    workflow_id = f"journey:onboarding:{contact}"
+    assert json.loads(out)["cancelled"] == {workflow_id: "cancelled"}
+    described = await stack.client.get_workflow_handle(workflow_id).describe()
+    assert described.status is WorkflowExecutionStatus.CANCELED
+    [run] = stack.store.runs_for_contact(contact)
+    assert (run.status, run.outcome) == ("cancelled", "cancelled") and run.ended_at
+
+    code, _, error = await cli("cancel", contact, "onboarding")
+    assert isinstance(error, RapportError) and "no open run" in str(error)
+    code, out, _ = await cli("list", "--status", "cancelled", "--json")
+    assert any(row["contact_id"] == contact for row in json.loads(out))
+
+
+async def test_unknown_contact_and_unreachable_temporal_are_clear_errors(
+    stack: Stack, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, error = await cli("start", "onboarding", "--contact", "nobody-at-all")
+    assert isinstance(error, RapportError) and "no contact 'nobody-at-all'" in str(error)
+
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    for args in (
+        ["list"],
+        ["inspect", "alice"],
+        ["cancel", "alice", "onboarding"],
+        ["start", "onboarding", "--contact", "alice"],
+    ):
+        _, _, error = await cli(*args)
+        assert isinstance(error, RapportError), args
+        assert error.exit_code == ExitCode.UNAVAILABLE
+        assert "cannot reach Temporal" in str(error)
