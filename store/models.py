@@ -147,6 +147,19 @@ class Event(Base):
     source: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once every journey start and signal the event causes was accepted by Temporal; a
+    # retried delivery of a stored but unrouted event is routed again.
+    routed_at: Mapped[datetime | None]
+
+
+class JourneyState(Base):
+    """Operational state of a journey that lives outside its YAML: paused by `rapport pause`."""
+
+    __tablename__ = "journey_states"
+
+    journey: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):

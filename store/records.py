@@ -136,6 +136,7 @@ class EventRecord(_Frozen):
     source: Annotated[str, Field(min_length=1, max_length=64)] = "api"
     message_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     received_at: UtcDatetime | None = None
+    routed_at: UtcDatetime | None = None
 
 
 class ConsentRecord(_Frozen):

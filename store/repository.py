@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from store.db import make_engine, migrate
 from store.ledger import MessageLedger
-from store.models import Consent, Contact, Event, Message, Run, Suppression
+from store.models import Consent, Contact, Event, JourneyState, Message, Run, Suppression
 from store.records import (
     ConsentRecord,
     ContactRecord,
@@ -266,6 +266,47 @@ class Store:
                     index_elements=["contact_id", "source", "message_id"]
                 )
             return inserted(session, stmt)
+
+    def event_routed(self, contact_id: str, source: str, message_id: str) -> bool | None:
+        """Whether the stored event was routed (None: no such event)."""
+        with self._sessions.read() as session:
+            row = session.scalars(
+                select(Event).where(
+                    Event.contact_id == contact_id,
+                    Event.source == source,
+                    Event.message_id == message_id,
+                )
+            ).first()
+            return None if row is None else row.routed_at is not None
+
+    def mark_event_routed(self, contact_id: str, source: str, message_id: str) -> None:
+        with self._sessions.write() as session:
+            session.execute(
+                update(Event)
+                .where(
+                    Event.contact_id == contact_id,
+                    Event.source == source,
+                    Event.message_id == message_id,
+                )
+                .values(routed_at=utcnow())
+            )
+
+    # -- journeys ---------------------------------------------------------------------------
+
+    def set_journey_paused(self, journey: str, paused: bool) -> None:
+        with self._sessions.write() as session:
+            row = session.get(JourneyState, journey)
+            if row is None:
+                session.add(JourneyState(journey=journey, paused=paused, updated_at=utcnow()))
+            else:
+                row.paused = paused
+                row.updated_at = utcnow()
+
+    def paused_journeys(self) -> set[str]:
+        with self._sessions.read() as session:
+            return set(
+                session.scalars(select(JourneyState.journey).where(JourneyState.paused.is_(True)))
+            )
 
     def count_events(self, contact_id: str, name: str, since: datetime | None = None) -> int:
         """How many `name` events the contact has, with timestamp at or after `since`."""

@@ -133,6 +133,7 @@ class RunStatus(Contract):
     outcome: str | None = None
     holdout: bool = False
     entered_at: datetime | None = None
+    paused: bool = False
 
 
 # --- activities ----------------------------------------------------------------------------

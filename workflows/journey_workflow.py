@@ -119,6 +119,7 @@ class JourneyWorkflow:
         self._timeline: list[TimelineEntry] = []
         self._snapshot = ContactSnapshot(found=False)
         self._outcome: str | None = None
+        self._paused = False
         self._waiting_for: str | None = None
         self._waiting_until: datetime | None = None
 
@@ -287,6 +288,15 @@ class JourneyWorkflow:
                 assert_never(step)
 
     async def _send(self, index: int, step_id: str, step: SendStep) -> int | None:
+        if self._paused:
+            # A paused journey holds its runs before their next send, for as long as it takes.
+            self._waiting_for = "resume"
+            try:
+                await workflow.wait_condition(lambda: not self._paused or self._outcome is not None)
+            finally:
+                self._waiting_for = None
+            if self._outcome is not None:
+                raise _Stop()
         settings = self.plan.journey.settings
         quiet_hours = settings.quiet_hours
         if quiet_hours is None and step.send == "sms":
@@ -507,6 +517,14 @@ class JourneyWorkflow:
         elif journey.goal is not None and self._event_condition(event, journey.goal):
             self._outcome = "converted"
 
+    @workflow.signal(name="pause")
+    def on_pause(self) -> None:
+        self._paused = True
+
+    @workflow.signal(name="resume")
+    def on_resume(self) -> None:
+        self._paused = False
+
     @workflow.query(name="status")
     def status(self) -> RunStatus:
         index = self._index
@@ -521,6 +539,7 @@ class JourneyWorkflow:
             outcome=self._outcome,
             holdout=self._holdout,
             entered_at=self._entered_at,
+            paused=self._paused,
         )
 
     @workflow.query(name="timeline")

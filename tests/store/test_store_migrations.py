@@ -12,14 +12,22 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from store import Store, make_engine, migrate
-from store.db import UnsupportedDatabase, current_revision, downgrade, normalize_url
+from store.db import (
+    UnsupportedDatabase,
+    alembic_config,
+    current_revision,
+    downgrade,
+    normalize_url,
+)
 from store.models import Base
 
-HEAD = "0001"
+# The newest migration in store/migrations/versions: a new database must end up there.
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def schema_diff(conn: Connection) -> list[Any]:

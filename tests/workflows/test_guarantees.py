@@ -19,6 +19,7 @@ from runtime.temporal import WORKFLOWS, workflow_runner
 from tests.provider_standin import ProviderStandIn
 from tests.workflows.conftest import ROOT, compile_plan, contact, sample
 from tests.workflows.harness import harness
+from workflows.journey_workflow import JourneyWorkflow
 
 SEND_WAIT_SEND = """\
 name: Two emails
@@ -256,3 +257,20 @@ async def test_recorded_histories_of_every_sample_journey_replay(
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
+
+
+async def test_a_paused_run_holds_before_its_next_send_until_resumed(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    async with harness(env, tmp_path) as h:
+        handle = await h.start(plan, contact())
+        await h.advance(timedelta(hours=1))
+        await handle.signal("pause")
+        await h.advance(timedelta(days=3))
+        status = await handle.query(JourneyWorkflow.status)
+        assert (status.step, status.waiting_for, status.paused) == ("second", "resume", True)
+        assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+        await handle.signal("resume")
+        result = await handle.result()
+    assert [e.step for e in result.timeline if e.type == "send"] == ["first", "second"]
