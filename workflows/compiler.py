@@ -337,7 +337,12 @@ def _report_model_error(report: _Reporter, raw: Any, detail: ErrorDetails) -> No
 
 
 def _string_hint(field_name: str, value: Any) -> str:
-    """YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60): say so."""
+    """YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60), `no` as false: say so."""
+    if isinstance(value, bool):
+        return (
+            f"{field_name}: expected text, got {str(value).lower()}: YAML reads unquoted "
+            "yes/no/on/off/true/false as booleans; quote the text, e.g. \"no\""
+        )
     if isinstance(value, int) and not isinstance(value, bool) and field_name in (
         "wait_until",
         "quiet_hours",

@@ -251,3 +251,11 @@ def test_steps_that_are_not_a_list(project: Project) -> None:
     assert project.errors(text) == [
         "journeys/test.yaml:4:3: steps: expected a list, got {'send': 'email'}"
     ]
+
+
+def test_an_unquoted_yes_or_no_gets_a_quoting_hint(project: Project) -> None:
+    text = HEAD + "  - exit: no\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:11: exit: expected text, got false: YAML reads unquoted "
+        'yes/no/on/off/true/false as booleans; quote the text, e.g. "no"'
+    ]
