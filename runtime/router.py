@@ -1,0 +1,218 @@
+"""Routing behavioural events to journeys (SPEC §3, §7, §11).
+
+An event (a) starts every journey whose event trigger, `when` and audience match — one run per
+contact, or per contact and key for keyed triggers — and (b) is delivered as a signal to the
+contact's running runs whose journeys listen for it (`wait_for`, `goal`, `exit_on`). An index
+built once from the compiled plans means an event only touches the journeys that name it.
+
+Delivery is at-least-once and every effect is idempotent: starts are deduplicated by workflow id
+and the reentry rules, signals by the event id inside the workflow. So `route_event` may be
+retried after a failure (the API answers 503 and the sender retries) without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.journey_activities import flatten_contact
+from runtime.starter import StartResult, TemporalUnavailableError, is_unavailable, start_run
+from store import Store
+from store.records import ContactRecord, EventRecord
+from workflows.contracts import EventPayload
+from workflows.expressions import (
+    ExpressionContext,
+    ExpressionError,
+    HistoryEvent,
+    evaluate_condition,
+    evaluate_expression,
+)
+from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.model import EventTrigger, WaitForStep
+from workflows.plan import JourneyPlan
+
+
+def listened_events(plan: JourneyPlan) -> set[str]:
+    """Event names a running run of this journey reacts to."""
+    journey = plan.journey
+    names = {step.wait_for for step in journey.steps if isinstance(step, WaitForStep)}
+    names.update(spec.event for spec in journey.exit_on)
+    if journey.goal is not None:
+        names.add(journey.goal.event)
+    return names
+
+
+@dataclass(frozen=True)
+class EventIndex:
+    """Event name -> the journeys it may start, and the journeys whose runs listen for it."""
+
+    plans: Mapping[str, JourneyPlan]
+    starts: Mapping[str, tuple[str, ...]]
+    listens: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def build(cls, plans: Mapping[str, JourneyPlan]) -> EventIndex:
+        starts: dict[str, list[str]] = defaultdict(list)
+        listens: dict[str, set[str]] = defaultdict(set)
+        for journey_id, plan in sorted(plans.items()):
+            trigger = plan.journey.trigger
+            if isinstance(trigger, EventTrigger):
+                starts[trigger.event].append(journey_id)
+            for name in listened_events(plan):
+                listens[name].add(journey_id)
+        return cls(
+            plans=dict(plans),
+            starts={name: tuple(ids) for name, ids in starts.items()},
+            listens={name: frozenset(ids) for name, ids in listens.items()},
+        )
+
+    def concerns(self, name: str) -> bool:
+        return name in self.starts or name in self.listens
+
+
+@dataclass
+class RouteResult:
+    started: list[StartResult] = field(default_factory=list)
+    signalled: list[str] = field(default_factory=list)  # workflow ids
+    skipped: dict[str, str] = field(default_factory=dict)  # journey -> why it did not start
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "started": [r.workflow_id for r in self.started if r.started],
+            "signalled": self.signalled,
+            "not_started": {
+                **self.skipped,
+                **{r.journey: r.reason or "" for r in self.started if not r.started},
+            },
+        }
+
+
+def _payload(event: EventRecord) -> EventPayload:
+    return EventPayload(
+        id=event.message_id or f"{event.source}:{event.id}",
+        name=event.name,
+        properties=dict(event.properties),
+        timestamp=event.timestamp,
+    )
+
+
+def _context(
+    contact: ContactRecord, history: Iterable[EventRecord], payload: EventPayload
+) -> ExpressionContext:
+    return ExpressionContext(
+        now=payload.timestamp,
+        contact=flatten_contact(contact),
+        history=tuple(HistoryEvent(e.name, e.timestamp, e.properties) for e in history),
+    ).with_event(payload.as_variables())
+
+
+def _why_not(plan: JourneyPlan, context: ExpressionContext) -> str | None:
+    trigger = plan.journey.trigger
+    assert isinstance(trigger, EventTrigger)
+    try:
+        if trigger.when is not None and not evaluate_condition(trigger.when, context):
+            return "trigger `when` is false for this event"
+        if plan.journey.audience is not None and not evaluate_condition(
+            plan.journey.audience, context
+        ):
+            return "the contact is not in the journey's audience"
+    except ExpressionError as error:
+        return f"condition could not be evaluated: {error}"
+    return None
+
+
+def _keyed(plan: JourneyPlan) -> bool:
+    trigger = plan.journey.trigger
+    return isinstance(trigger, EventTrigger) and trigger.key is not None
+
+
+def _key_of(plan: JourneyPlan, context: ExpressionContext) -> str | None:
+    trigger = plan.journey.trigger
+    if not isinstance(trigger, EventTrigger) or trigger.key is None:
+        return None
+    try:
+        value = evaluate_expression(f"event.{trigger.key}", context)
+    except ExpressionError:
+        return None
+    return None if value is None else str(value)
+
+
+async def route_event(
+    client: Client,
+    store: Store,
+    index: EventIndex,
+    event: EventRecord,
+    *,
+    task_queue: str,
+) -> RouteResult:
+    """Start and signal what the (already stored) event concerns; raises
+    `TemporalUnavailableError` if Temporal does not accept every start and signal."""
+    result = RouteResult()
+    if not index.concerns(event.name):
+        return result
+    contact = await asyncio.to_thread(store.get_contact, event.contact_id)
+    if contact is None:
+        contact = await asyncio.to_thread(store.upsert_contact, ContactRecord(id=event.contact_id))
+    payload = _payload(event)
+    history = await asyncio.to_thread(store.recent_events, event.contact_id, 500)
+    context = _context(contact, history, payload)
+    paused = await asyncio.to_thread(store.paused_journeys)
+    for journey_id in index.starts.get(event.name, ()):
+        plan = index.plans[journey_id]
+        if journey_id in paused:
+            result.skipped[journey_id] = f"journey {journey_id!r} is paused"
+            continue
+        why = _why_not(plan, context)
+        if why is not None:
+            result.skipped[journey_id] = why
+            continue
+        key = _key_of(plan, context)
+        started = await start_run(
+            client,
+            store,
+            plan,
+            event.contact_id,
+            trigger=payload,
+            key=key,
+            task_queue=task_queue,
+            now=event.timestamp,
+        )
+        result.started.append(started)
+    just_started = {r.workflow_id for r in result.started if r.started}
+    listeners = index.listens.get(event.name, frozenset())
+    if listeners:
+        # Unkeyed runs have a known id, so a run started a moment ago (not yet in the store)
+        # still gets the event; keyed runs are found through the store.
+        targets = {
+            workflow_id_for(journey_id, event.contact_id)
+            for journey_id in listeners
+            if not _keyed(index.plans[journey_id])
+        }
+        runs = await asyncio.to_thread(store.runs_for_contact, event.contact_id)
+        targets.update(
+            run.workflow_id for run in runs if run.status == "running" and run.journey in listeners
+        )
+        targets -= just_started
+        for workflow_id in sorted(targets):
+            if await _signal(client, workflow_id, payload):
+                result.signalled.append(workflow_id)
+    return result
+
+
+async def _signal(client: Client, workflow_id: str, payload: EventPayload) -> bool:
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await handle.signal(JourneyWorkflow.on_event, payload)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False  # the run ended meanwhile; nothing to deliver
+        if is_unavailable(error):
+            raise TemporalUnavailableError("Temporal", error.message) from None
+        raise
+    return True
