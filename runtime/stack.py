@@ -156,6 +156,8 @@ class ChildProcess:
 
 def ensure_port_free(port: int, option: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers do: connections of a previous run lingering in TIME_WAIT don't count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -336,14 +338,13 @@ async def _serve_until_stopped(
             on_ready(_info(settings, options, app.state.rapport.plans, seeded, server, outbox))
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done - {stopped}:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-            if task is watch:
-                assert server is not None
-                raise RapportError(
-                    f"the Temporal dev server stopped unexpectedly; see {server.log_path}",
-                    ExitCode.UNAVAILABLE,
-                )
+            error = task.exception()
+            if error is not None:
+                raise error
+            what = task.get_name()
+            if task is watch and server is not None:
+                what = f"the Temporal dev server (see {server.log_path})"
+            raise RapportError(f"{what} stopped unexpectedly", ExitCode.UNAVAILABLE)
     finally:
         log.info("stopping: the API")
         api.should_exit = True

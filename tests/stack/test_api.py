@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -164,3 +166,27 @@ async def test_openapi_documents_the_endpoints_with_examples(api: httpx.AsyncCli
     assert schemas["ContactView"]["examples"]
     assert "/v1/contacts/{contact_id}" in spec["paths"] and "/healthz" in spec["paths"]
     assert {"HTTPBasic", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
+
+
+def test_invalid_journeys_are_logged_and_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journeys = tmp_path / "journeys"
+    journeys.mkdir()
+    (journeys / "hello.yaml").write_text(
+        "name: Hello\ntrigger: manual\nsteps:\n  - send: email\n    template: onboarding/welcome\n"
+        "    category: transactional\n",
+        encoding="utf-8",
+    )
+    (journeys / "broken.yaml").write_text(
+        "name: Broken\ntrigger: manual\nsteps:\n  - wait: soon\n", encoding="utf-8"
+    )
+    settings = project_settings(data_dir=tmp_path, journeys_dir=journeys)
+    with caplog.at_level(logging.INFO, logger="rapport.api"):
+        app = create_app(settings)
+    assert sorted(app.state.rapport.plans) == ["hello"]
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("broken.yaml:4" in message for message in messages), messages
+    assert any("skipped invalid journeys" in message for message in messages)
+    assert any("loopback" in message for message in messages)
+    app.state.rapport.store.close()
