@@ -30,7 +30,7 @@ from rendering.render import RenderError, render_email, render_sms
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, LedgerEntry, RunRecord
-from store.vocab import MessageStatus
+from store.vocab import MessageStatus, RunStatus
 from workflows.contracts import (
     ContactSnapshot,
     LoadContactInput,
@@ -384,9 +384,20 @@ class JourneyActivities:
 
     @activity.defn(name="record_run_ended")
     async def record_run_ended(self, run: RunEnded) -> None:
+        status: RunStatus = (
+            "cancelled"
+            if run.outcome == "cancelled"
+            else "failed"
+            if run.outcome == "failed"
+            else "completed"
+        )
         await asyncio.to_thread(
             lambda: self.store.end_run(
-                run.workflow_id, outcome=run.outcome, run_id=run.run_id, ended_at=run.ended_at
+                run.workflow_id,
+                outcome=run.outcome,
+                status=status,
+                run_id=run.run_id,
+                ended_at=run.ended_at,
             )
         )
 

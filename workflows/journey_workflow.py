@@ -9,6 +9,7 @@ rendering, providers, time zones) happens in activities.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from datetime import datetime, timedelta
@@ -168,6 +169,11 @@ class JourneyWorkflow:
                 self._index = await self._execute(self._index)
             except _Stop:
                 break
+            except asyncio.CancelledError:
+                # Cancelled from the CLI, the API or the Temporal UI: record it, then let the
+                # cancellation end the workflow as cancelled.
+                await asyncio.shield(self._finish("cancelled"))
+                raise
         return await self._finish(self._outcome or "completed")
 
     def _start(self, input: JourneyInput) -> None:

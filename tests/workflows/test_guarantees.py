@@ -7,7 +7,8 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowHistory
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -274,3 +275,17 @@ async def test_a_paused_run_holds_before_its_next_send_until_resumed(
         await handle.signal("resume")
         result = await handle.result()
     assert [e.step for e in result.timeline if e.type == "send"] == ["first", "second"]
+
+
+async def test_a_cancelled_run_is_recorded_as_cancelled(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    async with harness(env, tmp_path) as h:
+        handle = await h.start(plan, contact())
+        await h.advance(timedelta(hours=1))
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        (run,) = h.store.runs_for_contact("alice")
+    assert (run.status, run.outcome) == ("cancelled", "cancelled")
