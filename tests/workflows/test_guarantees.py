@@ -20,6 +20,7 @@ from runtime.temporal import WORKFLOWS, workflow_runner
 from tests.provider_standin import ProviderStandIn
 from tests.workflows.conftest import ROOT, compile_plan, contact, sample
 from tests.workflows.harness import harness
+from workflows import journey_workflow
 from workflows.journey_workflow import JourneyWorkflow
 
 SEND_WAIT_SEND = """\
@@ -289,3 +290,39 @@ async def test_a_cancelled_run_is_recorded_as_cancelled(
             await handle.result()
         (run,) = h.store.runs_for_contact("alice")
     assert (run.status, run.outcome) == ("cancelled", "cancelled")
+
+
+LOOP = """\
+name: Hourly nudges
+trigger: manual
+steps:
+  - id: tick
+    wait: 1h
+  - id: count
+    update:
+      ticks: "{{ contact.ticks | default(0) + 1 }}"
+  - id: enough
+    branch:
+      - when: contact.ticks >= 12
+        goto: done
+    else: tick
+  - id: done
+    exit: completed
+"""
+
+
+async def test_a_long_run_continues_as_new_and_keeps_its_state(
+    env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journey_workflow, "HISTORY_EVENTS_BEFORE_CONTINUE", 40)
+    plan = compile_plan(project(tmp_path, LOOP, "loop"), tmp_path / "templates")
+    async with harness(env, tmp_path) as h:
+        handle = await h.start(plan, contact())
+        result = await handle.result()
+        history = await handle.fetch_history()
+        (run,) = h.store.runs_for_contact("alice")
+    assert result.outcome == "completed"
+    assert [e.type for e in result.timeline].count("update") == 12  # carried across runs
+    assert len(history.events) < 60  # this execution is the last of several
+    assert h.store.get_contact("alice").attributes["ticks"] == 12  # type: ignore[union-attr]
+    assert (run.status, run.outcome) == ("completed", "completed")
