@@ -24,17 +24,16 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from workflows.diagnostics import display_path
 from workflows.durations import DurationError, parse_duration
 from workflows.expressions import HistoryEvent
+from workflows.model import check_event_name, check_timezone
 from workflows.source import SourceMap, YamlProblem, load_yaml
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 
 
 class ContactFileError(Exception):
@@ -46,15 +45,7 @@ class ContactFileError(Exception):
 
 
 def _check_timezone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r}: use an IANA name such as Europe/Paris"
-        ) from None
-    return value
+    return None if value is None else check_timezone(value)
 
 
 def _check_phone(value: str | None) -> str | None:
@@ -63,12 +54,6 @@ def _check_phone(value: str | None) -> str | None:
             f"phone {value!r} is not in E.164 form: write it as +<country code><number>, "
             'quoted, e.g. "+12125550143"'
         )
-    return value
-
-
-def _check_event_name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(f"invalid event name {value!r}")
     return value
 
 
@@ -116,7 +101,7 @@ class ContactFileEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event: Annotated[str, AfterValidator(_check_event_name)] = Field(
+    event: Annotated[str, AfterValidator(check_event_name)] = Field(
         description="The event name, e.g. order_placed."
     )
     at: Annotated[datetime | timedelta, BeforeValidator(_parse_at)] = Field(

@@ -99,13 +99,13 @@ def _check_step_id(value: str) -> str:
     return value
 
 
-def _check_event_name(value: str) -> str:
+def check_event_name(value: str) -> str:
     if not _EVENT_NAME.match(value):
         raise ValueError(f"invalid event name {value!r}")
     return value
 
 
-def _check_timezone(value: str) -> str:
+def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -139,7 +139,7 @@ def _check_frequency_cap(value: str) -> str:
 
 
 StepId = Annotated[str, AfterValidator(_check_step_id), Field(description="A step id.")]
-EventName = Annotated[str, AfterValidator(_check_event_name)]
+EventName = Annotated[str, AfterValidator(check_event_name)]
 Expression = Annotated[
     str,
     Field(
@@ -394,7 +394,7 @@ class JourneySettings(LanguageModel):
         None,
         description="HH:MM-HH:MM in the contact's local time; marketing sends wait until it ends.",
     )
-    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = Field(
+    timezone: Annotated[str, AfterValidator(check_timezone)] | None = Field(
         None, description="IANA zone used when the contact has none."
     )
     frequency_cap: Annotated[str, AfterValidator(_check_frequency_cap)] | None = Field(
