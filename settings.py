@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,23 @@ class Settings(BaseSettings):
         "Rapport Coffee Co., 12 Harbour Street, Portsmouth PO1 2AB, United Kingdom",
         validation_alias="RAPPORT_BRAND_ADDRESS",
     )
+    # Compliance (docs/compliance.md): the answer to an SMS "HELP" (default: brand, site, STOP
+    # hint), the subscription topics the preferences page offers as `id:Label,id:Label` (a
+    # journey's marketing sends belong to the topic in its `data.topic`), and the project-wide
+    # marketing frequency cap for journeys that set none (e.g. `5 per 7d`).
+    sms_help_text: str | None = Field(None, validation_alias="RAPPORT_SMS_HELP_TEXT")
+    topics: str = Field("", validation_alias="RAPPORT_TOPICS")
+    frequency_cap: str | None = Field(None, validation_alias="RAPPORT_FREQUENCY_CAP")
+
+    @field_validator("frequency_cap")
+    @classmethod
+    def _frequency_cap(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from workflows.durations import FrequencyCap
+
+        FrequencyCap.parse(value)  # a DurationError (a ValueError) names the bad value
+        return value.strip()
 
     @property
     def database(self) -> str:
@@ -62,6 +79,16 @@ class Settings(BaseSettings):
     def brand(self) -> dict[str, str]:
         """`brand.*` in templates: the sender's name, site and postal address (CAN-SPAM)."""
         return {"name": self.brand_name, "url": self.brand_url, "address": self.brand_address}
+
+    @property
+    def sms_help(self) -> str:
+        """What an SMS "HELP" is answered with."""
+        if self.sms_help_text and self.sms_help_text.strip():
+            return self.sms_help_text.strip()
+        return (
+            f"{self.brand_name}: help at {self.brand_url}. Msg&data rates may apply. "
+            "Reply STOP to opt out, START to opt back in."
+        )
 
     @property
     def outbox_dir(self) -> Path:
