@@ -6,31 +6,15 @@ what a contact would get.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from consent.tokens import sign_token, unsubscribe_token
 from settings import Settings
 from workflows.expressions import ExpressionContext, HistoryEvent
 
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def sign_token(secret: str, payload: Mapping[str, str]) -> str:
-    """An unforgeable, non-expiring token: the payload and its HMAC-SHA256."""
-    body = _b64(json.dumps(dict(payload), sort_keys=True, separators=(",", ":")).encode())
-    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac[:18])}"
-
-
-def unsubscribe_token(settings: Settings, contact_id: str, message_key: str) -> str:
-    return sign_token(settings.secret.get_secret_value(), {"c": contact_id, "m": message_key})
+__all__ = ["message_variables", "sign_token", "unsubscribe_token"]
 
 
 def message_variables(
