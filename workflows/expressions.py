@@ -9,6 +9,7 @@ and safe inside workflow code.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -109,9 +110,26 @@ def parse_value(value: str, scope: Scope) -> nodes.Template | None:
     return tree
 
 
+def _unknown_filter_or_test(error: TemplateSyntaxError) -> ExpressionError:
+    """`| defualt(0)` or `is defind`: Jinja only notices when it compiles the expression."""
+    message = error.message or "unknown filter or test"
+    found = re.fullmatch(r"No (filter|test) named '(.+)'\.?", message)
+    if found is None:
+        return ExpressionError(message)
+    kind, name = found[1], found[2]
+    known = environment().filters if kind == "filter" else environment().tests
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ExpressionError(f"unknown {kind} {name!r}{hint}")
+
+
 def _check_names(tree: nodes.Template, scope: Scope) -> None:
     allowed = scope.names | set(environment().globals)
-    unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
+    try:
+        undeclared = meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError as error:  # TemplateAssertionError: an unknown filter or test
+        raise _unknown_filter_or_test(error) from None
+    unknown = sorted(undeclared - allowed)
     if not unknown:
         return
     name = unknown[0]

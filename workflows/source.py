@@ -86,6 +86,15 @@ def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
         return None, source_map, problems
     constructor = yaml.SafeLoader("")
 
+    def construct(node: yaml.Node) -> Any:
+        """A node's value; an unknown or ill-fitting tag (`!!int abc`) is a problem, no crash."""
+        try:
+            return constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            problems.append(YamlProblem(f"YAML error: {problem}", _position(node)))
+            return None
+
     def build(node: yaml.Node, path: Path) -> Any:
         source_map.positions[path] = _position(node)
         if _is_unquoted_template(node):
@@ -102,7 +111,10 @@ def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
             constructor.flatten_mapping(node)
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = constructor.construct_object(key_node, deep=True)
+                before = len(problems)
+                key = construct(key_node)
+                if len(problems) > before:
+                    continue  # the key could not be read: reported, and its value skipped
                 if not isinstance(key, Hashable):
                     problems.append(
                         YamlProblem("a mapping key must be a scalar", _position(key_node))
@@ -115,6 +127,6 @@ def load_yaml(text: str) -> tuple[Any, SourceMap, list[YamlProblem]]:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return constructor.construct_object(node, deep=True)
+        return construct(node)
 
     return build(root, ()), source_map, problems

@@ -137,3 +137,24 @@ def test_a_trigger_key_is_checked_as_an_event_path(project: Project) -> None:
         "journeys/test.yaml:4:8: invalid expression: incomplete, something is missing at the end "
         "(a value after an operator, or a closing bracket)"
     ]
+
+
+def test_an_unknown_filter_suggests_the_closest(project: Project) -> None:
+    assert project.errors(branch("contact.vip | defualt(false)")) == [
+        "journeys/test.yaml:7:15: invalid expression: unknown filter 'defualt' "
+        "(did you mean 'default'?)"
+    ]
+
+
+def test_an_unknown_test_suggests_the_closest(project: Project) -> None:
+    assert project.errors(branch("contact.vip is defind")) == [
+        "journeys/test.yaml:7:15: invalid expression: unknown test 'defind' "
+        "(did you mean 'defined'?)"
+    ]
+
+
+def test_an_unknown_filter_in_a_templated_value(project: Project) -> None:
+    text = HEAD + SEND + '    to: "{{ journey.staff_inbox | lowr }}"\n'
+    assert project.errors(text) == [
+        "journeys/test.yaml:8:9: invalid expression: unknown filter 'lowr' (did you mean 'lower'?)"
+    ]

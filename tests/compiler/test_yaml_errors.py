@@ -94,3 +94,18 @@ def test_a_list_at_the_top_is_not_a_journey(project: Project) -> None:
 def test_a_missing_file_is_reported(project: Project) -> None:
     _, found = project.compile("absent")
     assert [str(d) for d in found] == ["journeys/absent.yaml:1:1: no such file"]
+
+
+def test_a_value_with_a_bad_tag_is_reported_at_the_value(project: Project) -> None:
+    text = HEAD + "  - wait: !!int 2d\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:11: YAML error: invalid literal for int() with base 10: '2d'"
+    ]
+
+
+def test_an_unknown_tag_is_reported_at_the_value(project: Project) -> None:
+    text = HEAD + "  - exit: !!python/name:os.system\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:11: YAML error: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/name:os.system'"
+    ]
