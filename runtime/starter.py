@@ -142,9 +142,14 @@ async def start_run(
     key: str | None = None,
     task_queue: str,
     now: datetime | None = None,
+    paused: bool | None = None,
 ) -> StartResult:
     """Start `plan` for the contact, or say why not. Raises `UnknownContactError` when the
-    contact is not in the store and `TemporalUnavailableError` when Temporal does not answer."""
+    contact is not in the store and `TemporalUnavailableError` when Temporal does not answer.
+
+    A journey is paused by `status: paused` in its YAML or by `rapport pause` (the store's flag);
+    `paused` says whether the flag is set when the caller already knows (a segment tick reads it
+    once a page), else the store is asked."""
     workflow_id = workflow_id_for(plan.journey_id, contact_id, key)
     result = StartResult(
         journey=plan.journey_id,
@@ -153,7 +158,9 @@ async def start_run(
         workflow_id=workflow_id,
     )
     journey = plan.journey
-    if journey.status == "paused":
+    if paused is None:
+        paused = plan.journey_id in await asyncio.to_thread(store.paused_journeys)
+    if journey.status == "paused" or paused:
         return _refused(result, "paused", f"journey {plan.journey_id!r} is paused")
     contact = await asyncio.to_thread(store.get_contact, contact_id)
     if contact is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,9 +18,10 @@ from providers import email_provider, sms_provider
 from settings import Settings
 from store import Store
 from workflows.journey_workflow import JourneyWorkflow
+from workflows.segment_workflow import SegmentTickWorkflow
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
-WORKFLOWS = [JourneyWorkflow]
+WORKFLOWS = [JourneyWorkflow, SegmentTickWorkflow]
 # Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
 PASSTHROUGH = (
     "jinja2",
@@ -90,11 +92,18 @@ def build_activities(settings: Settings, store: Store | None = None) -> JourneyA
 
 
 def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
+    # Imported here: the segment activities start runs through runtime.starter, which imports
+    # this module.
+    from activities.segment_activities import SegmentActivities
+
+    segments = SegmentActivities(activities.store, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activities.all(),
+        activities=[*activities.all(), *segments.all()],
         workflow_runner=workflow_runner(),
+        # After a worker dies, its cached runs move to another worker this soon (default 10 s).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         max_concurrent_activities=64,
     )

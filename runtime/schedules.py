@@ -1,0 +1,409 @@
+"""Segment journeys as Temporal Schedules, kept in step with `journeys/`.
+
+A journey with `segment` + `schedule: CRON` is the schedule `segment:<journey>` whose action
+starts `SegmentTickWorkflow` with the journey's compiled plan (cron in UTC). A journey with
+`segment` + `at: ISO` is a one-time schedule: the same action on a calendar spec matching that
+second of that year, with one remaining action, so Temporal fires it once and never again.
+We chose a schedule over a workflow started with a start delay because both kinds then live in
+one place (listed, described, updated, paused and deleted alike, visible in the Web UI), an
+edit before the instant is an update in place, and Temporal's catch-up window covers a server
+that was down at the instant. An `at` already in the past when its schedule would be created
+is not scheduled (reported as skipped); once it has fired, editing the journey updates the
+plan but does not re-arm it unless `at` itself changed.
+
+Ticks skip rather than overlap (`ScheduleOverlapPolicy.SKIP`); missed ticks are caught up to
+`CATCHUP_WINDOW` after the server comes back. The schedule's memo marks it as ours and names
+the task queue it serves (several deployments may share a namespace: each syncs only its own);
+the action's memo carries the journey version, which is how `sync_schedules` knows whether a
+schedule is current.
+
+`sync_schedules` creates the missing schedules, updates those whose version (or task queue)
+changed, and deletes those of journeys removed from `journeys/` or paused (YAML `status: paused`
+or `rapport pause`). Schedules of journeys in `keep` (files that exist but do not compile now)
+are left alone rather than deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleDescription,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.model import SegmentAtTrigger, SegmentScheduleTrigger
+from workflows.plan import JourneyPlan
+from workflows.segment_workflow import SegmentTickInput, SegmentTickWorkflow, tick_workflow_id
+
+SCHEDULE_PREFIX = "segment:"
+MANAGED_BY = "rapport"
+CATCHUP_WINDOW = timedelta(days=1)
+
+Kind = Literal["schedule", "at"]
+Action = Literal["created", "updated", "deleted", "unchanged", "skipped"]
+
+
+def schedule_id(journey_id: str) -> str:
+    return f"{SCHEDULE_PREFIX}{journey_id}"
+
+
+def journey_of(schedule: str) -> str | None:
+    return schedule[len(SCHEDULE_PREFIX) :] if schedule.startswith(SCHEDULE_PREFIX) else None
+
+
+def segment_kind(plan: JourneyPlan) -> Kind | None:
+    trigger = plan.journey.trigger
+    if isinstance(trigger, SegmentScheduleTrigger):
+        return "schedule"
+    if isinstance(trigger, SegmentAtTrigger):
+        return "at"
+    return None
+
+
+def _at(plan: JourneyPlan) -> datetime | None:
+    trigger = plan.journey.trigger
+    return trigger.at.astimezone(UTC) if isinstance(trigger, SegmentAtTrigger) else None
+
+
+def _one(value: int) -> tuple[ScheduleRange, ...]:
+    return (ScheduleRange(value),)
+
+
+def schedule_spec(plan: JourneyPlan) -> ScheduleSpec:
+    trigger = plan.journey.trigger
+    if isinstance(trigger, SegmentScheduleTrigger):
+        return ScheduleSpec(cron_expressions=[trigger.schedule], time_zone_name="UTC")
+    at = _at(plan)
+    if at is None:
+        raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
+    return ScheduleSpec(
+        calendars=[
+            ScheduleCalendarSpec(
+                second=_one(at.second),
+                minute=_one(at.minute),
+                hour=_one(at.hour),
+                day_of_month=_one(at.day),
+                month=_one(at.month),
+                year=_one(at.year),
+                comment=f"once, at {at.isoformat()}",
+            )
+        ],
+        time_zone_name="UTC",
+    )
+
+
+def fresh_state(plan: JourneyPlan) -> ScheduleState:
+    note = f"rapport: {plan.journey.name} (version {plan.version})"
+    if segment_kind(plan) == "at":
+        return ScheduleState(note=note, limited_actions=True, remaining_actions=1)
+    return ScheduleState(note=note)
+
+
+def build_schedule(
+    plan: JourneyPlan, task_queue: str, state: ScheduleState | None = None
+) -> Schedule:
+    """The schedule for a segment journey: its action starts a tick with this plan."""
+    at = _at(plan)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SegmentTickWorkflow.run,
+            SegmentTickInput(plan=plan),
+            id=tick_workflow_id(plan.journey_id),
+            task_queue=task_queue,
+            memo={
+                "journey": plan.journey_id,
+                "version": plan.version,
+                "at": at.isoformat() if at else None,
+            },
+            static_summary=f"{plan.journey.name}: segment tick (version {plan.version})",
+        ),
+        spec=schedule_spec(plan),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=CATCHUP_WINDOW),
+        state=state or fresh_state(plan),
+    )
+
+
+@dataclass(frozen=True)
+class DeployedSchedule:
+    """What Temporal has for a journey's schedule."""
+
+    journey: str
+    schedule_id: str
+    version: str | None
+    task_queue: str | None
+    at: str | None
+    paused: bool
+    remaining_actions: int
+    limited_actions: bool
+    actions_taken: int
+    next_action_times: list[datetime]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "journey": self.journey,
+            "schedule_id": self.schedule_id,
+            "version": self.version,
+            "task_queue": self.task_queue,
+            "at": self.at,
+            "paused": self.paused,
+            "actions_taken": self.actions_taken,
+            "next": [t.isoformat() for t in self.next_action_times[:3]],
+        }
+
+
+def _memo_value(client: Client, memo: Mapping[str, Payload] | None, key: str) -> Any:
+    if not memo or key not in memo:
+        return None
+    return client.data_converter.payload_converter.from_payloads([memo[key]])[0]
+
+
+def _deployed(client: Client, description: ScheduleDescription) -> DeployedSchedule:
+    action = description.schedule.action
+    memo: Any = getattr(action, "memo", None)
+    state = description.schedule.state
+    return DeployedSchedule(
+        journey=journey_of(description.id) or description.id,
+        schedule_id=description.id,
+        version=_memo_value(client, memo, "version"),
+        task_queue=getattr(action, "task_queue", None),
+        at=_memo_value(client, memo, "at"),
+        paused=state.paused,
+        remaining_actions=state.remaining_actions,
+        limited_actions=state.limited_actions,
+        actions_taken=description.info.num_actions,
+        next_action_times=list(description.info.next_action_times),
+    )
+
+
+async def describe_schedule(client: Client, journey_id: str) -> DeployedSchedule | None:
+    """The journey's schedule as Temporal has it now; None when there is none."""
+    try:
+        description = await client.get_schedule_handle(schedule_id(journey_id)).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return _deployed(client, description)
+
+
+async def listed_journeys(client: Client, task_queue: str) -> set[str]:
+    """Journeys with a schedule of ours serving `task_queue`. Temporal's list is eventually
+    consistent: a schedule created or deleted a moment ago may be missing or still there."""
+    found: set[str] = set()
+    async for entry in await client.list_schedules():
+        journey = journey_of(entry.id)
+        if journey is None:
+            continue
+        memo = await entry.memo()
+        if memo.get("managed_by") == MANAGED_BY and memo.get("task_queue") == task_queue:
+            found.add(journey)
+    return found
+
+
+async def deployed_schedules(
+    client: Client, task_queue: str, journeys: Collection[str] = ()
+) -> dict[str, DeployedSchedule]:
+    """Our schedules for `task_queue`: those listed plus those of `journeys` (described, so a
+    schedule the list does not show yet still counts)."""
+    found: dict[str, DeployedSchedule] = {}
+    for journey in sorted(await listed_journeys(client, task_queue) | set(journeys)):
+        deployed = await describe_schedule(client, journey)
+        if deployed is not None and deployed.task_queue in (task_queue, None):
+            found[journey] = deployed
+    return found
+
+
+# --- sync ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    journey: str
+    action: Action
+    schedule_id: str
+    version: str | None = None
+    previous_version: str | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "journey": self.journey,
+            "action": self.action,
+            "schedule_id": self.schedule_id,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class SyncReport:
+    changes: list[ScheduleChange] = field(default_factory=list)
+
+    def journeys(self, action: Action) -> list[str]:
+        return sorted(c.journey for c in self.changes if c.action == action)
+
+    @property
+    def created(self) -> list[str]:
+        return self.journeys("created")
+
+    @property
+    def updated(self) -> list[str]:
+        return self.journeys("updated")
+
+    @property
+    def deleted(self) -> list[str]:
+        return self.journeys("deleted")
+
+    @property
+    def unchanged(self) -> list[str]:
+        return self.journeys("unchanged")
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.journeys("skipped")
+
+    def change(self, journey: str) -> ScheduleChange | None:
+        return next((c for c in self.changes if c.journey == journey), None)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [c.as_json() for c in sorted(self.changes, key=lambda c: c.journey)]
+
+
+async def sync_schedules(
+    client: Client,
+    plans: Mapping[str, JourneyPlan],
+    task_queue: str,
+    *,
+    paused: Collection[str] = (),
+    keep: Collection[str] = (),
+    known: Collection[str] = (),
+    now: datetime | None = None,
+) -> SyncReport:
+    """Make Temporal's schedules match `plans` (see the module docstring). `paused`: journeys
+    paused by `rapport pause`; `keep`: journeys whose schedule must not be deleted; `known`:
+    other journeys that may have a schedule (e.g. from the store's runs), looked up directly
+    since Temporal's schedule list lags behind."""
+    moment = now or datetime.now(UTC)
+    report = SyncReport()
+    wanted = {
+        journey: plan
+        for journey, plan in plans.items()
+        if segment_kind(plan) is not None
+        and plan.journey.status != "paused"
+        and journey not in paused
+    }
+    for journey in sorted(plans):
+        plan = plans[journey]
+        if segment_kind(plan) is None:
+            continue
+        if journey in wanted:
+            report.changes.append(await ensure_schedule(client, plan, task_queue, now=moment))
+    # Everything else of ours goes: removed journeys, paused ones, ones no longer segments.
+    candidates = (await listed_journeys(client, task_queue)) | set(known) | set(plans)
+    for journey in sorted(candidates - set(wanted) - set(keep)):
+        deployed = await describe_schedule(client, journey)
+        if deployed is None or deployed.task_queue != task_queue:
+            continue
+        plan_now = plans.get(journey)
+        if plan_now is None:
+            reason = "journey removed"
+        elif segment_kind(plan_now) is None:
+            reason = "no longer a segment journey"
+        else:
+            reason = "journey paused"
+        await delete_schedule(client, journey)
+        report.changes.append(
+            ScheduleChange(
+                journey,
+                "deleted",
+                schedule_id(journey),
+                previous_version=deployed.version,
+                reason=reason,
+            )
+        )
+    for journey in sorted(set(plans) - set(wanted)):
+        plan = plans[journey]
+        if segment_kind(plan) is not None and report.change(journey) is None:
+            report.changes.append(
+                ScheduleChange(
+                    journey, "skipped", schedule_id(journey), plan.version, None, "journey paused"
+                )
+            )
+    return report
+
+
+async def ensure_schedule(
+    client: Client, plan: JourneyPlan, task_queue: str, *, now: datetime | None = None
+) -> ScheduleChange:
+    """Create the journey's schedule, or update it when its version or task queue changed."""
+    journey = plan.journey_id
+    sid = schedule_id(journey)
+    deployed = await describe_schedule(client, journey)
+    if deployed is None:
+        at = _at(plan)
+        if at is not None and at <= (now or datetime.now(UTC)):
+            return ScheduleChange(
+                journey, "skipped", sid, plan.version, None, f"at {at.isoformat()} is in the past"
+            )
+        try:
+            await client.create_schedule(
+                sid,
+                build_schedule(plan, task_queue),
+                memo={"managed_by": MANAGED_BY, "task_queue": task_queue},
+            )
+        except ScheduleAlreadyRunningError:  # another process created it a moment ago
+            deployed = await describe_schedule(client, journey)
+        else:
+            return ScheduleChange(journey, "created", sid, plan.version)
+    assert deployed is not None
+    if deployed.version == plan.version and deployed.task_queue == task_queue:
+        return ScheduleChange(journey, "unchanged", sid, plan.version, deployed.version)
+    new_at = _at(plan)
+
+    def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
+        current = update.description.schedule.state
+        same_kind = (deployed.at is None) == (new_at is None)
+        same_at = new_at is None or deployed.at == new_at.isoformat()
+        # Keep the state (paused by hand, a one-time schedule that already fired) unless the
+        # instant or the kind changed; a new `at` is armed again.
+        state = current if same_kind and same_at else fresh_state(plan)
+        state = ScheduleState(
+            note=fresh_state(plan).note,
+            paused=state.paused,
+            limited_actions=state.limited_actions,
+            remaining_actions=state.remaining_actions,
+        )
+        return ScheduleUpdate(schedule=build_schedule(plan, task_queue, state))
+
+    await client.get_schedule_handle(sid).update(updater)
+    return ScheduleChange(journey, "updated", sid, plan.version, deployed.version)
+
+
+async def delete_schedule(client: Client, journey_id: str) -> bool:
+    """Delete the journey's schedule; False when there was none. A tick already running goes
+    on to its end."""
+    try:
+        await client.get_schedule_handle(schedule_id(journey_id)).delete()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
