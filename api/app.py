@@ -11,20 +11,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 
-from api import contacts, journeys
+from api import contacts, events, journeys
 from api.auth import auth_mode_line, authenticator
-from api.errors import install_error_handlers
-from api.schemas import Health
+from api.errors import ValidationProblem, install_error_handlers
+from api.ingest import load_plans
+from api.metrics import Metrics, ResponseCounter
+from api.schemas import Health, Problem
 from api.state import ApiState, ClientFactory, TemporalClients
 from runtime.starter import connect_client
 from settings import Settings
 from store import Store
-from workflows.diagnostics import Severity
 from workflows.plan import JourneyPlan
-from workflows.project import compile_project
 
 log = logging.getLogger("rapport.api")
 
@@ -32,22 +33,27 @@ DESCRIPTION = """Customer journeys as code, on Temporal.
 
 Authenticate with a write key (`RAPPORT_WRITE_KEYS`): HTTP Basic with the key as the user name
 (the Segment convention) or `Authorization: Bearer KEY`. Without configured keys the API only
-accepts requests from the machine it runs on. Errors are JSON `{"detail": …}`; 503 answers carry
-`Retry-After`.
+accepts requests from the machine it runs on. Errors are JSON `{"detail": …}` (422s add `errors`,
+one per invalid field with its path); 503 answers carry `Retry-After`.
+
+Events come in over the Segment Tracking API (`/v1/track`, `/v1/identify`, `/v1/batch`): point a
+Segment library, a Segment destination function or a RudderStack webhook at this server. A 200
+means the event is stored and every journey start and signal it causes was accepted by Temporal;
+see docs/events.md.
 """
 
-
-def load_plans(settings: Settings) -> dict[str, JourneyPlan]:
-    """Compile `journeys/`; journeys with errors are logged, one diagnostic a line, and skipped."""
-    result = compile_project(settings)
-    errors = sorted(d for d in result.diagnostics if d.severity is Severity.ERROR)
-    for diagnostic in errors:
-        log.error("%s", diagnostic)
-    broken = sorted({d.file for d in errors})
-    if broken:
-        log.error("skipped invalid journeys (run `rapport validate`): %s", ", ".join(broken))
-    log.info("loaded journeys: %s", ", ".join(sorted(result.plans)) or "none")
-    return result.plans
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": Problem,
+        "description": "No write key, or an unknown one (HTTP Basic user name, or Bearer).",
+        "content": {"application/json": {"example": {"detail": "unknown write key"}}},
+    },
+    403: {
+        "model": Problem,
+        "description": "No write keys are configured and the request is not from this machine.",
+    },
+    422: {"model": ValidationProblem, "description": "Invalid parameters or body."},
+}
 
 
 def create_app(
@@ -58,11 +64,13 @@ def create_app(
     plans: dict[str, JourneyPlan] | None = None,
 ) -> FastAPI:
     owned_store = store is None
+    metrics = Metrics()
     state = ApiState(
         settings=settings,
         store=store if store is not None else Store.open(settings.database),
         temporal=TemporalClients(client_factory or partial(connect_client, settings)),
         plans=plans if plans is not None else load_plans(settings),
+        metrics=metrics,
     )
     log.info("%s", auth_mode_line(settings))
 
@@ -85,7 +93,30 @@ def create_app(
     async def healthz() -> Health:
         return Health(journeys=sorted(state.plans))
 
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        description="Counters of events received, duplicates, events routed, runs started, "
+        "signals sent and 503 answers, in the Prometheus text format. Like /healthz it needs "
+        "no write key: it holds no contact data.",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {
+                        "example": "# TYPE rapport_events_routed_total counter\n"
+                        "rapport_events_routed_total 42.0\n"
+                    }
+                }
+            }
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
     secured = [Depends(authenticator(settings))]
-    app.include_router(contacts.router, dependencies=secured)
-    app.include_router(journeys.router, dependencies=secured)
+    for router in (events.build_router(settings), contacts.router, journeys.router):
+        app.include_router(router, dependencies=secured, responses=AUTH_RESPONSES)
+    app.add_middleware(ResponseCounter, metrics=metrics)
     return app

@@ -61,6 +61,31 @@ def _unauthenticated(detail: str) -> HTTPException:
     )
 
 
+def _verify(
+    keys: tuple[str, ...],
+    request: Request,
+    basic: HTTPBasicCredentials | None,
+    bearer: HTTPAuthorizationCredentials | None,
+) -> None:
+    if not keys:
+        host = request.client.host if request.client else None
+        if not is_loopback(host):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail="no write keys are configured (RAPPORT_WRITE_KEYS), so only "
+                "requests from this machine are accepted",
+            )
+        return
+    given = basic.username if basic is not None else bearer.credentials if bearer else None
+    if not given:
+        raise _unauthenticated(
+            "a write key is required: HTTP Basic with the key as user name, "
+            "or Authorization: Bearer KEY"
+        )
+    if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
+        raise _unauthenticated("unknown write key")
+
+
 def authenticator(settings: Settings) -> Authenticator:
     """A FastAPI dependency enforcing the settings' write keys."""
     keys = write_keys(settings)
@@ -70,22 +95,17 @@ def authenticator(settings: Settings) -> Authenticator:
         basic: Annotated[HTTPBasicCredentials | None, Depends(basic_scheme)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ) -> None:
-        if not keys:
-            host = request.client.host if request.client else None
-            if not is_loopback(host):
-                raise HTTPException(
-                    status.HTTP_403_FORBIDDEN,
-                    detail="no write keys are configured (RAPPORT_WRITE_KEYS), so only "
-                    "requests from this machine are accepted",
-                )
-            return
-        given = basic.username if basic is not None else bearer.credentials if bearer else None
-        if not given:
-            raise _unauthenticated(
-                "a write key is required: HTTP Basic with the key as user name, "
-                "or Authorization: Bearer KEY"
-            )
-        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
-            raise _unauthenticated("unknown write key")
+        _verify(keys, request, basic, bearer)
 
     return require_write_key
+
+
+def write_key_check(settings: Settings) -> Callable[[Request], Awaitable[None]]:
+    """The same check as a plain coroutine on a request, for code that runs before FastAPI's
+    dependencies (the event endpoints check the key before reading the body)."""
+    keys = write_keys(settings)
+
+    async def check(request: Request) -> None:
+        _verify(keys, request, await basic_scheme(request), await bearer_scheme(request))
+
+    return check

@@ -76,6 +76,7 @@ async def start_journey_run(
         )
     except UnknownContactError as error:
         raise HTTPException(404, detail=f"no contact {error.contact_id!r} in the store") from None
+    state.metrics.run_started(result)
     if not result.started:
         return JSONResponse(
             Conflict(

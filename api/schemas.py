@@ -191,3 +191,40 @@ class Health(BaseModel):
 
     status: Literal["ok"] = "ok"
     journeys: list[str] = Field(description="The journeys loaded at startup.")
+
+
+class ErasureView(BaseModel):
+    """What `DELETE /v1/contacts/{id}` did."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "alice",
+                    "runs_cancelled": ["journey:onboarding:alice"],
+                    "profile_deleted": True,
+                    "events_deleted": 12,
+                    "consents_deleted": 2,
+                    "messages_redacted": 3,
+                    "runs_redacted": 1,
+                    "addresses_suppressed": 2,
+                }
+            ]
+        }
+    )
+
+    contact_id: str
+    runs_cancelled: list[str] = Field(
+        description="Workflow ids of the contact's runs that were cancelled."
+    )
+    profile_deleted: bool
+    events_deleted: int
+    consents_deleted: int
+    messages_redacted: int = Field(
+        description="Ledger rows kept for counts and status, without subject, body or recipient."
+    )
+    runs_redacted: int = Field(description="Runs kept for reports, without their data.")
+    addresses_suppressed: int = Field(
+        description="The contact's addresses, suppressed by hash so they are never messaged "
+        "again by mistake."
+    )

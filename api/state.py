@@ -1,4 +1,5 @@
-"""What the API's routes share: the store, the compiled journeys and a Temporal client."""
+"""What the API's routes share: the store, the compiled journeys (and the event index built
+from them), a Temporal client and the metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from temporalio.client import Client
 
+from api.metrics import Metrics
+from runtime.router import EventIndex
 from settings import Settings
 from store import Store
 from workflows.plan import JourneyPlan
@@ -39,6 +42,11 @@ class ApiState:
     store: Store
     temporal: TemporalClients
     plans: dict[str, JourneyPlan] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    index: EventIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = EventIndex.build(self.plans)
 
     @property
     def task_queue(self) -> str:

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "worker": "worker",
     "api": "api",
     "start": "start",
+    "event": "event",
     "list_runs": "list",
     "inspect_runs": "inspect",
     "cancel_run": "cancel",

@@ -1,0 +1,112 @@
+"""Taking in one event durably: store it, route it, remember that it was routed (SPEC §7, §11).
+
+This is what the HTTP API's `track` and `rapport event` share; it has no HTTP in it.
+
+    stored -> routed -> marked routed
+
+1. The contact is created if it is new (an event for an unknown contact creates it).
+2. The event is stored. A duplicate — the same (contact, source, messageId) — stores nothing.
+3. Unless it is a duplicate that was already routed, it is routed (`route_event`): the journeys
+   it triggers are started and the runs listening for it are signalled. Temporal has durably
+   accepted every start and signal when this returns; otherwise `TemporalUnavailableError` (or
+   a database error) propagates and the event stays stored-but-unrouted.
+4. The event is marked routed.
+
+A retry after a failure at any step therefore finishes the job and does nothing twice: step 2
+finds the duplicate, step 3 runs again because the event is not marked routed, and routing is
+idempotent (starts are deduplicated by workflow id and reentry, signals by the event id inside
+the run). Only a caller that got through step 4 may acknowledge the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from runtime.router import EventIndex, RouteResult, route_event
+from settings import Settings
+from store import ContactRecord, EventRecord, Store
+from workflows.diagnostics import Severity
+from workflows.plan import JourneyPlan
+from workflows.project import compile_project
+
+log = logging.getLogger("rapport.api")
+
+ClientGetter = Callable[[], Awaitable[Client]]
+
+
+def load_plans(settings: Settings) -> dict[str, JourneyPlan]:
+    """Compile `journeys/`; journeys with errors are logged, one diagnostic a line, and skipped."""
+    result = compile_project(settings)
+    errors = sorted(d for d in result.diagnostics if d.severity is Severity.ERROR)
+    for diagnostic in errors:
+        log.error("%s", diagnostic)
+    broken = sorted({d.file for d in errors})
+    if broken:
+        log.error("skipped invalid journeys (run `rapport validate`): %s", ", ".join(broken))
+    log.info("loaded journeys: %s", ", ".join(sorted(result.plans)) or "none")
+    return result.plans
+
+
+@dataclass
+class Ingested:
+    """What `ingest_event` did. `duplicate`: the message id was seen before (nothing new was
+    stored); `routed`: routing ran now (a new event, or a duplicate that had not been routed)."""
+
+    event: EventRecord
+    duplicate: bool = False
+    routed: bool = False
+    route: RouteResult = field(default_factory=RouteResult)
+
+    @property
+    def runs_started(self) -> list[str]:
+        return [r.workflow_id for r in self.route.started if r.started]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "contact_id": self.event.contact_id,
+            "event": self.event.name,
+            "message_id": self.event.message_id,
+            "duplicate": self.duplicate,
+            "routed": self.routed,
+            **self.route.as_json(),
+        }
+
+
+def ensure_contact(store: Store, contact_id: str) -> None:
+    if store.get_contact(contact_id) is None:
+        store.upsert_contact(ContactRecord(id=contact_id))
+
+
+async def ingest_event(
+    store: Store,
+    index: EventIndex,
+    event: EventRecord,
+    *,
+    client: ClientGetter,
+    task_queue: str,
+) -> Ingested:
+    """Store, route and mark the event (see the module docstring). `event.message_id` is
+    required: it is what makes a retry safe. Temporal is only contacted (`client()`) when a
+    journey cares about the event's name."""
+    message_id = event.message_id
+    if message_id is None:
+        raise ValueError("ingest_event needs an event with a message_id")
+    result = Ingested(event)
+    await asyncio.to_thread(ensure_contact, store, event.contact_id)
+    if not await asyncio.to_thread(store.record_event, event):
+        result.duplicate = True
+        routed = await asyncio.to_thread(
+            store.event_routed, event.contact_id, event.source, message_id
+        )
+        if routed is not False:  # routed already (or erased meanwhile): nothing to do
+            return result
+    if index.concerns(event.name):
+        result.route = await route_event(await client(), store, index, event, task_queue=task_queue)
+    await asyncio.to_thread(store.mark_event_routed, event.contact_id, event.source, message_id)
+    result.routed = True
+    return result
