@@ -218,14 +218,16 @@ class JourneyActivities:
         if not to:
             missing = "email address" if request.channel == "email" else "phone number"
             return "skipped", f"the contact has no {missing}"
+        topic = request.context.journey_data.get("topic")
         return self.policy.check(
             contact_id=contact.id,
             channel=request.channel,
             category=request.category,
             address=to,
-            frequency_cap=request.frequency_cap,
+            frequency_cap=request.frequency_cap or self.settings.frequency_cap,
             now=request.context.now,
             exclude_key=request.idempotency_key,
+            topic=topic if isinstance(topic, str) and topic else None,
         )
 
     def _history(self, contact_id: str) -> tuple[HistoryEvent, ...]:

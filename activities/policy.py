@@ -66,8 +66,11 @@ class SendPolicy:
         frequency_cap: str | None,
         now: datetime,
         exclude_key: str | None = None,
+        topic: str | None = None,
     ) -> tuple[MessageStatus, str] | None:
-        """None when the message may go; else (`suppressed` | `skipped`, reason)."""
+        """None when the message may go; else (`suppressed` | `skipped`, reason). `topic`: the
+        subscription topic of a marketing message (its journey's `data.topic`), whose own
+        opt-out blocks it as the channel's does."""
         suppression = self.store.is_suppressed(channel, address)  # type: ignore[arg-type]
         if suppression is not None:
             return "suppressed", f"{channel} address suppressed ({suppression})"
@@ -75,6 +78,8 @@ class SendPolicy:
             return None
         if self.store.consent(contact_id, channel) == "unsubscribed":  # type: ignore[arg-type]
             return "suppressed", f"unsubscribed from {channel} marketing"
+        if topic and self.store.consent(contact_id, channel, topic) == "unsubscribed":  # type: ignore[arg-type]
+            return "suppressed", f"unsubscribed from {channel} marketing about {topic!r}"
         if frequency_cap:
             cap = FrequencyCap.parse(frequency_cap)
             sent = self.store.ledger.count_marketing_since(contact_id, now - cap.period)
