@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "cancel_run": "cancel",
     "preview": "preview",
     "simulate": "simulate",
+    "sync": "sync",
+    "pause": "pause",
+    "resume": "resume",
 }
 
 

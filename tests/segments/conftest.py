@@ -67,14 +67,18 @@ class Segments:
     ) -> JourneyPlan:
         """A one-send segment journey with a unique id (the dev server is shared)."""
         journey_id = name or f"seg_{uuid.uuid4().hex[:10]}"
-        self.made.add(journey_id)
         when = f'at: "{at}"' if at else f'schedule: "{schedule}"'
-        path = self.journeys / f"{journey_id}.yaml"
-        path.write_text(
-            JOURNEY.format(
-                name=f"Segment {journey_id}", segment=json.dumps(segment), when=when, extra=extra
-            )
+        text = JOURNEY.format(
+            name=f"Segment {journey_id}", segment=json.dumps(segment), when=when, extra=extra
         )
+        return self.write_journey(text, journey_id)
+
+    def write_journey(self, text: str, journey_id: str | None = None) -> JourneyPlan:
+        """Write `journeys/<id>.yaml` (a unique id unless given) and compile it."""
+        journey_id = journey_id or f"j_{uuid.uuid4().hex[:10]}"
+        self.made.add(journey_id)
+        path = self.journeys / f"{journey_id}.yaml"
+        path.write_text(text)
         plan, diagnostics = compile_journey(path, ROOT / "templates")
         assert plan is not None, [str(d) for d in diagnostics]
         return plan
