@@ -1,0 +1,42 @@
+"""What the provider webhooks and the unsubscribe page share: a capped body read, and handing
+the engagement events they produce to `ingest_event` (stored -> routed -> marked routed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from api.body import KB, read_capped
+from api.ingest import ingest_event
+from api.state import ApiState
+from store.records import EventRecord
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The request carries no signature."},
+    403: {"description": "The signature does not match, is stale, or the webhook is disabled."},
+    413: {"description": "The body is too large."},
+    503: {"description": "Temporal or the database is unreachable; the provider retries."},
+}
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """The raw body (signatures cover the exact bytes); 413 past `limit`."""
+    return await read_capped(request, limit, what, limit)
+
+
+async def deliver(state: ApiState, events: list[EventRecord]) -> None:
+    """Store and route each event; `TemporalUnavailableError` (503) if Temporal refuses, with
+    the event kept stored-but-unrouted for the provider's retry to finish."""
+    for event in events:
+        await ingest_event(
+            state.store,
+            state.index,
+            event,
+            client=state.temporal.get,
+            task_queue=state.task_queue,
+        )
+
+
+def size_limit(kilobytes: int) -> int:
+    return kilobytes * KB
