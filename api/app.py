@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Response
 
-from api import contacts, events, journeys
+from api import contacts, events, journeys, unsubscribe, webhooks_sendgrid, webhooks_twilio
 from api.auth import auth_mode_line, authenticator
 from api.errors import ValidationProblem, install_error_handlers
 from api.ingest import load_plans
@@ -118,5 +118,8 @@ def create_app(
     secured = [Depends(authenticator(settings))]
     for router in (events.build_router(settings), contacts.router, journeys.router):
         app.include_router(router, dependencies=secured, responses=AUTH_RESPONSES)
+    # Authenticated by provider signatures or signed tokens, not write keys (docs/compliance.md).
+    for router in (webhooks_sendgrid.router, webhooks_twilio.router, unsubscribe.router):
+        app.include_router(router)
     app.add_middleware(ResponseCounter, metrics=metrics)
     return app
