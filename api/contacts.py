@@ -32,7 +32,8 @@ ContactId = Annotated[str, Path(min_length=1, max_length=255, examples=["alice"]
             "content": {
                 "application/json": {"example": {"detail": "no contact 'zoe' in the store"}}
             },
-        }
+        },
+        503: {"model": Problem, "description": "The database is unavailable; retry later."},
     },
 )
 def get_contact(

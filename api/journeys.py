@@ -30,6 +30,11 @@ def _example(detail: str, **extra: Any) -> dict[str, Any]:
     "contact, subject to the journey's `reentry` rule and `status`. A contact is in a journey "
     "at most once at a time. Answers once Temporal has durably accepted the start.",
     responses={
+        400: {
+            "model": Problem,
+            "description": "The body could not be read (e.g. not UTF-8).",
+            "content": _example("There was an error parsing the body"),
+        },
         404: {
             "model": Problem,
             "description": "Unknown journey, or unknown contact.",

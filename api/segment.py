@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -31,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from store.records import ContactRecord, EventRecord
+from store.records import E164, EMAIL, LOCALE, ContactRecord, EventRecord
 
 # Where an error is: FastAPI's `loc`, e.g. ("body", "batch", 2, "traits", "phone").
 Loc = tuple[str | int, ...]
@@ -53,6 +54,60 @@ IdJsonSchema = WithJsonSchema(
 )
 MessageIdText = Annotated[str, Field(min_length=1, max_length=255)]
 Json = dict[str, JsonValue]
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# What the profile traits must look like (the store's own checks, as JSON Schema). The time zone
+# is an IANA name; the list is too long for the schema, so it is only described.
+TraitsJsonSchema = WithJsonSchema(
+    _nullable(
+        {
+            "type": "object",
+            "additionalProperties": True,
+            "properties": {
+                "email": _nullable(
+                    {"type": "string", "maxLength": 320, "pattern": f"^{EMAIL.pattern}$"}
+                ),
+                "phone": _nullable({"type": "string", "pattern": f"^{E164.pattern}$"}),
+                "timezone": _nullable(
+                    {"type": "string", "description": "An IANA time zone, e.g. Europe/Paris."}
+                ),
+                "locale": _nullable(
+                    {"type": "string", "maxLength": 35, "pattern": f"^{LOCALE.pattern}$"}
+                ),
+            },
+        }
+    )
+)
+
+
+# Years 1971-2998 in the schema, so that any offset stays within the accepted 1970-2999 in UTC.
+TimestampJsonSchema = WithJsonSchema(
+    _nullable({"type": "string", "format": "date-time", "pattern": "^(19[7-9][1-9]|2[0-9]{3})-"})
+)
+
+
+def _identified(examples: list[dict[str, Any]]) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` of a message that needs a userId or an anonymousId."""
+    present = {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
+            {"type": "integer"},
+        ]
+    }
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["anyOf"] = [
+            {"required": [name], "properties": {name: present}}
+            for name in ("userId", "anonymousId")
+        ]
+        if examples:
+            schema["examples"] = examples
+
+    return extra
 
 
 def _identity(value: Any) -> str | None:
@@ -107,10 +162,10 @@ class SegmentMessage(BaseModel):
         "retries are safe. Every Segment library sets one. Without it, one is derived from the "
         "message's content when it has a `timestamp`, else generated.",
     )
-    timestamp: datetime | None = Field(
+    timestamp: Annotated[datetime | None, TimestampJsonSchema] = Field(
         None,
-        description="When it happened (ISO 8601; without an offset, UTC). Default: when "
-        "Rapport received it.",
+        description="When it happened: ISO 8601, between 1970 and 2999 (without an offset, "
+        "UTC). Default: when Rapport received it.",
     )
     context: Json | None = Field(
         None,
@@ -147,7 +202,7 @@ class TrackFields(BaseModel):
 
 
 class IdentifyFields(BaseModel):
-    traits: Json | None = Field(
+    traits: Annotated[Json | None, TraitsJsonSchema] = Field(
         None,
         description="The contact's traits. `email`, `phone` (E.164), `timezone` (IANA) and "
         "`locale` go to the profile and are validated; every other trait is merged into the "
@@ -180,20 +235,22 @@ IDENTIFY_EXAMPLE: dict[str, Any] = {
 class TrackRequest(TrackFields, SegmentMessage):
     """A `track` call: something the user did."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [TRACK_EXAMPLE]})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_identified([TRACK_EXAMPLE]))
 
 
 class IdentifyRequest(IdentifyFields, SegmentMessage):
     """An `identify` call: who the user is."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [IDENTIFY_EXAMPLE]})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_identified([IDENTIFY_EXAMPLE]))
 
 
 class BatchTrack(TrackFields, SegmentMessage):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_identified([]))
     type: Literal["track"]
 
 
 class BatchIdentify(IdentifyFields, SegmentMessage):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_identified([]))
     type: Literal["identify"]
 
 

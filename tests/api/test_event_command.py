@@ -1,0 +1,84 @@
+"""`rapport event CONTACT NAME [--prop k=v…] [--message-id ID] [--json]` against the shared dev
+server and store: the same path as the HTTP API, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from settings import get_settings
+from store import ContactRecord
+from tests.api.helpers import contact_id
+from tests.stack.helpers import Stack
+from workflows.journey_workflow import JourneyWorkflow
+
+Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
+
+
+@pytest.fixture
+def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    settings = stack.settings
+    for name, value in {
+        "TEMPORAL_ADDRESS": str(settings.temporal_address),
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "RAPPORT_DATA_DIR": str(settings.data_dir),
+        "RAPPORT_JOURNEYS_DIR": str(settings.journeys_dir),
+        "RAPPORT_TEMPLATES_DIR": str(settings.templates_dir),
+        "RAPPORT_CONTACTS_DIR": str(settings.contacts_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAPPORT_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+
+    async def run(*args: str) -> tuple[int, str, BaseException | None]:
+        # In a thread: the command calls asyncio.run, the worker runs on this loop.
+        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        return result.exit_code, result.stdout, result.exception
+
+    yield run
+    get_settings.cache_clear()
+
+
+async def test_an_event_starts_a_journey_and_a_repeat_of_its_id_does_nothing(
+    stack: Stack, cli: Cli
+) -> None:
+    user = contact_id("cli")  # not in onboarding's holdout group
+    stack.store.upsert_contact(ContactRecord(id=user, email=f"{user}@example.com"))
+    code, out, error = await cli(
+        "event", user, "signed_up", "--prop", "plan=starter", "--message-id", "cli-1", "--json"
+    )
+    assert (code, error) == (0, None), out
+    result = json.loads(out)
+    assert result["started"] == [f"journey:onboarding:{user}"]
+    assert (result["duplicate"], result["routed"], result["message_id"]) == (False, True, "cli-1")
+    await stack.sent(user)
+
+    code, out, _ = await cli("event", user, "signed_up", "--message-id", "cli-1")
+    assert code == 0 and "duplicate" in out, out
+    [event] = [e for e in stack.store.recent_events(user) if e.name == "signed_up"]
+    assert (event.source, event.properties) == ("cli", {"plan": "starter"})
+
+    code, out, _ = await cli("event", user, "order_placed", "--prop", "total=12.5")
+    assert code == 0, out
+    assert f"signalled  journey:onboarding:{user}" in out
+    handle = stack.client.get_workflow_handle_for(JourneyWorkflow.run, f"journey:onboarding:{user}")
+    assert (await asyncio.wait_for(handle.result(), 10)).outcome == "converted"
+
+
+async def test_an_event_for_a_new_contact_that_no_journey_wants(stack: Stack, cli: Cli) -> None:
+    code, out, error = await cli("event", "cli-new-contact", "page_viewed", "--prop", "path=/")
+    assert (code, error) == (0, None), out
+    assert "no journey starts on or waits for this event" in out
+    assert stack.store.get_contact("cli-new-contact") is not None
+
+
+async def test_bad_arguments_are_clear_errors(cli: Cli) -> None:
+    code, out, error = await cli("event", "someone", "x", "--prop", "novalue")
+    assert code != 0 and "KEY=VALUE" in str(error), out
+    code, _, error = await cli("event", "someone", "")
+    assert code != 0 and "invalid event" in str(error)

@@ -1,0 +1,204 @@
+"""End to end on a real dev server: the official Segment client (`segment-analytics-python`)
+and plain HTTP, through uvicorn, to journeys that start, wait, wake and convert."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import segment.analytics as analytics
+from temporalio.client import WorkflowExecutionStatus
+
+from tests.api.helpers import WRITE_KEY, Served, contact_id, eventually, outbox_mentions
+from workflows.journey_workflow import JourneyWorkflow
+
+
+def segment_client(served: Served, **options: Any) -> analytics.Client:
+    """The official client in sync mode: each call is one POST /v1/batch, errors raise."""
+    return analytics.Client(WRITE_KEY, host=served.url, sync_mode=True, **options)
+
+
+async def call(client: analytics.Client, method: str, *args: Any, **kwargs: Any) -> Any:
+    # The client is synchronous (requests); the server runs on this event loop.
+    return await asyncio.to_thread(getattr(client, method), *args, **kwargs)
+
+
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+async def test_the_segment_client_identifies_and_tracks_and_the_welcome_email_goes_out(
+    served: Served, gzip: bool
+) -> None:
+    stack = served.stack
+    client = segment_client(served, gzip=gzip)
+    user = contact_id("seg")
+    email = f"{user}@example.com"
+    await call(
+        client,
+        "identify",
+        user,
+        {"email": email, "first_name": "Sam", "timezone": "Europe/Paris", "tier": "gold"},
+        context={"locale": "fr-FR"},
+    )
+    contact = stack.store.get_contact(user)
+    assert contact is not None
+    assert (contact.email, contact.timezone, contact.locale) == (email, "Europe/Paris", "fr-FR")
+    assert contact.attributes == {"first_name": "Sam", "tier": "gold"}
+
+    await call(client, "track", user, "signed_up", {"plan": "starter"})
+    [welcome] = await stack.sent(user)
+    assert (welcome.template, welcome.recipient) == ("onboarding/welcome", email)
+    assert outbox_mentions(stack.outbox, email), "the welcome email is not in the outbox"
+    [event] = [e for e in stack.store.recent_events(user) if e.name == "signed_up"]
+    assert event.routed_at is not None and event.source == "api"
+    await stack.client.get_workflow_handle(f"journey:onboarding:{user}").terminate("test done")
+
+
+async def test_a_duplicate_message_id_starts_nothing(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    stack = served.stack
+    client = segment_client(served)
+    user = contact_id("dup", "ping")
+    await call(client, "identify", user, {"email": f"{user}@example.com"})
+    message_id = str(uuid.uuid4())
+    routed_before = served.state.metrics.registry.get_sample_value("rapport_events_routed_total")
+
+    await call(client, "track", user, "pinged", {"order_id": "o-1"}, message_id=message_id)
+    handle = stack.client.get_workflow_handle_for(JourneyWorkflow.run, f"journey:ping:{user}")
+    assert (await handle.result()).outcome == "completed"
+    assert len(await stack.sent(user)) == 1
+
+    # The same message again (a client retry): acknowledged, nothing started or sent.
+    await call(client, "track", user, "pinged", {"order_id": "o-1"}, message_id=message_id)
+    response = await api.post(
+        "/v1/track",
+        json={"userId": user, "event": "pinged", "messageId": message_id, "properties": {}},
+    )
+    assert response.json() == {"success": True}
+    await asyncio.sleep(1.0)
+    assert len(await stack.sent(user, count=2, timeout=0.5)) == 1
+    assert len([e for e in stack.store.recent_events(user) if e.name == "pinged"]) == 1
+    assert (
+        served.state.metrics.registry.get_sample_value("rapport_events_routed_total")
+        == routed_before + 1
+    )
+
+    # A new message id is a new event: the journey (reentry: always) runs again.
+    await call(client, "track", user, "pinged", {"order_id": "o-2"})
+    assert len(await stack.sent(user, count=2)) == 2
+
+
+async def _status(served: Served, workflow_id: str) -> Any:
+    handle = served.stack.client.get_workflow_handle(workflow_id)
+    return await handle.query(JourneyWorkflow.status)
+
+
+async def _running_runs(served: Served, user: str, count: int) -> None:
+    """Runs record themselves in the store as they start; keyed runs are found through it."""
+
+    def ready() -> bool:
+        runs = served.stack.store.runs_for_contact(user)
+        return len([r for r in runs if r.status == "running"]) >= count
+
+    assert await eventually(ready), f"{count} running run(s) of {user} not recorded"
+
+
+async def test_wait_for_wakes_on_the_matching_event_and_not_on_another(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    user = contact_id("cart", "cart")
+    track = lambda event, **props: api.post(  # noqa: E731
+        "/v1/track", json={"userId": user, "event": event, "properties": props}
+    )
+    assert (await track("cart_started", cart_id="c-1")).status_code == 200
+    workflow_id = f"journey:cart:{user}:c-1"
+    await _running_runs(served, user, 1)
+
+    # Another cart's checkout, and an event the step does not wait for: the run keeps waiting.
+    assert (await track("cart_checked_out", cart_id="c-9")).status_code == 200
+    assert (await track("page_viewed", cart_id="c-1")).status_code == 200
+    await asyncio.sleep(0.5)
+    status = await _status(served, workflow_id)
+    assert (status.step, status.waiting_for) == ("await_checkout", "cart_checked_out")
+
+    assert (await track("cart_checked_out", cart_id="c-1")).status_code == 200
+    handle = served.stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert [e.step for e in result.timeline if e.type == "send"] == ["thanks"]
+    assert result.outcome == "completed"
+
+
+async def test_a_goal_event_exits_a_waiting_run_as_converted(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    user = contact_id("goal")
+    await api.post("/v1/identify", json={"userId": user, "traits": {"email": f"{user}@ex.com"}})
+    assert (await api.post("/v1/track", json={"userId": user, "event": "signed_up"})).is_success
+    await served.stack.sent(user)
+    workflow_id = f"journey:onboarding:{user}"
+    assert (await _status(served, workflow_id)).step == "wait_2"  # waiting two days
+
+    response = await api.post(
+        "/v1/track",
+        json={"userId": user, "event": "order_placed", "properties": {"order_id": "o-7"}},
+    )
+    assert response.status_code == 200
+    handle = served.stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert result.outcome == "converted"
+    run = served.stack.store.get_run(workflow_id)
+    assert run is not None and await eventually(
+        lambda: served.stack.store.get_run(workflow_id).outcome == "converted"  # type: ignore[union-attr]
+    )
+
+
+async def test_a_keyed_trigger_runs_two_orders_side_by_side(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    user = contact_id("orders")
+    await api.post("/v1/identify", json={"userId": user, "traits": {"email": f"{user}@ex.com"}})
+    batch = {
+        "batch": [
+            {
+                "type": "track",
+                "userId": user,
+                "event": "order_delivered",
+                "properties": {"order_id": order},
+                "messageId": f"{user}-{order}",
+            }
+            for order in ("o-1", "o-2")
+        ]
+    }
+    assert (await api.post("/v1/batch", json=batch)).json() == {"success": True}
+    await _running_runs(served, user, 2)
+    ids = [f"journey:feedback_follow_up:{user}:{order}" for order in ("o-1", "o-2")]
+    for workflow_id in ids:
+        handle = served.stack.client.get_workflow_handle(workflow_id)
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        assert (await _status(served, workflow_id)).step_kind == "wait"
+    # The same batch again (a retry) starts no third run.
+    assert (await api.post("/v1/batch", json=batch)).status_code == 200
+    runs = served.stack.store.runs_for_contact(user)
+    assert sorted(r.workflow_id for r in runs) == ids
+    for workflow_id in ids:
+        await served.stack.client.get_workflow_handle(workflow_id).terminate("test done")
+
+
+async def test_an_event_for_an_unknown_contact_creates_it_and_anonymous_ids_work(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    anonymous = f"anon-{uuid.uuid4().hex[:8]}"
+    response = await api.post(
+        "/v1/track",
+        json={"anonymousId": anonymous, "event": "page_viewed", "properties": {"path": "/"}},
+    )
+    assert response.status_code == 200
+    assert served.stack.store.get_contact(anonymous) is not None
+    [event] = served.stack.store.recent_events(anonymous)
+    assert (event.name, event.properties, event.routed_at is not None) == (
+        "page_viewed",
+        {"path": "/"},
+        True,
+    )
