@@ -11,6 +11,7 @@ import typer
 
 from commands import register_all
 from commands.common import ExitCode, RapportError, console_err
+from commands.contacts import app as contacts_app
 
 app = typer.Typer(
     name="rapport",
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 register_all(app)
+app.add_typer(contacts_app, name="contacts")
 
 
 def main() -> None:
