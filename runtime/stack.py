@@ -35,6 +35,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from commands.common import ExitCode, RapportError
+from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import build_activities, build_worker, connect, venv_binary
 from settings import Settings
@@ -331,6 +332,14 @@ async def _serve_until_stopped(
     watch = asyncio.create_task(_watch(server), name="dev-server")
     tasks = {worker_task, api_task, stopped, watch}
     try:
+        # Segment journeys' schedules follow journeys/ (the worker is up for catch-up ticks).
+        await sync_at_start(
+            client,
+            store,
+            app.state.rapport.plans,
+            settings.temporal_task_queue,
+            settings.journeys_dir,
+        )
         while not api.started and not api_task.done() and not stop.is_set():
             await asyncio.sleep(0.02)
         if api.started:
