@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.service import RPCError
 
+from api.segment import BATCH_TAG, MESSAGE_TAG
 from runtime.starter import TemporalUnavailableError
 
 log = logging.getLogger("rapport.api")
@@ -88,18 +89,27 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+
 def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
-    """Drop the tag pydantic puts in the path of a discriminated union (batch.0.track.event)."""
+    """Drop the tags pydantic puts in the path of a tagged union: `/v1/batch`'s
+    batch-or-message tag and a message's `type` (body.batch-request.batch.0.track.event)."""
     cleaned: list[str | int] = []
-    for index, part in enumerate(loc):
-        if (
-            index >= 3
-            and loc[index - 2] == "batch"
-            and isinstance(loc[index - 1], int)
-            and part in ("track", "identify", "page", "screen", "group", "alias")
-        ):
-            continue
-        cleaned.append(part if isinstance(part, int) else str(part))
+    previous: list[Any] = []
+    for part in loc:
+        tag = part in (BATCH_TAG, MESSAGE_TAG) or (
+            part in MESSAGE_TYPES
+            and (
+                previous[-1:] == [MESSAGE_TAG]
+                or (
+                    len(previous) >= 2 and previous[-2] == "batch" and isinstance(previous[-1], int)
+                )
+            )
+        )
+        previous.append(part)
+        if not tag:
+            cleaned.append(part if isinstance(part, int) else str(part))
     return cleaned
 
 

@@ -21,6 +21,7 @@ from api.ingest import ingest_event
 from api.schemas import Problem
 from api.segment import (
     Ack,
+    BatchBody,
     BatchRequest,
     Identify,
     IdentifyRequest,
@@ -168,15 +169,22 @@ def build_router(settings: Settings) -> APIRouter:
         "Temporal or the database is unavailable, processing stops there and the answer is "
         "503: the messages before it are done, the rest are not, and retrying the same batch "
         "is safe (messages already done are recognised by their messageId). `page`, "
-        "`screen`, `group` and `alias` messages are accepted and ignored." + ACK_DESCRIPTION,
+        "`screen`, `group` and `alias` messages are accepted and ignored. The body may also be "
+        "one message with its `type` — what Segment's Webhooks and RudderStack's Webhook "
+        "destinations post." + ACK_DESCRIPTION,
         openapi_extra=body_limit(BATCH_LIMIT),
     )
-    async def batch(body: BatchRequest, state: Annotated[ApiState, Depends(api_state)]) -> Ack:
-        items: list[tuple[SegmentMessage, str, Loc]] = [
-            (item, item.type, ("body", "batch", index)) for index, item in enumerate(body.batch)
-        ]
+    async def batch(body: BatchBody, state: Annotated[ApiState, Depends(api_state)]) -> Ack:
+        items: list[tuple[SegmentMessage, str, Loc]]
+        if isinstance(body, BatchRequest):
+            items = [
+                (item, item.type, ("body", "batch", index)) for index, item in enumerate(body.batch)
+            ]
+            shared = body.context
+        else:
+            items, shared = [(body, body.type, ("body",))], None
         _check_message_sizes(items)
-        prepared = _prepared(items, body.context)
+        prepared = _prepared(items, shared)
         _count_received(state, items)
         for item in prepared:
             await _process(state, item)

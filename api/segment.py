@@ -24,8 +24,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     JsonValue,
+    Tag,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -288,6 +290,24 @@ class BatchRequest(BaseModel):
     context: Json | None = Field(
         None, description="Context shared by every message (a message's own keys win)."
     )
+
+
+# `/v1/batch` also takes one message with its `type`: what webhook destinations (Segment's
+# Webhooks, RudderStack's Webhook) post, one call each. Union tags, dropped from error paths.
+BATCH_TAG = "batch-request"
+MESSAGE_TAG = "single-message"
+
+
+def _batch_or_message(value: Any) -> str:
+    if isinstance(value, dict) and "batch" not in value and "type" in value:
+        return MESSAGE_TAG
+    return BATCH_TAG
+
+
+BatchBody = Annotated[
+    Annotated[BatchRequest, Tag(BATCH_TAG)] | Annotated[BatchItem, Tag(MESSAGE_TAG)],
+    Discriminator(_batch_or_message),
+]
 
 
 class Ack(BaseModel):

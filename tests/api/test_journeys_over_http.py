@@ -202,3 +202,33 @@ async def test_an_event_for_an_unknown_contact_creates_it_and_anonymous_ids_work
         {"path": "/"},
         True,
     )
+
+
+async def test_a_webhook_destination_posts_one_typed_message_at_a_time(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    """Segment's Webhooks and RudderStack's Webhook destinations post each message on its own,
+    with its `type`, to one URL: /v1/batch takes that too."""
+    user = contact_id("hook", "ping")
+    identify = {
+        "type": "identify",
+        "userId": user,
+        "traits": {"email": f"{user}@example.com"},
+        "messageId": f"{user}-i",
+        "channel": "server",
+        "version": 2,
+    }
+    track = {
+        "type": "track",
+        "userId": user,
+        "event": "pinged",
+        "messageId": f"{user}-t",
+        "properties": {"order_id": "o-3"},
+        "context": {"library": {"name": "webhook"}},
+    }
+    page = {"type": "page", "userId": user, "name": "Home", "messageId": f"{user}-p"}
+    for message in (identify, track, page, track):
+        response = await api.post("/v1/batch", json=message)
+        assert response.json() == {"success": True}, response.text
+    assert len(await served.stack.sent(user)) == 1
+    assert [e.name for e in served.stack.store.recent_events(user)] == ["pinged"]
