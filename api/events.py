@@ -145,7 +145,9 @@ def build_router(settings: Settings) -> APIRouter:
         description="Creates or updates the contact: `traits.email`, `traits.phone` (E.164), "
         "`traits.timezone` (IANA; else `context.timezone`) and `traits.locale` (else "
         "`context.locale`) are profile fields and are validated — one invalid field and "
-        "nothing is stored; every other trait is merged into the contact's attributes."
+        "nothing is stored; every other trait is merged into the contact's attributes. "
+        "Traits may also come in `context.traits` (as RudderStack's SDKs send them); "
+        "top-level traits win."
         " Answers 200 once the contact is stored; 503 with Retry-After if the database is "
         "unavailable. Bodies may be gzipped (`Content-Encoding: gzip`).",
         openapi_extra=body_limit(MESSAGE_LIMIT),

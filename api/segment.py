@@ -208,7 +208,8 @@ class IdentifyFields(BaseModel):
         None,
         description="The contact's traits. `email`, `phone` (E.164), `timezone` (IANA) and "
         "`locale` go to the profile and are validated; every other trait is merged into the "
-        "contact's attributes (`contact.<trait>` in journeys).",
+        "contact's attributes (`contact.<trait>` in journeys). Traits in `context.traits` "
+        "(where RudderStack's SDKs put them) count too; these win.",
     )
 
 
@@ -388,18 +389,18 @@ def _message_id(message: SegmentMessage, kind: str, contact_id: str, payload: An
 
 
 def _profile(
-    message: SegmentMessage, traits: Json, contact_id: str, loc: Loc, context: Json
+    contact_id: str, traits: dict[str, tuple[JsonValue, Loc]], context: Json, loc: Loc
 ) -> tuple[ContactRecord | None, list[ErrorDict]]:
+    """The contact an identify describes: `traits` maps each trait to its value and where it
+    came from; `context.locale` and `context.timezone` fill in for missing traits."""
     fields: dict[str, Any] = {}
     where: dict[str, Loc] = {}
     for name in PROFILE_TRAITS:
         if name in traits:
-            fields[name] = traits[name]
-            where[name] = (*loc, "traits", name)
+            fields[name], where[name] = traits[name]
         elif name in ("locale", "timezone") and name in context:
-            fields[name] = context[name]
-            where[name] = (*loc, "context", name)
-    attributes = {k: v for k, v in traits.items() if k not in PROFILE_TRAITS}
+            fields[name], where[name] = context[name], (*loc, "context", name)
+    attributes = {k: value for k, (value, _) in traits.items() if k not in PROFILE_TRAITS}
     try:
         record = ContactRecord(id=contact_id, attributes=attributes, **fields)
     except ValidationError as error:
@@ -445,14 +446,20 @@ def prepare_one(
         )
         return Track(event), []
     assert isinstance(message, IdentifyFields)
-    traits = message.traits or {}
-    _text_problems(traits, (*loc, "traits"), errors)
+    # Traits at the top level (Segment) win over `context.traits` (where some senders, such as
+    # RudderStack's SDKs, put an identify's traits).
+    traits: dict[str, tuple[JsonValue, Loc]] = {}
+    for source in (("context", "traits"), ("traits",)):
+        given = context.get("traits") if source[0] == "context" else message.traits
+        if isinstance(given, dict):
+            _text_problems(given, (*loc, *source), errors)
+            traits.update({key: (value, (*loc, *source, key)) for key, value in given.items()})
     for name in ("locale", "timezone"):
         if name in context:
             _text_problems(context[name], (*loc, "context", name), errors)
     if errors or contact_id is None:
         return None, errors
-    record, errors = _profile(message, traits, contact_id, loc, context)
+    record, errors = _profile(contact_id, traits, context, loc)
     return (Identify(record) if record is not None else None), errors
 
 

@@ -206,6 +206,15 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes, int, str | None]] = [
         "purchase",
     ),
     (
+        "bad phone in context.traits",
+        "POST",
+        "/v1/identify",
+        JSON,
+        body({"userId": "u1", "context": {"traits": {"phone": "12"}}}),
+        422,
+        "context.traits.phone",
+    ),
+    (
         "call over 32 KB",
         "POST",
         "/v1/track",

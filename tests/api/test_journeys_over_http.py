@@ -210,10 +210,10 @@ async def test_a_webhook_destination_posts_one_typed_message_at_a_time(
     """Segment's Webhooks and RudderStack's Webhook destinations post each message on its own,
     with its `type`, to one URL: /v1/batch takes that too."""
     user = contact_id("hook", "ping")
-    identify = {
+    identify = {  # RudderStack's SDKs put an identify's traits in context.traits
         "type": "identify",
         "userId": user,
-        "traits": {"email": f"{user}@example.com"},
+        "context": {"traits": {"email": f"{user}@example.com", "plan": "pro"}},
         "messageId": f"{user}-i",
         "channel": "server",
         "version": 2,
@@ -232,3 +232,6 @@ async def test_a_webhook_destination_posts_one_typed_message_at_a_time(
         assert response.json() == {"success": True}, response.text
     assert len(await served.stack.sent(user)) == 1
     assert [e.name for e in served.stack.store.recent_events(user)] == ["pinged"]
+    contact = served.stack.store.get_contact(user)
+    assert contact is not None
+    assert (contact.email, contact.attributes) == (f"{user}@example.com", {"plan": "pro"})
