@@ -101,9 +101,14 @@ class InboundResult(Applied):
     reply: str | None = None  # the text to answer with (HELP), as TwiML <Message>
 
 
+def _clean(text: str) -> str:
+    """Without NUL characters, which PostgreSQL refuses in text."""
+    return text.replace("\x00", "")
+
+
 def _text(value: Any, limit: int = MAX_ID) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()[:limit]
+    if isinstance(value, str) and _clean(value).strip():
+        return _clean(value).strip()[:limit]
     return None
 
 
@@ -386,7 +391,7 @@ def apply_inbound_sms(
     sender = _text(params.get("From"), 32)
     if sid is None or sender is None:
         return InboundResult("ignored", why="no MessageSid or From")
-    body = (params.get("Body") or "")[:MAX_TEXT]
+    body = _clean(params.get("Body") or "")[:MAX_TEXT]
     at = now or utcnow()
     contacts = store.contacts_by_address("sms", sender)
     opt_out_type = OPT_OUT_TYPES.get((params.get("OptOutType") or "").strip().upper())

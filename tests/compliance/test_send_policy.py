@@ -134,7 +134,7 @@ def test_no_marketing_to_opted_out_or_suppressed_addresses_and_no_sms_in_quiet_h
         if suppressions[which]:
             store.suppress(which, address[which], suppressions[which])  # type: ignore[arg-type]
     if consents["topic"]:
-        store.set_consent(contact.id, channel, consents["topic"], "test", topic="offers")  # type: ignore[arg-type]
+        store.set_consent(contact.id, channel, consents["topic"], "test", topic="offers")
 
     send_at, quiet, outcome = asyncio.run(
         decide_and_send(
