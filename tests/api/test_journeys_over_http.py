@@ -235,3 +235,24 @@ async def test_a_webhook_destination_posts_one_typed_message_at_a_time(
     contact = served.stack.store.get_contact(user)
     assert contact is not None
     assert (contact.email, contact.attributes) == (f"{user}@example.com", {"plan": "pro"})
+
+
+async def test_the_module_level_segment_api_batches_in_the_background_and_flushes(
+    served: Served,
+) -> None:
+    """The library's default mode, configured as its README shows: module globals, a consumer
+    thread that batches, `flush()`."""
+    user = contact_id("module")
+    analytics.write_key, analytics.host, analytics.gzip = WRITE_KEY, served.url, True
+    analytics.default_client = None
+    try:
+        analytics.identify(user, {"email": f"{user}@example.com"})
+        analytics.track(user, "signed_up", {"plan": "starter"})
+        await asyncio.to_thread(analytics.flush)
+    finally:
+        await asyncio.to_thread(analytics.shutdown)  # flush, then end the consumer thread
+        analytics.default_client = None
+        analytics.write_key, analytics.host, analytics.gzip = None, None, False
+    [welcome] = await served.stack.sent(user)
+    assert welcome.template == "onboarding/welcome"
+    await served.stack.client.get_workflow_handle(f"journey:onboarding:{user}").terminate("done")
