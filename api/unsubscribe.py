@@ -68,6 +68,17 @@ outline:3px solid #1a5fb4;outline-offset:2px}
 """
 
 
+def _brand_in_sentence(settings: Settings) -> str:
+    """The brand name where a sentence ends after it: "Rapport Coffee Co." takes no extra dot."""
+    name = settings.brand_name.strip()
+    return escape(name if name.endswith(".") else f"{name}.")
+
+
+def _postal_line(settings: Settings) -> str:
+    name, address = settings.brand_name.strip(), settings.brand_address.strip()
+    return escape(address if address.startswith(name) else f"{name} · {address}")
+
+
 def _page(settings: Settings, title: str, body: str, status: int = 200) -> HTMLResponse:
     brand = escape(settings.brand_name)
     html = (
@@ -75,7 +86,7 @@ def _page(settings: Settings, title: str, body: str, status: int = 200) -> HTMLR
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex">'
         f"<title>{escape(title)} · {brand}</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}<footer><p>{brand} · {escape(settings.brand_address)}</p>"
+        f"<body><main>{body}<footer><p>{_postal_line(settings)}</p>"
         "</footer></main></body></html>"
     )
     return HTMLResponse(html, status_code=status, headers=HEADERS)
@@ -159,7 +170,7 @@ def _preferences_form(store: Store, settings: Settings, contact: ContactRecord) 
 def _unsubscribe_form(settings: Settings) -> str:
     return (
         '<section aria-labelledby="unsub-title"><h2 id="unsub-title">Unsubscribe</h2>'
-        f"<p>Stop all marketing email from {escape(settings.brand_name)}. You will still get "
+        f"<p>Stop all marketing email from {_brand_in_sentence(settings)} You will still get "
         "receipts and other messages about your orders.</p>"
         '<form method="post" action=""><input type="hidden" name="action" value="unsubscribe">'
         '<button type="submit">Unsubscribe from marketing email</button></form></section>'
@@ -305,7 +316,7 @@ async def unsubscribe_post(
             settings,
             "Unsubscribed",
             "<h1>You are unsubscribed</h1><p>You will get no more marketing email from "
-            f"{escape(settings.brand_name)}. It can take a moment for messages already on "
+            f"{_brand_in_sentence(settings)} It can take a moment for messages already on "
             'their way to stop.</p><p><a href="?view=preferences">Change your preferences</a>'
             "</p>",
         )
