@@ -45,12 +45,18 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowExecutionStatus,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.model import SegmentAtTrigger, SegmentScheduleTrigger
 from workflows.plan import JourneyPlan
-from workflows.segment_workflow import SegmentTickInput, SegmentTickWorkflow, tick_workflow_id
+from workflows.segment_workflow import (
+    SegmentTickInput,
+    SegmentTickWorkflow,
+    TickProgress,
+    tick_workflow_id,
+)
 
 SCHEDULE_PREFIX = "segment:"
 MANAGED_BY = "rapport"
@@ -407,3 +413,31 @@ async def delete_schedule(client: Client, journey_id: str) -> bool:
             return False
         raise
     return True
+
+
+async def latest_tick(client: Client, journey_id: str) -> TickProgress | None:
+    """The progress of the journey's running tick, else of its latest finished one (None: no
+    schedule, or no tick yet). A running tick answers the `progress` query (a worker must be
+    up); a finished one's result is read from its history."""
+    try:
+        description = await client.get_schedule_handle(schedule_id(journey_id)).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    info = description.info
+    workflow_id: str | None = None
+    if info.running_actions:
+        workflow_id = getattr(info.running_actions[-1], "workflow_id", None)
+    elif info.recent_actions:
+        workflow_id = getattr(info.recent_actions[-1].action, "workflow_id", None)
+    if workflow_id is None:
+        return None
+    handle = client.get_workflow_handle_for(SegmentTickWorkflow.run, workflow_id)
+    status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.RUNNING:
+        progress: TickProgress | None = await handle.query(SegmentTickWorkflow.progress)
+        return progress
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    return None

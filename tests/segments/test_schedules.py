@@ -12,6 +12,7 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from runtime.schedules import (
     describe_schedule,
+    latest_tick,
     listed_journeys,
     schedule_id,
     sync_schedules,
@@ -169,6 +170,8 @@ async def test_a_scheduled_tick_run_twice_enrols_the_segment_once(segments: Segm
             await eventually(done)
             results.append(await _last_tick(segments, plan))
         await eventually(lambda: _entered(segments, plan, 3))
+        assert await latest_tick(segments.client, plan.journey_id) == results[-1]
+    assert await latest_tick(segments.client, "no_such_journey") is None
     first, second = results
     assert first.enrolled == 3 and second.enrolled == 0 and second.matched == 3
     assert segments.entered(plan.journey_id) == {"c000": 1, "c003": 1, "c006": 1}
