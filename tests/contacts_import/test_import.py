@@ -24,12 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HEADER = "id,email,phone,timezone,locale,first_name,vip,lifetime_value,zip\n"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path / 'rapport.db'}") as opened:
-        yield opened
-
-
 def write(path: Path, text: str | bytes) -> Path:
     if isinstance(text, str):
         text = text.encode("utf-8")

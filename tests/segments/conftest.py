@@ -25,6 +25,15 @@ from store import Store
 from store.records import ContactRecord, EventRecord, RunRecord
 from tests.stack.conftest import dev_server  # noqa: F401  (the session's dev server)
 from tests.stack.helpers import ROOT, project_settings
+
+# The store tests' `store` fixture, on SQLite and PostgreSQL, for the tests without Temporal.
+from tests.store.conftest import (  # noqa: F401
+    backend,
+    postgres_databases,
+    postgres_store_url,
+    store,
+    store_url,
+)
 from workflows.compiler import compile_journey
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import SegmentTickInput, SegmentTickWorkflow, TickProgress
@@ -156,11 +165,11 @@ class Segments:
 async def segments(dev_server: str, tmp_path: Path) -> AsyncIterator[Segments]:  # noqa: F811
     settings = project_settings(data_dir=tmp_path, temporal_address=dev_server)
     client = await connect(settings)
-    store = Store.open(f"sqlite:///{tmp_path / 'rapport.db'}")
-    segments = Segments(client, store, f"segments-{uuid.uuid4().hex[:8]}", tmp_path, settings)
+    opened = Store.open(f"sqlite:///{tmp_path / 'rapport.db'}")
+    segments = Segments(client, opened, f"segments-{uuid.uuid4().hex[:8]}", tmp_path, settings)
     try:
         yield segments
     finally:
         for journey in segments.made:  # the dev server outlives the test
             await delete_schedule(client, journey)
-        store.close()
+        opened.close()

@@ -1,13 +1,12 @@
-"""One page of a tick without Temporal: what is read (in bulk) and who is chosen."""
+"""One page of a tick without Temporal: what is read (in bulk) and who is chosen, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from activities.segment_activities import (
@@ -24,12 +23,6 @@ from workflows.plan import JourneyPlan
 from workflows.segment_workflow import EnrolPageInput
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path / 'rapport.db'}") as opened:
-        yield opened
 
 
 def plan_for(tmp_path: Path, segment: str, extra: str = "") -> JourneyPlan:
