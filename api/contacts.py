@@ -7,14 +7,10 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import ConsentView, ContactView, ErasureView, Problem
 from api.state import ApiState, api_state
-from runtime.starter import TemporalUnavailableError, is_unavailable
-from workflows.journey_workflow import workflow_id_for
-from workflows.model import EventTrigger
+from consent import erasure
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -57,21 +53,6 @@ def get_contact(
     )
 
 
-async def _cancel(client: Client, workflow_id: str) -> bool:
-    """Request cancellation of the workflow's open run; False when none is open."""
-    try:
-        await client.get_workflow_handle(workflow_id).cancel()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False  # never started, or already closed
-        if is_unavailable(error):
-            raise TemporalUnavailableError(
-                client.service_client.config.target_host, error.message
-            ) from None
-        raise
-    return True
-
-
 @router.delete(
     "/{contact_id}",
     response_model=ErasureView,
@@ -102,22 +83,6 @@ async def erase_contact(
     store = state.store
     if await asyncio.to_thread(store.get_contact, contact_id) is None:
         raise HTTPException(404, detail=f"no contact {contact_id!r} in the store")
-    runs = await asyncio.to_thread(store.runs_for_contact, contact_id)
-    targets = {run.workflow_id for run in runs if run.status == "running"}
-    # A run started a moment ago may not be in the store yet; unkeyed runs have a known id.
-    targets.update(
-        workflow_id_for(journey_id, contact_id)
-        for journey_id, plan in state.plans.items()
-        if not (isinstance(plan.journey.trigger, EventTrigger) and plan.journey.trigger.key)
-    )
-    cancelled: list[str] = []
-    if targets:
-        client = await state.temporal.get()
-        for workflow_id in sorted(targets):
-            if await _cancel(client, workflow_id):
-                cancelled.append(workflow_id)
-    for workflow_id in cancelled:
-        await asyncio.to_thread(store.end_run, workflow_id, outcome="cancelled", status="cancelled")
-    erased = await asyncio.to_thread(store.delete_contact, contact_id)
+    erased = await erasure.erase_contact(state.temporal.get, store, state.plans, contact_id)
     state.metrics.erased.inc()
-    return ErasureView(runs_cancelled=cancelled, **erased.model_dump())
+    return ErasureView(runs_cancelled=erased.runs_cancelled, **erased.result.model_dump())
