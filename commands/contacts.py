@@ -1,5 +1,6 @@
 """`rapport contacts …`: a sub-app. `rapport contacts import FILE.csv|.jsonl` streams a file of
-contacts into the store (see store/importer.py for the formats and the all-or-nothing rule)."""
+contacts into the store (see store/importer.py for the formats and the all-or-nothing rule);
+`rapport contacts erase ID` erases one (commands/erase.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from commands import erase
 from commands.common import ExitCode, RapportError, console_err, console_out, print_json
 from commands.runs import print_plain
 from settings import get_settings
@@ -111,3 +113,6 @@ def import_command(
             print_plain(err, f"… and {report.rejected - len(report.rejections)} more rejected")
         print_plain(console_out(), summary(report))
     raise typer.Exit(ExitCode.INVALID if report.rejected else ExitCode.OK)
+
+
+app.command("erase")(erase.command)
