@@ -28,6 +28,7 @@ from runtime.starter import TemporalUnavailableError
 log = logging.getLogger("rapport.api")
 RETRY_AFTER_SECONDS = 5
 MAX_LISTED = 10
+MAX_PATH_PARTS = 12
 WHERE = {"body": "", "path": "path parameter ", "query": "query parameter ", "header": "header "}
 
 
@@ -71,6 +72,8 @@ def field_path(loc: Sequence[Any]) -> str:
     prefix = ""
     if parts and parts[0] in WHERE:
         prefix = WHERE[parts.pop(0)]
+    if len(parts) > MAX_PATH_PARTS:  # e.g. a nesting too deep to validate
+        parts = [*parts[: MAX_PATH_PARTS - 3], "…", *parts[-2:]]
     path = ""
     for part in parts:
         if isinstance(part, int):
