@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from commands.common import ExitCode, RapportError, console_out, print_json
 from commands.runs import parse_data, print_plain, session
+from runtime.starter import TemporalUnavailableError
 from settings import Settings, get_settings
 from store.records import EventRecord
 
@@ -78,7 +79,15 @@ def command(
     """Send an event for a contact: start the journeys it triggers, wake the runs waiting for it."""
     settings = get_settings()
     event = _event(contact, name, prop or [], message_id)
-    result = asyncio.run(_send(settings, event))
+    try:
+        result = asyncio.run(_send(settings, event))
+    except TemporalUnavailableError as error:
+        raise RapportError(
+            f"{error}\nThe event may be stored but not routed: once Temporal is back, run the "
+            f"same command with --message-id {event.message_id} to finish it (an event with "
+            "the same id is never processed twice).",
+            ExitCode.UNAVAILABLE,
+        ) from None
     if json_output:
         print_json(result)
         return

@@ -11,10 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from commands.common import ExitCode, RapportError
 from settings import get_settings
 from store import ContactRecord
 from tests.api.helpers import contact_id
-from tests.stack.helpers import Stack
+from tests.stack.helpers import Stack, free_port
 from workflows.journey_workflow import JourneyWorkflow
 
 Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
@@ -82,3 +83,13 @@ async def test_bad_arguments_are_clear_errors(cli: Cli) -> None:
     assert code != 0 and "KEY=VALUE" in str(error), out
     code, _, error = await cli("event", "someone", "")
     assert code != 0 and "invalid event" in str(error)
+
+
+async def test_temporal_down_says_how_to_finish_the_event(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    _, _, error = await cli("event", "someone", "signed_up", "--message-id", "cli-down-1")
+    assert isinstance(error, RapportError) and error.exit_code == ExitCode.UNAVAILABLE
+    assert "cannot reach Temporal" in str(error) and "--message-id cli-down-1" in str(error)
