@@ -10,6 +10,7 @@ from typing import Any
 
 from temporalio.client import ScheduleActionStartWorkflow
 
+from commands import list_runs
 from runtime.schedules import (
     describe_schedule,
     latest_tick,
@@ -171,6 +172,12 @@ async def test_a_scheduled_tick_run_twice_enrols_the_segment_once(segments: Segm
             results.append(await _last_tick(segments, plan))
         await eventually(lambda: _entered(segments, plan, 3))
         assert await latest_tick(segments.client, plan.journey_id) == results[-1]
+        # `rapport list --journey J` shows the same progress above the runs.
+        states, shown = await list_runs._list(segments.settings, plan.journey_id, None, 100)
+        assert shown == results[-1] and len(states) == 3
+        assert list_runs.describe_tick(shown).endswith(
+            "9 scanned, 3 matched, 0 enrolled, 3 kept out by reentry, 0 already inside, 0 errors"
+        )
     assert await latest_tick(segments.client, "no_such_journey") is None
     first, second = results
     assert first.enrolled == 3 and second.enrolled == 0 and second.matched == 3
