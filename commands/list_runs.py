@@ -38,8 +38,9 @@ def describe_tick(tick: TickProgress) -> str:
     state = "done" if tick.done else f"running, at contact {tick.cursor or '(start)'}"
     return (
         f"segment tick {tick.tick_at.isoformat()} ({state}): {tick.scanned} scanned, "
-        f"{tick.matched} matched, {tick.enrolled} enrolled, {tick.skipped_reentry} kept out by "
-        f"reentry, {tick.already_running} already inside, {tick.errors} errors"
+        f"{tick.matched} matched, {tick.enrolled} enrolled, "
+        f"{tick.skipped_reentry + tick.already_enrolled} kept out by reentry, "
+        f"{tick.already_running} already inside, {tick.errors} errors"
     )
 
 
