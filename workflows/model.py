@@ -429,7 +429,8 @@ class Journey(LanguageModel):
     name: str = Field(min_length=1, description="A human name for the journey.")
     description: str | None = Field(None, description="What the journey is for.")
     status: Literal["active", "paused"] = Field(
-        "active", description="paused: no new entries; runs hold before their next send."
+        "active",
+        description="paused: no new entries (`rapport pause` also holds runs in flight).",
     )
     trigger: Trigger = Field(description="What starts a run.")
     audience: Expression | None = Field(
