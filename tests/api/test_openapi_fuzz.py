@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
 from schemathesis import GenerationMode
+from schemathesis.core.errors import InvalidSchema
 
 from api.app import create_app
 from runtime.starter import connect_client
@@ -29,6 +30,7 @@ from tests.api.helpers import WRITE_KEY
 from tests.stack.helpers import free_port, project_settings
 
 MAX_EXAMPLES = 50
+GENERATION_ATTEMPTS = 4
 AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
 
 
@@ -78,10 +80,18 @@ def test_no_generated_request_gets_a_server_error(api_schema: schemathesis.BaseS
     for operation in operations:
         statuses = seen.setdefault(f"{operation.method.upper()} {operation.path}", set())
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                fuzz(operation.as_strategy(generation_mode=mode), statuses)
-            except Unsatisfiable:
-                assert mode is GenerationMode.NEGATIVE  # nothing invalid to send (GET /healthz)
+            for attempt in range(GENERATION_ATTEMPTS):
+                try:
+                    fuzz(operation.as_strategy(generation_mode=mode), statuses)
+                except Unsatisfiable:
+                    assert mode is GenerationMode.NEGATIVE  # nothing invalid to send (healthz)
+                except InvalidSchema:
+                    # The generator, not the API, gave up (now and then, on negative examples
+                    # of /v1/batch's batch-or-message body): run this operation again.
+                    if attempt == GENERATION_ATTEMPTS - 1:
+                        raise
+                    continue
+                break
     elapsed = time.monotonic() - started
     print(f"schemathesis: {len(operations)} operations in {elapsed:.1f}s; statuses {seen}")
     # The valid examples got through: events were acknowledged or refused as 503.
