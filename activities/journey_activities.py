@@ -38,8 +38,6 @@ from workflows.contracts import (
     RunStarted,
     SendOutcome,
     SendRequest,
-    SendTimeDecision,
-    SendTimeInput,
     SnapshotEvent,
     UpdateContactInput,
     WaitUntilInput,
@@ -122,15 +120,6 @@ class JourneyActivities:
 
     # --- time -----------------------------------------------------------------------------------
 
-    @activity.defn(name="next_send_time")
-    async def next_send_time(self, request: SendTimeInput) -> SendTimeDecision:
-        contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
-        zone = local_zone(contact.timezone if contact else None, request.fallback_timezone)
-        send_at = (
-            quiet_hours_end(request.quiet_hours, zone, request.now) if request.quiet_hours else None
-        )
-        return SendTimeDecision(send_at=send_at, timezone=str(zone))
-
     @activity.defn(name="resolve_wait_until")
     async def resolve_wait_until(self, request: WaitUntilInput) -> datetime:
         contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
@@ -176,6 +165,9 @@ class JourneyActivities:
             status, reason = blocked
             return await self._mark(request, status, reason, to)
         assert contact is not None and to is not None
+        deferred = self._quiet_hours(request, contact, to)
+        if deferred is not None:
+            return deferred
         variables = message_variables(
             contact=flatten_contact(contact),
             journey_data=request.context.journey_data,
@@ -192,6 +184,20 @@ class JourneyActivities:
             return await self._deliver_sms(request, contact, to, variables)
         except RenderError as error:
             return await self._mark(request, "failed", f"render error: {error}", to)
+
+    def _quiet_hours(
+        self, request: SendRequest, contact: ContactRecord, to: str
+    ) -> SendOutcome | None:
+        """A marketing send inside the contact's quiet hours waits for them to end; checked
+        here, at the moment of sending, so a send retried into the window waits too."""
+        if request.category != "marketing" or not request.quiet_hours:
+            return None
+        zone = local_zone(contact.timezone, request.fallback_timezone)
+        end = quiet_hours_end(request.quiet_hours, zone, _attempt_now(request))
+        if end is None:
+            return None
+        reason = f"quiet hours {request.quiet_hours} ({zone})"
+        return SendOutcome(status="deferred", to=to, reason=reason, retry_at=end)
 
     def _claim(self, request: SendRequest, to: str | None) -> LedgerEntry:
         return self.store.ledger.claim(
@@ -408,7 +414,6 @@ class JourneyActivities:
         return [
             self.load_contact,
             self.update_contact,
-            self.next_send_time,
             self.resolve_wait_until,
             self.send_email,
             self.send_sms,
@@ -416,6 +421,16 @@ class JourneyActivities:
             self.record_run_started,
             self.record_run_ended,
         ]
+
+
+def _attempt_now(request: SendRequest) -> datetime:
+    """The run's clock now: the workflow's `now` plus however long this attempt came after the
+    first was scheduled (retries). Server times, so the simulator's skipped clock holds too."""
+    try:
+        info = activity.info()
+    except RuntimeError:  # called directly, outside a worker (tests)
+        return request.context.now
+    return request.context.now + (info.current_attempt_scheduled_time - info.scheduled_time)
 
 
 def _outcome_of(entry: LedgerEntry) -> SendOutcome:

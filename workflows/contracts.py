@@ -18,7 +18,8 @@ from workflows.plan import JourneyPlan
 CONTRACT_VERSION = 1
 
 Outcome = Literal["converted", "completed", "exited", "not_entered", "failed", "cancelled"]
-SendStatus = Literal["sent", "suppressed", "skipped", "failed"]
+# `deferred` is not a ledger status: quiet hours hold the send; the workflow calls again later.
+SendStatus = Literal["sent", "suppressed", "skipped", "failed", "deferred"]
 
 
 class Contract(BaseModel):
@@ -180,6 +181,10 @@ class SendRequest(Contract):
     context: MessageContext
     holdout: bool = False
     frequency_cap: str | None = None
+    quiet_hours: str | None = Field(
+        None, description="HH:MM-HH:MM in the contact's zone; a marketing send waits it out."
+    )
+    fallback_timezone: str | None = None
 
 
 class SendOutcome(Contract):
@@ -190,18 +195,7 @@ class SendOutcome(Contract):
     reason: str | None = None
     provider: str | None = None
     provider_message_id: str | None = None
-
-
-class SendTimeInput(Contract):
-    contact_id: str
-    quiet_hours: str | None
-    fallback_timezone: str | None
-    now: datetime
-
-
-class SendTimeDecision(Contract):
-    send_at: datetime | None = Field(None, description="None: send now; else wait until then.")
-    timezone: str
+    retry_at: datetime | None = Field(None, description="With `deferred`: when to send.")
 
 
 class WaitUntilInput(Contract):

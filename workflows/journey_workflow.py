@@ -34,8 +34,6 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         SendOutcome,
         SendRequest,
-        SendTimeDecision,
-        SendTimeInput,
         TimelineEntry,
         UpdateContactInput,
         WaitUntilInput,
@@ -307,58 +305,51 @@ class JourneyWorkflow:
         quiet_hours = settings.quiet_hours
         if quiet_hours is None and step.send == "sms":
             quiet_hours = SMS_DEFAULT_QUIET_HOURS
-        if step.category == "marketing" and quiet_hours and not self._holdout:
-            decision: SendTimeDecision = await workflow.execute_activity_method(
-                JourneyActivities.next_send_time,
-                SendTimeInput(
-                    contact_id=self.input.contact_id,
-                    quiet_hours=quiet_hours,
-                    fallback_timezone=settings.timezone,
-                    now=self._now(),
-                ),
-                **QUICK,
-            )
-            if decision.send_at is not None:
-                self._note(
-                    TimelineEntry(
-                        at=self._now(),
-                        type="delay",
-                        step=step_id,
-                        reason=f"quiet hours {quiet_hours} ({decision.timezone})",
-                        until=decision.send_at,
-                    )
-                )
-                await self._sleep_until(decision.send_at, step.send)
-                await self._refresh_contact()
         to = self._value(step.to, step_id) if step.to else None
-        request = SendRequest(
-            idempotency_key=self._ledger_key(step_id),
-            workflow_id=workflow.info().workflow_id,
-            journey=self.plan.journey_id,
-            step_id=step_id,
-            contact_id=self.input.contact_id,
-            channel=step.send,
-            category=step.category,
-            template=self.plan.template_for(step),
-            to=str(to) if to is not None else None,
-            context=MessageContext(
-                journey_data=self._journey_data(),
-                trigger=self.input.trigger.as_variables() if self.input.trigger else None,
-                steps=self._steps,
-                now=self._now(),
-            ),
-            holdout=self._holdout,
-            frequency_cap=settings.frequency_cap,
-        )
         method = (
             JourneyActivities.send_email if step.send == "email" else JourneyActivities.send_sms
         )
-        try:
-            outcome: SendOutcome = await workflow.execute_activity_method(
-                method, request, **SENDING
+        while True:
+            request = SendRequest(
+                idempotency_key=self._ledger_key(step_id),
+                workflow_id=workflow.info().workflow_id,
+                journey=self.plan.journey_id,
+                step_id=step_id,
+                contact_id=self.input.contact_id,
+                channel=step.send,
+                category=step.category,
+                template=self.plan.template_for(step),
+                to=str(to) if to is not None else None,
+                context=MessageContext(
+                    journey_data=self._journey_data(),
+                    trigger=self.input.trigger.as_variables() if self.input.trigger else None,
+                    steps=self._steps,
+                    now=self._now(),
+                ),
+                holdout=self._holdout,
+                frequency_cap=settings.frequency_cap,
+                quiet_hours=quiet_hours,
+                fallback_timezone=settings.timezone,
             )
-        except ActivityError as error:
-            outcome = SendOutcome(status="failed", reason=str(error.cause or error))
+            try:
+                outcome: SendOutcome = await workflow.execute_activity_method(
+                    method, request, **SENDING
+                )
+            except ActivityError as error:
+                outcome = SendOutcome(status="failed", reason=str(error.cause or error))
+            if outcome.status != "deferred" or outcome.retry_at is None:
+                break
+            self._note(
+                TimelineEntry(
+                    at=self._now(),
+                    type="delay",
+                    step=step_id,
+                    reason=outcome.reason,
+                    until=outcome.retry_at,
+                )
+            )
+            await self._sleep_until(outcome.retry_at, step.send)
+            await self._refresh_contact()
         self._steps[step_id] = {"status": outcome.status, "to": outcome.to}
         self._note(
             TimelineEntry(

@@ -1,6 +1,6 @@
 """The send-time policy (SPEC §6, §11) through the real decision path: the workflow's quiet-hours
-rule and `next_send_time` (`quiet_hours_end`), then the send activity (ledger claim,
-`SendPolicy.check`, render, outbox), on a real SQLite store."""
+rule, then the send activity (ledger claim, `SendPolicy.check`, quiet hours with
+`quiet_hours_end`, render, outbox), on a real SQLite store."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from store import ContactRecord, Store
 from store.vocab import SUPPRESSION_REASONS
 from tests.compliance.helpers import DAYTIME, send_request
 from tests.stack.helpers import project_settings
-from workflows.contracts import SendOutcome, SendTimeInput
+from workflows.contracts import SendOutcome
 from workflows.durations import QuietHours
 from workflows.journey_workflow import SMS_DEFAULT_QUIET_HOURS
 from workflows.plan import JourneyPlan
@@ -70,21 +70,23 @@ async def decide_and_send(
     topic: str | None,
     now: datetime,
 ) -> tuple[datetime, str | None, SendOutcome]:
-    """What `JourneyWorkflow._send` does: wait out quiet hours for marketing sends (the
-    journey's window, else 21:00-08:00 for SMS), then call the send activity."""
+    """What `JourneyWorkflow._send` does: call the send activity with the journey's quiet
+    hours (else 21:00-08:00 for SMS); when it answers `deferred`, call again at `retry_at`."""
     quiet = journey_quiet_hours or (SMS_DEFAULT_QUIET_HOURS if channel == "sms" else None)
-    send_at = now
-    if category == "marketing" and quiet:
-        decision = await activities.next_send_time(
-            SendTimeInput(contact_id=contact_id, quiet_hours=quiet, fallback_timezone=None, now=now)
-        )
-        send_at = decision.send_at or now
     step = "tips" if channel == "email" else "sms_offer"
     request = send_request(
-        plan, step, contact_id, now=send_at, data={"topic": topic} if topic else None
-    ).model_copy(update={"category": category})
+        plan, step, contact_id, now=now, data={"topic": topic} if topic else None
+    ).model_copy(update={"category": category, "quiet_hours": quiet})
     method = activities.send_email if channel == "email" else activities.send_sms
-    return send_at, quiet, await method(request)
+    send_at = now
+    outcome = await method(request)
+    if outcome.status == "deferred":
+        assert outcome.retry_at is not None and outcome.retry_at > now
+        send_at = outcome.retry_at
+        context = request.context.model_copy(update={"now": send_at})
+        outcome = await method(request.model_copy(update={"context": context}))
+        assert outcome.status != "deferred"
+    return send_at, quiet, outcome
 
 
 @settings(

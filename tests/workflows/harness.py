@@ -41,13 +41,21 @@ class Harness:
         trigger: EventPayload | None = None,
         key: str | None = None,
         holdout: bool | None = False,
+        at: datetime | None = None,
     ) -> WorkflowHandle[Any, JourneyResult]:
+        """Start a run; `at` makes the run's clock start there (as the simulator does)."""
         self.store.upsert_contact(contact)
+        shift = at - await self.now() if at is not None else timedelta(0)
         workflow_id = f"{workflow_id_for(plan.journey_id, contact.id, key)}:{self.queue}"
         handle = await self.env.client.start_workflow(
             JourneyWorkflow.run,
             JourneyInput(
-                plan=plan, contact_id=contact.id, trigger=trigger, key=key, holdout=holdout
+                plan=plan,
+                contact_id=contact.id,
+                trigger=trigger,
+                key=key,
+                holdout=holdout,
+                clock_shift=shift,
             ),
             id=workflow_id,
             task_queue=self.queue,

@@ -4,8 +4,9 @@ keyed runs side by side, events deduplicated, splits stable, histories replay.""
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHistory
@@ -13,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from providers import OutgoingEmail, SendResult
-from providers.outbox import OutboxEmailProvider
+from providers import OutgoingEmail, OutgoingSms, SendResult, TransientSendError
+from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from providers.sendgrid import SendGridEmailProvider
 from runtime.temporal import WORKFLOWS, workflow_runner
 from tests.provider_standin import ProviderStandIn
@@ -326,3 +327,45 @@ async def test_a_long_run_continues_as_new_and_keeps_its_state(
     assert len(history.events) < 60  # this execution is the last of several
     assert h.store.get_contact("alice").attributes["ticks"] == 12  # type: ignore[union-attr]
     assert (run.status, run.outcome) == ("completed", "completed")
+
+
+MARKETING_SMS = """\
+name: One marketing SMS
+trigger: manual
+data:
+  offer_code: WELCOME10
+steps:
+  - id: offer
+    send: sms
+    template: onboarding/first_order_offer
+"""
+
+
+class FlakySms:
+    """Twilio answering 503 for the first `failures` attempts."""
+
+    def __init__(self, inner: OutboxSmsProvider, failures: int) -> None:
+        self.inner, self.name, self.failures = inner, inner.name, failures
+
+    async def send(self, sms: OutgoingSms) -> SendResult:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientSendError("503 from the provider", retry_after=60)
+        return await self.inner.send(sms)
+
+
+async def test_a_send_retried_into_quiet_hours_waits_for_the_morning(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = compile_plan(project(tmp_path, MARKETING_SMS, "sms"), tmp_path / "templates")
+    new_york = ZoneInfo("America/New_York")
+    evening = datetime(2026, 11, 2, 20, 58, tzinfo=new_york)  # quiet hours start at 21:00
+    sms = FlakySms(OutboxSmsProvider(tmp_path / "outbox"), failures=3)  # retried for ~3 min
+    async with harness(env, tmp_path, sms=sms) as h:  # type: ignore[arg-type]
+        handle = await h.start(plan, contact(), at=evening)
+        result = await handle.result()
+    delay = next(e for e in result.timeline if e.type == "delay")
+    sent = next(e for e in result.timeline if e.type == "send")
+    assert delay.reason == "quiet hours 21:00-08:00 (America/New_York)"
+    assert sent.status == "sent"
+    assert sent.at.astimezone(new_york).strftime("%H:%M") == "08:00"
