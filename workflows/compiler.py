@@ -171,14 +171,10 @@ def _friendlier_yaml(message: str) -> str:
     if "expected <block end>" in message:
         # PyYAML's words for it (block end, block mapping start) mean nothing to most users.
         return (
-            "YAML syntax error: bad indentation: this line does not line up with the lines "
-            "above it"
+            "YAML syntax error: bad indentation: this line does not line up with the lines above it"
         )
     if "mapping values are not allowed" in message:
-        return (
-            f"{message}; check the indentation of this line, "
-            "or quote a value that contains ': '"
-        )
+        return f"{message}; check the indentation of this line, or quote a value that contains ': '"
     return message
 
 
@@ -203,9 +199,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
 
 
 def _keys(model: type[BaseModel]) -> set[str]:
-    return {
-        name if info.alias is None else info.alias for name, info in model.model_fields.items()
-    }
+    return {name if info.alias is None else info.alias for name, info in model.model_fields.items()}
 
 
 _ALL_KEYS = sorted(set().union(*(_keys(model) for model in _MODELS)))
@@ -298,9 +292,7 @@ def _report_model_error(report: _Reporter, raw: Any, detail: ErrorDetails) -> No
     elif kind == "extra_forbidden":
         choices = _keys(model) if model is not None else _ALL_KEYS
         suggestion = _suggest(field_name, choices) or _suggest(field_name, _ALL_KEYS)
-        report.error(
-            path, f"unknown key '{field_name}'{_kind_name(model)}{suggestion}", key=True
-        )
+        report.error(path, f"unknown key '{field_name}'{_kind_name(model)}{suggestion}", key=True)
     elif kind == "invalid_step":
         step_message, key = _step_kind_problem(value)
         if key is None:
@@ -341,11 +333,16 @@ def _string_hint(field_name: str, value: Any) -> str:
     if isinstance(value, bool):
         return (
             f"{field_name}: expected text, got {str(value).lower()}: YAML reads unquoted "
-            "yes/no/on/off/true/false as booleans; quote the text, e.g. \"no\""
+            'yes/no/on/off/true/false as booleans; quote the text, e.g. "no"'
         )
-    if isinstance(value, int) and not isinstance(value, bool) and field_name in (
-        "wait_until",
-        "quiet_hours",
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and field_name
+        in (
+            "wait_until",
+            "quiet_hours",
+        )
     ):
         clock = f"{value // 60:02d}:{value % 60:02d}"
         return (

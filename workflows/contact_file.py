@@ -122,9 +122,7 @@ class ContactFile(BaseModel):
         min_length=1, description="The contact's id (the app's user id)."
     )
     email: str | None = None
-    phone: Annotated[
-        str | None, BeforeValidator(_phone_text), AfterValidator(_check_phone)
-    ] = None
+    phone: Annotated[str | None, BeforeValidator(_phone_text), AfterValidator(_check_phone)] = None
     timezone: Annotated[str | None, AfterValidator(_check_timezone)] = None
     locale: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -186,9 +184,7 @@ def _resolve(raw: Any, loc: tuple[int | str, ...]) -> tuple[Any, ...]:
 Problem = tuple[int, int, str]  # line, column, message
 
 
-def _problems(
-    file: str, raw: Any, source_map: SourceMap, error: ValidationError
-) -> list[Problem]:
+def _problems(file: str, raw: Any, source_map: SourceMap, error: ValidationError) -> list[Problem]:
     lines: list[Problem] = []
     for detail in error.errors():
         loc = tuple(detail["loc"])

@@ -339,9 +339,7 @@ class ExitStep(StepBase):
         str,
         BeforeValidator(lambda v: "completed" if v is None else v),
         AlsoAccepts({"type": "null"}),
-    ] = Field(
-        "completed", description="End the run with this outcome (default completed)."
-    )
+    ] = Field("completed", description="End the run with this outcome (default completed).")
 
 
 STEP_KINDS: dict[str, type[StepBase]] = {
