@@ -15,7 +15,7 @@ log = logging.getLogger("rapport.worker")
 
 
 async def serve_worker(settings: Settings) -> None:
-    client = await connect_client(settings)
+    client = await connect_client(settings, fail_fast=False)
     activities = build_activities(settings)
     worker = build_worker(client, activities, settings.temporal_task_queue)
     stop = asyncio.Event()

@@ -321,10 +321,14 @@ async def _serve_until_stopped(
     activities = build_activities(settings, store)
     worker = build_worker(client, activities, settings.temporal_task_queue)
 
-    async def same_client() -> Client:
-        return client
+    # The API answers HTTP clients: its own fail-fast client turns a Temporal outage into a 503
+    # within seconds, while the worker's client keeps retrying patiently.
+    api_client = await connect(settings, client.service_client.config.target_host, fail_fast=True)
 
-    app = create_app(settings, same_client, store=store)
+    async def api_temporal() -> Client:
+        return api_client
+
+    app = create_app(settings, api_temporal, store=store)
     api = _Api(uvicorn.Config(app, host=HOST, port=options.api_port, log_level="warning"))
     worker_task = asyncio.create_task(worker.run(), name="worker")
     api_task = asyncio.create_task(_serve(api), name="api")

@@ -77,10 +77,11 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, RPCError) and error.status in UNAVAILABLE_CODES
 
 
-async def connect_client(settings: Settings) -> Client:
-    """`runtime.temporal.connect`, with an unreachable server as a `TemporalUnavailableError`."""
+async def connect_client(settings: Settings, *, fail_fast: bool = True) -> Client:
+    """`runtime.temporal.connect`, with an unreachable server as a `TemporalUnavailableError`;
+    `fail_fast` (the default, for the API and the CLI) gives up on a call within seconds."""
     try:
-        return await connect(settings)
+        return await connect(settings, fail_fast=fail_fast)
     except RuntimeError as error:  # the SDK's "Failed client connect: …"
         detail = "connection refused" if "refused" in str(error).lower() else "no answer"
         raise TemporalUnavailableError(temporal_address(settings), detail) from None

@@ -10,6 +10,7 @@ from pathlib import Path
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -58,7 +59,15 @@ def venv_binary(name: str) -> Path:
     return Path(sys.executable).parent / name
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
+# Callers that answer a person or an HTTP client (the API, the CLI) give up on an unreachable
+# Temporal within about two seconds rather than the SDK's ten, so a 503 arrives while the
+# sender still waits. Workers keep the SDK's patient default.
+FAIL_FAST = RetryConfig(max_retries=2, max_elapsed_time_millis=2000)
+
+
+async def connect(
+    settings: Settings, address: str | None = None, *, fail_fast: bool = False
+) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -73,6 +82,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         tls=tls or bool(api_key),
         data_converter=pydantic_data_converter,
         runtime=quiet_runtime(),
+        retry_config=FAIL_FAST if fail_fast else None,
     )
 
 
