@@ -407,4 +407,6 @@ def configure_logging(level: int = logging.INFO) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    logging.getLogger("temporalio").setLevel(logging.WARNING)
+    # Libraries speak up only when something is wrong; migrations report through our own log.
+    for noisy in ("temporalio", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
