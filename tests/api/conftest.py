@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from tests.api.helpers import WRITE_KEY, Served, build_app, ping_plans, serve
-from tests.stack.conftest import dev_server, stack
+from tests.stack.conftest import cli, dev_server, stack
 from tests.stack.helpers import Stack
 
-__all__ = ["dev_server", "stack"]
+__all__ = ["cli", "dev_server", "stack"]
 
 
 @pytest.fixture(scope="session")

@@ -5,44 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app
 from commands.common import ExitCode, RapportError
 from settings import get_settings
 from store import ContactRecord
 from tests.api.helpers import contact_id
+from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack, free_port
 from workflows.journey_workflow import JourneyWorkflow
-
-Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
-
-
-@pytest.fixture
-def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    settings = stack.settings
-    for name, value in {
-        "TEMPORAL_ADDRESS": str(settings.temporal_address),
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "RAPPORT_DATA_DIR": str(settings.data_dir),
-        "RAPPORT_JOURNEYS_DIR": str(settings.journeys_dir),
-        "RAPPORT_TEMPLATES_DIR": str(settings.templates_dir),
-        "RAPPORT_CONTACTS_DIR": str(settings.contacts_dir),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("RAPPORT_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-
-    async def run(*args: str) -> tuple[int, str, BaseException | None]:
-        # In a thread: the command calls asyncio.run, the worker runs on this loop.
-        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
-        return result.exit_code, result.stdout, result.exception
-
-    yield run
-    get_settings.cache_clear()
 
 
 async def test_an_event_starts_a_journey_and_a_repeat_of_its_id_does_nothing(

@@ -3,43 +3,13 @@ cancelled, its data deleted, and its address stays suppressed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
 
-import pytest
 from temporalio.client import WorkflowExecutionStatus
-from typer.testing import CliRunner
 
-from cli import app
 from commands.common import ExitCode, RapportError
-from settings import get_settings
+from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack
-
-Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
-
-
-@pytest.fixture
-def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    settings = stack.settings
-    for name, value in {
-        "TEMPORAL_ADDRESS": str(settings.temporal_address),
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "RAPPORT_DATA_DIR": str(settings.data_dir),
-        "RAPPORT_JOURNEYS_DIR": str(settings.journeys_dir),
-        "RAPPORT_TEMPLATES_DIR": str(settings.templates_dir),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("RAPPORT_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-
-    async def run(*args: str) -> tuple[int, str, BaseException | None]:
-        # In a thread: the command calls asyncio.run, and the worker keeps running meanwhile.
-        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
-        return result.exit_code, result.stdout, result.exception
-
-    yield run
-    get_settings.cache_clear()
 
 
 async def test_erase_cancels_the_runs_deletes_the_data_and_keeps_the_address_suppressed(

@@ -80,7 +80,7 @@ def test_mentioning_unsubscribe_url_in_a_comment_does_not_count(
     templates_dir: Path, write_template: Write
 ) -> None:
     write_template(
-        "promo/sale.email.j2", "---\nsubject: Sale\n---\n{# TODO unsubscribe_url #}<p>Sale</p>\n"
+        "promo/sale.email.j2", "---\nsubject: Sale\n---\n{# no unsubscribe link #}<p>Sale</p>\n"
     )
     bundle = collect(templates_dir, "promo/sale", "email")
 

@@ -5,16 +5,20 @@ start them as subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+from typer.testing import CliRunner
 
 from activities.journey_activities import JourneyActivities
+from cli import app
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
 from runtime.temporal import build_worker, connect, venv_binary
+from settings import get_settings
 from store import Store
 from tests.stack.helpers import Stack, free_port, project_settings
 from workflows.project import compile_project
@@ -76,3 +80,32 @@ async def stack(dev_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
     async with build_worker(client, activities, settings.temporal_task_queue):
         yield Stack(settings, client, store, settings.outbox_dir, plans)
     store.close()
+
+
+# `rapport …` in this process against the shared stack: exit code, stdout, exception.
+Cli = Callable[..., Awaitable[tuple[int, str, BaseException | None]]]
+
+
+@pytest.fixture
+def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """Run CLI commands with the environment pointing at the stack's server, store and files."""
+    settings = stack.settings
+    for name, value in {
+        "TEMPORAL_ADDRESS": str(settings.temporal_address),
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "RAPPORT_DATA_DIR": str(settings.data_dir),
+        "RAPPORT_JOURNEYS_DIR": str(settings.journeys_dir),
+        "RAPPORT_TEMPLATES_DIR": str(settings.templates_dir),
+        "RAPPORT_CONTACTS_DIR": str(settings.contacts_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAPPORT_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+
+    async def run(*args: str) -> tuple[int, str, BaseException | None]:
+        # In a thread: the command calls asyncio.run while the worker runs on this loop.
+        result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+        return result.exit_code, result.stdout, result.exception
+
+    yield run
+    get_settings.cache_clear()
