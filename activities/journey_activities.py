@@ -9,7 +9,9 @@ went out is reported, not sent again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from providers import (
     OutgoingEmail,
     OutgoingSms,
     PermanentSendError,
+    SendResult,
     SmsProvider,
     TransientSendError,
 )
@@ -267,7 +270,12 @@ class JourneyActivities:
             },
         )
         return await self._hand_over(
-            request, to, rendered.subject, rendered.text, self.email.name, self.email.send(email)
+            request,
+            to,
+            rendered.subject,
+            rendered.text,
+            self.email.name,
+            partial(self.email.send, email),
         )
 
     async def _deliver_sms(
@@ -286,7 +294,7 @@ class JourneyActivities:
             status_callback=f"{self.settings.public_url.rstrip('/')}/webhooks/twilio/status",
         )
         return await self._hand_over(
-            request, to, None, rendered.body, self.sms.name, self.sms.send(sms)
+            request, to, None, rendered.body, self.sms.name, partial(self.sms.send, sms)
         )
 
     async def _hand_over(
@@ -296,11 +304,12 @@ class JourneyActivities:
         subject: str | None,
         body: str,
         provider: str,
-        sending: Any,
+        send: Callable[[], Awaitable[SendResult]],
     ) -> SendOutcome:
+        # The provider is called only once the hand-over is on record (see set_provider).
         await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, provider)
         try:
-            result = await sending
+            result = await send()
         except PermanentSendError as error:
             return await self._mark(request, "failed", str(error), to)
         except TransientSendError as error:
