@@ -6,28 +6,35 @@ Domain errors become exit codes only here, at the top (`ExitCode`), so command c
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 
 import typer
 
-from commands import register_all
+from commands import NAMES, build_app
 from commands.common import ExitCode, RapportError, console_err
-from commands.contacts import app as contacts_app
 
-app = typer.Typer(
-    name="rapport",
-    help="Customer journeys as code, on Temporal.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-register_all(app)
-app.add_typer(contacts_app, name="contacts")
+
+@lru_cache(maxsize=1)
+def full_app() -> typer.Typer:
+    return build_app()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `cli.app`, the whole app (tests and `python -m cli`), built on first use.
+    if name == "app":
+        return full_app()
+    raise AttributeError(name)
+
+
+def requested_command(argv: list[str]) -> str | None:
+    """The command named on the command line, when it is one; None means build them all
+    (`rapport -h`, a typo that deserves the full list)."""
+    return argv[0] if argv and argv[0] in NAMES else None
 
 
 def main() -> None:
     try:
-        app()
+        build_app(requested_command(sys.argv[1:]))()
     except RapportError as error:
         console_err().print(f"error: {error}", markup=False, highlight=False)
         sys.exit(error.exit_code)

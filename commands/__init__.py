@@ -1,4 +1,4 @@
-"""CLI commands, one module each; `register_all` adds them to the Typer app."""
+"""CLI commands, one module each; `build_app` assembles the Typer app from them."""
 
 from __future__ import annotations
 
@@ -25,9 +25,34 @@ COMMANDS: dict[str, str] = {
     "pause": "pause",
     "resume": "resume",
 }
+# Sub-apps with commands of their own: command name -> module defining `app`.
+GROUPS: dict[str, str] = {"contacts": "contacts"}
+NAMES = frozenset(COMMANDS.values()) | frozenset(GROUPS)
 
 
-def register_all(app: typer.Typer) -> None:
+def build_app(only: str | None = None) -> typer.Typer:
+    """The `rapport` app with every command, or with just `only`: importing a command's module
+    brings its dependencies (Temporal, SQLAlchemy, FastAPI), and `rapport validate` should not
+    wait for the ones it never uses."""
+    app = typer.Typer(
+        name="rapport",
+        help="Customer journeys as code, on Temporal.",
+        context_settings={"help_option_names": ["-h", "--help"]},
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def rapport() -> None:
+        """Customer journeys as code, on Temporal."""
+
     for module_name, command_name in COMMANDS.items():
-        module = importlib.import_module(f"commands.{module_name}")
-        app.command(name=command_name)(module.command)
+        if only in (None, command_name):
+            module = importlib.import_module(f"commands.{module_name}")
+            app.command(name=command_name)(module.command)
+    for group_name, module_name in GROUPS.items():
+        if only in (None, group_name):
+            module = importlib.import_module(f"commands.{module_name}")
+            app.add_typer(module.app, name=group_name)
+    return app
