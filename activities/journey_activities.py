@@ -235,7 +235,6 @@ class JourneyActivities:
             address=to,
             frequency_cap=request.frequency_cap or self.settings.frequency_cap,
             now=request.context.now,
-            exclude_key=request.idempotency_key,
             topic=topic if isinstance(topic, str) and topic else None,
         )
 
@@ -306,8 +305,17 @@ class JourneyActivities:
         provider: str,
         send: Callable[[], Awaitable[SendResult]],
     ) -> SendOutcome:
-        # The provider is called only once the hand-over is on record (see set_provider).
-        await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, provider)
+        # The provider is called only once the hand-over is on record (see set_provider), and
+        # a capped marketing message takes its slot in the same step.
+        frequency_cap = request.frequency_cap or self.settings.frequency_cap
+        cap = SendPolicy.cap_window(frequency_cap, request.category, request.context.now)
+        handed = await asyncio.to_thread(
+            partial(self.store.ledger.hand_over, request.idempotency_key, provider, cap=cap)
+        )
+        if not handed:
+            return await self._mark(
+                request, "skipped", f"frequency cap reached ({frequency_cap})", to
+            )
         try:
             result = await send()
         except PermanentSendError as error:

@@ -63,9 +63,8 @@ class SendPolicy:
         channel: str,
         category: str,
         address: str,
-        frequency_cap: str | None,
-        now: datetime,
-        exclude_key: str | None = None,
+        frequency_cap: str | None = None,
+        now: datetime | None = None,
         topic: str | None = None,
     ) -> tuple[MessageStatus, str] | None:
         """None when the message may go; else (`suppressed` | `skipped`, reason). `topic`: the
@@ -80,9 +79,21 @@ class SendPolicy:
             return "suppressed", f"unsubscribed from {channel} marketing"
         if topic and self.store.consent(contact_id, channel, topic) == "unsubscribed":  # type: ignore[arg-type]
             return "suppressed", f"unsubscribed from {channel} marketing about {topic!r}"
-        if frequency_cap:
-            cap = FrequencyCap.parse(frequency_cap)
-            sent = self.store.ledger.count_marketing_since(contact_id, now - cap.period)
-            if sent >= cap.count:
+        window = self.cap_window(frequency_cap, category, now) if now is not None else None
+        if window is not None:
+            # A first look, so a capped message is not even rendered; the hand-over enforces the
+            # cap atomically (`MessageLedger.hand_over`).
+            count, since = window
+            if self.store.ledger.count_marketing_since(contact_id, since) >= count:
                 return "skipped", f"frequency cap reached ({frequency_cap})"
         return None
+
+    @staticmethod
+    def cap_window(
+        frequency_cap: str | None, category: str, now: datetime
+    ) -> tuple[int, datetime] | None:
+        """The frequency cap as (count, since) for a marketing message, else None."""
+        if category != "marketing" or not frequency_cap:
+            return None
+        cap = FrequencyCap.parse(frequency_cap)
+        return cap.count, now - cap.period

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from store.models import Message
@@ -183,6 +183,42 @@ class MessageLedger:
             row.updated_at = now
             session.flush()
             return _entry(row)
+
+    def hand_over(
+        self, key: str, provider: str, *, cap: tuple[int, datetime] | None = None
+    ) -> bool:
+        """Record that the message is being handed to `provider` (see `set_provider`) — for a
+        capped marketing message only while the contact has fewer than `cap[0]` marketing
+        messages since `cap[1]` that went out or are being handed over right now. Count and
+        record happen in one write transaction holding the contact's lock (SQLite: the database
+        write lock; PostgreSQL: an advisory lock on the contact), so two journeys racing for the
+        last slot cannot both take it. False, and nothing changed, when the cap is reached."""
+        with self._sessions.write() as session:
+            row = self._locked(session, key)
+            if cap is not None:
+                limit, since = cap
+                if session.get_bind().dialect.name == "postgresql":
+                    session.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:contact))"),
+                        {"contact": f"rapport-cap:{row.contact_id}"},
+                    )
+                taken = session.scalar(
+                    select(func.count()).where(
+                        Message.contact_id == row.contact_id,
+                        Message.idempotency_key != key,
+                        Message.created_at >= as_utc(since),
+                        Message.category == "marketing",
+                        or_(
+                            Message.status.in_(SENT_STATUSES),
+                            and_(Message.status == "queued", Message.provider.is_not(None)),
+                        ),
+                    )
+                )
+                if int(taken or 0) >= limit:
+                    return False
+            row.provider = provider
+            row.updated_at = utcnow()
+            return True
 
     def set_provider(self, key: str, provider: str | None) -> None:
         """Note that the message is being handed to `provider` (None: the hand-over failed).

@@ -181,3 +181,32 @@ def test_messages_for_contact_newest_first(store: Store) -> None:
         claim(store, key=key)
     assert [m.idempotency_key for m in store.ledger.messages_for_contact("u1")] == ["c", "b", "a"]
     assert [m.idempotency_key for m in store.ledger.messages_for_contact("u1", limit=1)] == ["c"]
+
+
+def test_two_journeys_racing_for_the_last_capped_slot_send_one_message(
+    store: Store, store_url: URL
+) -> None:
+    since = datetime.now(UTC) - timedelta(days=7)
+    claim(store, "earlier", category="marketing")
+    store.ledger.mark_sent("earlier", "sendgrid", "sg-0")
+    keys = [f"journey-{n}:offer" for n in range(12)]
+    for key in keys:
+        claim(store, key, category="marketing")
+    barrier = threading.Barrier(len(keys))
+    # Half the hand-overs go through a second store (its own engine), like another worker.
+    with Store.open(store_url) as other:
+
+        def hand_over(n: int) -> bool:
+            target = store if n % 2 else other
+            barrier.wait(timeout=30)
+            return target.ledger.hand_over(keys[n], "sendgrid", cap=(2, since))
+
+        with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+            taken = list(pool.map(hand_over, range(len(keys))))
+    assert taken.count(True) == 1  # 2 per week: one already went, one slot left
+
+
+def test_a_transactional_hand_over_ignores_the_cap(store: Store) -> None:
+    claim(store, "receipt", category="transactional")
+    assert store.ledger.hand_over("receipt", "sendgrid") is True
+    assert store.ledger.get("receipt").provider == "sendgrid"  # type: ignore[union-attr]
