@@ -1,0 +1,310 @@
+"""Semantic checks of a valid journey: ids, jumps, reachability, loops without a wait,
+expressions, templates, and the lints (SPEC §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rendering.bundle import TemplateBundle, TemplateNotFound, collect_template, lint_template
+from workflows.diagnostics import Reporter, Severity, suggest
+from workflows.durations import DurationError, parse_clock
+from workflows.expressions import (
+    ExpressionError,
+    Scope,
+    attribute_paths,
+    parse_condition,
+    parse_value,
+)
+from workflows.model import (
+    BranchStep,
+    EventTrigger,
+    ExitStep,
+    Journey,
+    SegmentAtTrigger,
+    SegmentScheduleTrigger,
+    SendStep,
+    SplitStep,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+    WaitUntilStep,
+    WebhookStep,
+)
+from workflows.plan import JourneyPlan, assign_step_ids, template_key
+from workflows.source import KEY
+from workflows.source import Path as YamlPath
+
+CONTACT_FIELDS = frozenset(
+    {"id", "email", "phone", "timezone", "locale", "created_at", "updated_at", "attributes"}
+)
+
+
+def check_semantics(
+    report: Reporter,
+    journey: Journey,
+    templates_dir: Path,
+    known_attributes: frozenset[str] | None,
+    *,
+    complete: bool = True,
+) -> dict[str, TemplateBundle]:
+    """Ids, jumps, the step graph, expressions and templates of a validated journey.
+
+    `complete=False` is for a salvaged journey (see `model_errors.salvage`): its jumps were
+    checked on the raw steps and its graph is not the real one, so only ids, expressions and
+    templates count.
+    """
+    step_ids = assign_step_ids(journey.steps)
+    declared: dict[str, int] = {}
+    for index, step in enumerate(journey.steps):
+        if step.id is None:
+            continue
+        if step.id in declared:
+            report.error(
+                ("steps", index, "id"),
+                f"duplicate step id '{step.id}' (first used at step {declared[step.id] + 1})",
+            )
+        else:
+            declared[step.id] = index
+    jumps_ok = complete and _check_jumps(report, journey, set(declared))
+    if jumps_ok:
+        plan_like = JourneyPlan.model_construct(
+            journey_id="",
+            version="",
+            source_file="",
+            journey=journey,
+            step_ids=step_ids,
+            templates={},
+        )
+        _check_reachability(report, plan_like)
+        _check_loops(report, plan_like)
+        _lint_trailing_wait(report, plan_like)
+    _check_expressions(report, journey, set(declared), known_attributes)
+    return _check_templates(report, journey, templates_dir)
+
+
+def _check_jumps(report: Reporter, journey: Journey, ids: set[str]) -> bool:
+    ok = True
+    for index, step in enumerate(journey.steps):
+        targets: list[tuple[str, str | None, YamlPath]] = [
+            ("next", step.next, ("steps", index, "next"))
+        ]
+        match step:
+            case WaitForStep():
+                targets.append(("on_timeout", step.on_timeout, ("steps", index, "on_timeout")))
+            case BranchStep():
+                targets.append(("else", step.else_, ("steps", index, "else")))
+                targets.extend(
+                    ("goto", case.goto, ("steps", index, "branch", n, "goto"))
+                    for n, case in enumerate(step.branch)
+                )
+            case SplitStep():
+                targets.extend(
+                    ("split", target, ("steps", index, "split", target, KEY))
+                    for target in step.split
+                )
+        for key, target, path in targets:
+            if target is not None and target not in ids:
+                report.error(path, f"{key}: no step has id '{target}'{suggest(target, ids)}")
+                ok = False
+    return ok
+
+
+def _describe(plan: JourneyPlan, index: int) -> str:
+    return f"step '{plan.step_ids[index]}'"
+
+
+def _check_reachability(report: Reporter, plan: JourneyPlan) -> None:
+    seen = {0}
+    frontier = [0]
+    while frontier:
+        index = frontier.pop()
+        for target in plan.successors(index):
+            if target is not None and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    for index in range(len(plan.journey.steps)):
+        if index not in seen:
+            report.error(
+                ("steps", index),
+                f"{_describe(plan, index)} is unreachable: no step leads to it "
+                "(give the step before it a `next`, or jump to it)",
+            )
+
+
+_WAITS = (WaitStep, WaitUntilStep, WaitForStep)
+
+
+def _check_loops(report: Reporter, plan: JourneyPlan) -> None:
+    """A cycle through steps none of which waits would spin forever in one instant."""
+    steps = plan.journey.steps
+    busy = [i for i, step in enumerate(steps) if not isinstance(step, _WAITS)]
+    state: dict[int, int] = {}  # 1 = on the stack, 2 = done
+    reported: set[frozenset[int]] = set()
+
+    def visit(index: int, stack: list[int]) -> None:
+        state[index] = 1
+        stack.append(index)
+        for target in plan.successors(index):
+            if target is None or isinstance(steps[target], _WAITS):
+                continue
+            if state.get(target) == 1:
+                cycle = stack[stack.index(target) :]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    names = " -> ".join(plan.step_ids[i] for i in [*cycle, target])
+                    report.error(
+                        ("steps", index),
+                        f"loop without a wait: {names} would repeat forever; "
+                        "add a wait to the loop",
+                    )
+            elif target not in state:
+                visit(target, stack)
+        stack.pop()
+        state[index] = 2
+
+    for index in busy:
+        if index not in state:
+            visit(index, [])
+
+
+def _lint_trailing_wait(report: Reporter, plan: JourneyPlan) -> None:
+    for index, step in enumerate(plan.journey.steps):
+        if isinstance(step, WaitStep | WaitUntilStep):
+            after = plan.following(index)
+            if after is None or isinstance(plan.journey.steps[after], ExitStep):
+                report.warning(
+                    ("steps", index),
+                    f"{_describe(plan, index)} waits at the end of the run: "
+                    "nothing follows it, so it only delays the outcome",
+                )
+
+
+def _check_expressions(
+    report: Reporter,
+    journey: Journey,
+    step_ids: set[str],
+    known_attributes: frozenset[str] | None,
+) -> None:
+    def condition(path: YamlPath, text: str | None, scope: Scope) -> None:
+        if text is None:
+            return
+        try:
+            tree = parse_condition(text, scope)
+        except ExpressionError as error:
+            report.error(path, f"invalid expression: {error.message}")
+            return
+        _check_tree(path, tree)
+
+    def value(path: YamlPath, text: Any, scope: Scope = Scope.RUN) -> None:
+        if isinstance(text, dict):
+            for key, item in text.items():
+                value((*path, key), item, scope)
+            return
+        if isinstance(text, list):
+            for position, item in enumerate(text):
+                value((*path, position), item, scope)
+            return
+        if not isinstance(text, str):
+            return
+        try:
+            tree = parse_value(text, scope)
+        except ExpressionError as error:
+            report.error(path, f"invalid expression: {error.message}")
+            return
+        if tree is not None:
+            _check_tree(path, tree)
+
+    def _check_tree(path: YamlPath, tree: Any) -> None:
+        for name in sorted(attribute_paths(tree, "steps")):
+            if name not in step_ids:
+                report.error(
+                    path, f"steps.{name}: no step has id '{name}'{suggest(name, step_ids)}"
+                )
+        if known_attributes is None:
+            return
+        for name in sorted(attribute_paths(tree, "contact") - CONTACT_FIELDS - known_attributes):
+            report.warning(
+                path,
+                f"contact.{name} is not an attribute of any contact in contacts/; "
+                "check the spelling or use `is defined`",
+            )
+
+    trigger = journey.trigger
+    if isinstance(trigger, EventTrigger):
+        condition(("trigger", "when"), trigger.when, Scope.EVENT_FILTER)
+        if trigger.key is not None:
+            condition(("trigger", "key"), f"event.{trigger.key}", Scope.EVENT_FILTER)
+    elif isinstance(trigger, SegmentScheduleTrigger | SegmentAtTrigger):
+        condition(("trigger", "segment"), trigger.segment, Scope.SEGMENT)
+    condition(("audience",), journey.audience, Scope.SEGMENT)
+    if journey.goal is not None:
+        condition(("goal", "when"), journey.goal.when, Scope.EVENT_FILTER)
+    for n, spec in enumerate(journey.exit_on):
+        condition(("exit_on", n, "when"), spec.when, Scope.EVENT_FILTER)
+    for index, step in enumerate(journey.steps):
+        at: YamlPath = ("steps", index)
+        match step:
+            case SendStep():
+                value((*at, "to"), step.to)
+            case WaitForStep():
+                condition((*at, "when"), step.when, Scope.EVENT_FILTER)
+            case BranchStep():
+                for n, case in enumerate(step.branch):
+                    condition((*at, "branch", n, "when"), case.when, Scope.RUN)
+            case UpdateStep():
+                value((*at, "update"), step.update)
+            case WebhookStep():
+                value((*at, "webhook"), step.webhook)
+                value((*at, "body"), step.body)
+            case WaitUntilStep():
+                _check_wait_until(report, (*at, "wait_until"), step.wait_until)
+                value((*at, "wait_until"), step.wait_until)
+
+
+def _check_wait_until(report: Reporter, path: YamlPath, text: str) -> None:
+    if "{{" in text:
+        return
+    try:
+        parse_clock(text)
+        return
+    except DurationError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        report.error(
+            path,
+            f"wait_until: {text!r} is neither a time of day (09:00), an ISO timestamp, "
+            "nor '{{ expression }}'",
+        )
+        return
+    if moment.tzinfo is None:
+        report.error(path, f"wait_until: {text!r} needs a UTC offset, e.g. {text}+00:00")
+
+
+def _check_templates(
+    report: Reporter, journey: Journey, templates_dir: Path
+) -> dict[str, TemplateBundle]:
+    bundles: dict[str, TemplateBundle] = {}
+    failed: set[str] = set()
+    for index, step in enumerate(journey.steps):
+        if not isinstance(step, SendStep):
+            continue
+        key = template_key(step.send, step.template)
+        if key in bundles or key in failed:
+            continue
+        try:
+            bundle, diagnostics = collect_template(templates_dir, step.template, step.send)
+        except TemplateNotFound as missing:
+            report.error(("steps", index, "template"), str(missing))
+            failed.add(key)
+            continue
+        report.diagnostics.extend(diagnostics)
+        if bundle is None or any(d.severity is Severity.ERROR for d in diagnostics):
+            failed.add(key)
+            continue
+        bundles[key] = bundle
+        report.diagnostics.extend(lint_template(bundle, marketing=step.category == "marketing"))
+    return bundles
