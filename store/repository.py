@@ -39,6 +39,19 @@ from store.vocab import (
 )
 
 
+def _merge_contact(earlier: ContactRecord | None, later: ContactRecord) -> ContactRecord:
+    """`later` applied over `earlier`: given fields win, attributes merge key by key."""
+    if earlier is None:
+        return later
+    fields = ("email", "phone", "timezone", "locale", "created_at")
+    return earlier.model_copy(
+        update={
+            **{f: getattr(later, f) for f in fields if getattr(later, f) is not None},
+            "attributes": {**earlier.attributes, **later.attributes},
+        }
+    )
+
+
 def _contact(row: Contact) -> ContactRecord:
     return ContactRecord.model_validate(columns(row))
 
@@ -89,35 +102,58 @@ class Store:
 
     # -- contacts ---------------------------------------------------------------------------
 
-    def _upsert(self, session: Session, record: ContactRecord, now: datetime) -> Contact:
+    def _upsert(
+        self, session: Session, records: list[ContactRecord], now: datetime
+    ) -> list[Contact]:
+        """Upsert a batch in a fixed number of statements: one multi-row INSERT … ON CONFLICT
+        DO NOTHING, one SELECT … FOR UPDATE of the rows, then the ORM's batched UPDATEs.
+        Several records for one id are merged in order first, as one after the other would."""
+        merged: dict[str, ContactRecord] = {}
+        for record in records:
+            merged[record.id] = _merge_contact(merged.get(record.id), record)
+        ids = list(merged)
         execute(
             session,
             insert(session, Contact)
             .values(
-                id=record.id,
-                attributes={},
-                created_at=record.created_at or now,
-                updated_at=now,
+                [
+                    {
+                        "id": contact_id,
+                        "attributes": {},
+                        "created_at": merged[contact_id].created_at or now,
+                        "updated_at": now,
+                    }
+                    for contact_id in ids
+                ]
             )
             .on_conflict_do_nothing(index_elements=["id"]),
         )
-        row = session.get(Contact, record.id, with_for_update=True, populate_existing=True)
-        assert row is not None
-        for field in ("email", "phone", "timezone", "locale"):
-            value = getattr(record, field)
-            if value is not None:
-                setattr(row, field, value)
-        if record.attributes:
-            row.attributes = {**(row.attributes or {}), **record.attributes}
-        row.updated_at = now
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(Contact)
+                .where(Contact.id.in_(ids))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        for contact_id, record in merged.items():
+            row = rows[contact_id]
+            for field in ("email", "phone", "timezone", "locale"):
+                value = getattr(record, field)
+                if value is not None:
+                    setattr(row, field, value)
+            if record.attributes:
+                row.attributes = {**(row.attributes or {}), **record.attributes}
+            row.updated_at = now
         session.flush()
-        return row
+        return [rows[contact_id] for contact_id in ids]
 
     def upsert_contact(self, record: ContactRecord) -> ContactRecord:
         """Create or update a contact: fields given replace the stored ones, fields left `None`
         are kept, and `attributes` are merged into the stored attributes (given keys win)."""
         with self._sessions.write() as session:
-            return _contact(self._upsert(session, record, utcnow()))
+            return _contact(self._upsert(session, [record], utcnow())[0])
 
     def upsert_contacts(self, records: Iterable[ContactRecord], batch_size: int = 500) -> int:
         """`upsert_contact` for many, `batch_size` per transaction; returns how many."""
@@ -128,9 +164,7 @@ class Store:
 
         def flush() -> None:
             with self._sessions.write() as session:
-                now = utcnow()
-                for record in batch:
-                    self._upsert(session, record, now)
+                self._upsert(session, batch, utcnow())
             batch.clear()
 
         for record in records:

@@ -103,3 +103,23 @@ def test_concurrent_upserts_merge_every_attribute(store: Store) -> None:
     stored = store.get_contact("u1")
     assert stored is not None
     assert stored.attributes == {"base": True, **{f"k{n}": n for n in range(8)}}
+
+
+def test_a_batch_naming_a_contact_twice_applies_both_in_order(store: Store) -> None:
+    store.upsert_contact(ContactRecord(id="u1", email="old@example.com", attributes={"a": 1}))
+    count = store.upsert_contacts(
+        [
+            ContactRecord(id="u1", email="new@example.com", attributes={"b": 2}),
+            ContactRecord(id="u2", locale="fr_FR"),
+            ContactRecord(id="u1", timezone="Europe/Paris", attributes={"a": 3}),
+        ]
+    )
+    one, two = store.get_contact("u1"), store.get_contact("u2")
+    assert count == 3
+    assert one is not None and two is not None
+    assert (one.email, one.timezone, one.attributes) == (
+        "new@example.com",
+        "Europe/Paris",
+        {"a": 3, "b": 2},
+    )
+    assert two.locale == "fr_FR"
