@@ -4,11 +4,8 @@ stored-but-unrouted; once Temporal is back, the retried events are processed exa
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,45 +19,11 @@ from api.app import create_app
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
 from runtime.starter import connect_client
-from runtime.temporal import build_worker, venv_binary
+from runtime.temporal import build_worker
 from store import Store
 from tests.api.helpers import WRITE_KEY, contact_id, eventually, outbox_mentions, ping_plans, serve
-from tests.stack.helpers import free_port, project_settings
+from tests.stack.helpers import dev_server_process, free_port, project_settings
 from workflows.project import compile_project
-
-
-@contextmanager
-def dev_server(port: int, db_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`temporal server start-dev` keeping its state in `db_file`, so it can be restarted."""
-    process = subprocess.Popen(
-        [
-            str(venv_binary("temporal")),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db-filename",
-            str(db_file),
-            "--log-level",
-            "error",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def post(client: analytics.Client, method: str, *args: Any, **kwargs: Any) -> int:
@@ -103,7 +66,7 @@ async def test_track_is_503_while_temporal_is_down_and_the_retry_runs_exactly_on
 
     async with serve(app) as url:
         segment = analytics.Client(WRITE_KEY, host=url, sync_mode=True)
-        with dev_server(port, db_file) as server:
+        with dev_server_process(port, db_file) as server:
             client = await wait_for_temporal(settings, address, timeout=30)
             async with build_worker(client, activities, settings.temporal_task_queue):
                 for user in (alice, bob):
@@ -151,7 +114,7 @@ async def test_track_is_503_while_temporal_is_down_and_the_retry_runs_exactly_on
                 assert unavailable == 2
 
         # Temporal back (same state file), a worker again; the senders retry.
-        with dev_server(port, db_file):
+        with dev_server_process(port, db_file):
             client = await wait_for_temporal(settings, address, timeout=30)
             async with build_worker(client, activities, settings.temporal_task_queue):
                 started = time.monotonic()

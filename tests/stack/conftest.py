@@ -6,7 +6,6 @@ start them as subprocesses."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -17,10 +16,10 @@ from activities.journey_activities import JourneyActivities
 from cli import app
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
-from runtime.temporal import build_worker, connect, venv_binary
+from runtime.temporal import build_worker, connect
 from settings import get_settings
 from store import Store
-from tests.stack.helpers import Stack, free_port, project_settings
+from tests.stack.helpers import Stack, dev_server_process, free_port, project_settings
 from workflows.project import compile_project
 
 
@@ -28,35 +27,10 @@ from workflows.project import compile_project
 async def dev_server() -> AsyncIterator[str]:
     """`temporal server start-dev` on free ports, in memory, for the whole session."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(venv_binary("temporal")),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    address = f"127.0.0.1:{port}"
-    try:
+    with dev_server_process(port):
+        address = f"127.0.0.1:{port}"
         await wait_for_temporal(project_settings(), address, timeout=30)
         yield address
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

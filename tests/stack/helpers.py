@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,38 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline:
             found.append(f"{entry.name}: {cmdline}")
     return found
+
+
+@contextmanager
+def dev_server_process(port: int, db_file: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """`temporal server start-dev` on 127.0.0.1:`port`, in memory or keeping its state in
+    `db_file` (so it can be stopped and started again), stopped on exit."""
+    storage = ["--db-filename", str(db_file)] if db_file is not None else []
+    process = subprocess.Popen(
+        [
+            str(venv_binary("temporal")),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *storage,
+            "--log-level",
+            "error",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
