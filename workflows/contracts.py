@@ -44,18 +44,31 @@ class EventPayload(Contract):
         }
 
 
-class ResumeState(Contract):
-    """What a run carries across `continue_as_new`."""
+class RunState(BaseModel):
+    """Everything a run knows about itself, in one place.
 
-    index: int
-    entry_id: str
-    entered_at: datetime
-    holdout: bool
-    variant: str | None = None
-    steps: dict[str, Any] = Field(default_factory=dict)
-    visits: dict[str, int] = Field(default_factory=dict)
+    The workflow keeps one `RunState` (`self._state`) and `continue_as_new` carries it whole
+    (samples-python's `safe_message_handlers`), so a field added here crosses into the next run
+    by construction: none can be forgotten again, as `paused` once was. Mutable, unlike the
+    other contracts: the workflow updates it in place as the run moves.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+    contract_version: int = CONTRACT_VERSION
+
+    index: int | None = Field(0, description="The step being executed; None once the run ends.")
+    entry_id: str = Field("", description="The first execution's run id: one entry, many runs.")
+    entered_at: datetime | None = None
+    holdout: bool = False
+    variant: str | None = Field(None, description="The arm the last split chose.")
+    paused: bool = False
+    outcome: str | None = None
+    steps: dict[str, Any] = Field(default_factory=dict, description="`steps.*` for expressions.")
+    visits: dict[str, int] = Field(default_factory=dict, description="Passes through each step.")
     seen_event_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    waiting_for: str | None = Field(None, description="An event name, 'time', 'resume' or None.")
+    waiting_until: datetime | None = None
 
 
 class JourneyInput(Contract):
@@ -72,7 +85,9 @@ class JourneyInput(Contract):
         None,
         description="Force the control-group decision; None draws it (the simulator passes False).",
     )
-    resume: ResumeState | None = None
+    state: RunState | None = Field(
+        None, description="Set by continue_as_new: the run so far (None: a new entry)."
+    )
 
 
 class TimelineEntry(Contract):
@@ -244,4 +259,4 @@ class RunEnded(Contract):
     ended_at: datetime
 
 
-ResumeState.model_rebuild()
+RunState.model_rebuild()

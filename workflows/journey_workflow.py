@@ -28,9 +28,9 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         LoadContactInput,
         MessageContext,
-        ResumeState,
         RunEnded,
         RunStarted,
+        RunState,
         RunStatus,
         SendOutcome,
         SendRequest,
@@ -106,24 +106,20 @@ class _Stop(Exception):
 
 @workflow.defn(name="JourneyWorkflow")
 class JourneyWorkflow:
-    def __init__(self) -> None:
-        self._input: JourneyInput | None = None
+    @workflow.init
+    def __init__(self, input: JourneyInput) -> None:
+        # Set before any handler runs: a signal in a continued run's first task (a `pause`,
+        # say) lands in the carried state, not in a fresh one that `run` would then replace.
+        self._input = input
         self._plan: JourneyPlan | None = None
-        self._index: int | None = 0
-        self._entry_id = ""
-        self._entered_at: datetime | None = None
-        self._holdout = False
-        self._variant: str | None = None
-        self._steps: dict[str, Any] = {}
-        self._visits: dict[str, int] = {}
-        self._seen: list[str] = []
+        # The run's whole state; `continue_as_new` carries exactly this.
+        self._state = input.state or RunState(
+            entry_id=workflow.info().run_id, entered_at=self._now()
+        )
+        # Not state: events for the wait_for in progress (a wait never spans continue_as_new)
+        # and the contact as last loaded (reloaded when a run starts).
         self._inbox: list[EventPayload] = []
-        self._timeline: list[TimelineEntry] = []
         self._snapshot = ContactSnapshot(found=False)
-        self._outcome: str | None = None
-        self._paused = False
-        self._waiting_for: str | None = None
-        self._waiting_until: datetime | None = None
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -131,32 +127,33 @@ class JourneyWorkflow:
     async def run(self, input: JourneyInput) -> JourneyResult:
         self._start(input)
         plan = self.plan
+        state = self._state
         await self._refresh_contact()
-        if input.resume is None:
+        if input.state is None:
             if not self._enters():
                 return await self._finish("not_entered")
             await workflow.execute_local_activity_method(
                 JourneyActivities.record_run_started,
                 RunStarted(
                     workflow_id=workflow.info().workflow_id,
-                    run_id=self._entry_id,
+                    run_id=state.entry_id,
                     contact_id=input.contact_id,
                     journey=plan.journey_id,
                     version=plan.version,
                     entered_at=self._now(),
-                    holdout=self._holdout,
+                    holdout=state.holdout,
                     data=input.data,
                 ),
                 **QUICK,
             )
             self._note(
                 TimelineEntry(
-                    at=self._now(), type="enter", result="holdout" if self._holdout else None
+                    at=self._now(), type="enter", result="holdout" if state.holdout else None
                 )
             )
         steps_this_task = 0
         last_task_at = workflow.now()
-        while self._index is not None and self._outcome is None:
+        while state.index is not None and state.outcome is None:
             if workflow.now() != last_task_at:
                 last_task_at, steps_this_task = workflow.now(), 0
             steps_this_task += 1
@@ -165,9 +162,12 @@ class JourneyWorkflow:
                     f"more than {MAX_STEPS_PER_ACTIVATION} steps without a wait"
                 )
             if self._should_continue_as_new():
-                workflow.continue_as_new(self._resume_input())
+                workflow.continue_as_new(self._continued_input())
             try:
-                self._index = await self._execute(self._index)
+                if state.paused and isinstance(plan.step(state.index), SendStep):
+                    await self._hold_while_paused()
+                    continue
+                state.index = await self._execute(state.index)
             except _Stop:
                 break
             except asyncio.CancelledError:
@@ -175,33 +175,19 @@ class JourneyWorkflow:
                 # cancellation end the workflow as cancelled.
                 await asyncio.shield(self._finish("cancelled"))
                 raise
-        return await self._finish(self._outcome or "completed")
+        return await self._finish(state.outcome or "completed")
 
     def _start(self, input: JourneyInput) -> None:
-        self._input = input
         self._plan = input.plan
-        resume = input.resume
-        if resume is None:
-            self._entry_id = workflow.info().run_id
-            self._entered_at = self._now()
+        if input.state is None:
             holdout = input.plan.journey.holdout
-            self._holdout = (
+            self._state.holdout = (
                 input.holdout
                 if input.holdout is not None
                 else holdout > 0
                 and stable_fraction("holdout", input.plan.journey_id, input.contact_id) * 100
                 < holdout
             )
-            return
-        self._index = resume.index
-        self._entry_id = resume.entry_id
-        self._entered_at = resume.entered_at
-        self._holdout = resume.holdout
-        self._variant = resume.variant
-        self._steps = dict(resume.steps)
-        self._visits = dict(resume.visits)
-        self._seen = list(resume.seen_event_ids)
-        self._timeline = list(resume.timeline)
 
     def _enters(self) -> bool:
         audience = self.plan.journey.audience
@@ -213,16 +199,17 @@ class JourneyWorkflow:
         return self._condition(audience, None, step=None)
 
     async def _finish(self, outcome: str) -> JourneyResult:
-        self._outcome = outcome
-        self._index = None
-        self._waiting_for = self._waiting_until = None
+        state = self._state
+        state.outcome = outcome
+        state.index = None
+        state.waiting_for = state.waiting_until = None
         now = self._now()
         if outcome != "not_entered":
             await workflow.execute_local_activity_method(
                 JourneyActivities.record_run_ended,
                 RunEnded(
                     workflow_id=workflow.info().workflow_id,
-                    run_id=self._entry_id,
+                    run_id=state.entry_id,
                     outcome=outcome,
                     ended_at=now,
                 ),
@@ -234,10 +221,10 @@ class JourneyWorkflow:
             version=self.plan.version,
             contact_id=self.input.contact_id,
             outcome=outcome,
-            entered_at=self._entered_at or now,
+            entered_at=state.entered_at or now,
             ended_at=now,
-            holdout=self._holdout,
-            timeline=self._timeline,
+            holdout=state.holdout,
+            timeline=state.timeline,
         )
 
     def _should_continue_as_new(self) -> bool:
@@ -247,30 +234,36 @@ class JourneyWorkflow:
             or info.get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE
         )
 
-    def _resume_input(self) -> JourneyInput:
-        assert self._index is not None
-        return self.input.model_copy(
+    def _continued_input(self) -> JourneyInput:
+        """The input of the next run: the same, with the whole state (lists trimmed)."""
+        state = self._state.model_copy(
             update={
-                "resume": ResumeState(
-                    index=self._index,
-                    entry_id=self._entry_id,
-                    entered_at=self._entered_at or self._now(),
-                    holdout=self._holdout,
-                    variant=self._variant,
-                    steps=self._steps,
-                    visits=self._visits,
-                    seen_event_ids=self._seen[-SEEN_EVENT_IDS_KEPT:],
-                    timeline=self._timeline[-TIMELINE_KEPT:],
-                )
+                "seen_event_ids": self._state.seen_event_ids[-SEEN_EVENT_IDS_KEPT:],
+                "timeline": self._state.timeline[-TIMELINE_KEPT:],
             }
         )
+        return self.input.model_copy(update={"state": state})
+
+    async def _hold_while_paused(self) -> None:
+        """A paused journey holds its runs before their next send, for as long as it takes;
+        the hold also ends when the history is long enough to continue as new (paused)."""
+        state = self._state
+        state.waiting_for = "resume"
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    not state.paused or state.outcome is not None or self._should_continue_as_new()
+                )
+            )
+        finally:
+            state.waiting_for = None
 
     # --- one handler per step kind ------------------------------------------------------------
 
     async def _execute(self, index: int) -> int | None:
         step = self.plan.step(index)
         step_id = self.plan.step_ids[index]
-        self._visits[step_id] = self._visits.get(step_id, 0) + 1
+        self._state.visits[step_id] = self._state.visits.get(step_id, 0) + 1
         match step:
             case SendStep():
                 return await self._send(index, step_id, step)
@@ -289,21 +282,12 @@ class JourneyWorkflow:
             case WebhookStep():
                 return await self._webhook(index, step_id, step)
             case ExitStep():
-                self._outcome = step.exit or "completed"
+                self._state.outcome = step.exit or "completed"
                 return None
             case _:
                 assert_never(step)
 
     async def _send(self, index: int, step_id: str, step: SendStep) -> int | None:
-        if self._paused:
-            # A paused journey holds its runs before their next send, for as long as it takes.
-            self._waiting_for = "resume"
-            try:
-                await workflow.wait_condition(lambda: not self._paused or self._outcome is not None)
-            finally:
-                self._waiting_for = None
-            if self._outcome is not None:
-                raise _Stop()
         settings = self.plan.journey.settings
         quiet_hours = settings.quiet_hours
         if quiet_hours is None and step.send == "sms":
@@ -326,10 +310,10 @@ class JourneyWorkflow:
                 context=MessageContext(
                     journey_data=self._journey_data(),
                     trigger=self.input.trigger.as_variables() if self.input.trigger else None,
-                    steps=self._steps,
+                    steps=self._state.steps,
                     now=self._now(),
                 ),
-                holdout=self._holdout,
+                holdout=self._state.holdout,
                 frequency_cap=settings.frequency_cap,
                 quiet_hours=quiet_hours,
                 fallback_timezone=settings.timezone,
@@ -353,7 +337,7 @@ class JourneyWorkflow:
             )
             await self._sleep_until(outcome.retry_at, step.send)
             await self._refresh_contact()
-        self._steps[step_id] = {"status": outcome.status, "to": outcome.to}
+        self._state.steps[step_id] = {"status": outcome.status, "to": outcome.to}
         self._note(
             TimelineEntry(
                 at=self._now(),
@@ -410,18 +394,18 @@ class JourneyWorkflow:
             cursor[0] = len(self._inbox)
             return False
 
-        self._waiting_for, self._waiting_until = step.wait_for, deadline
+        self._state.waiting_for, self._state.waiting_until = step.wait_for, deadline
         try:
             await self._wait_condition(arrived, deadline)
         finally:
-            self._waiting_for = self._waiting_until = None
+            self._state.waiting_for = self._state.waiting_until = None
         if found:
             event = found[0]
-            self._steps[step_id] = {"result": "event", "event": event.as_variables()}
+            self._state.steps[step_id] = {"result": "event", "event": event.as_variables()}
             self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="event"))
             await self._refresh_contact()
             return self.plan.following(index)
-        self._steps[step_id] = {"result": "timeout", "event": None}
+        self._state.steps[step_id] = {"result": "timeout", "event": None}
         self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout"))
         await self._refresh_contact()
         return self.plan.jump(step.on_timeout, index)
@@ -429,14 +413,14 @@ class JourneyWorkflow:
     def _branch(self, index: int, step_id: str, step: BranchStep) -> int | None:
         for case in step.branch:
             if self._condition(case.when, None, step=step_id):
-                self._steps[step_id] = {"goto": case.goto}
+                self._state.steps[step_id] = {"goto": case.goto}
                 self._note(
                     TimelineEntry(at=self._now(), type="branch", step=step_id, result=case.goto)
                 )
                 return self.plan.index_of(case.goto)
         target = self.plan.jump(step.else_, index)
         chosen = self.plan.step_ids[target] if target is not None else None
-        self._steps[step_id] = {"goto": chosen}
+        self._state.steps[step_id] = {"goto": chosen}
         self._note(
             TimelineEntry(at=self._now(), type="branch", step=step_id, result=chosen or "end")
         )
@@ -453,8 +437,8 @@ class JourneyWorkflow:
                 chosen = target
                 break
             point -= weight
-        self._variant = chosen
-        self._steps[step_id] = {"variant": chosen}
+        self._state.variant = chosen
+        self._state.steps[step_id] = {"variant": chosen}
         self._note(TimelineEntry(at=self._now(), type="split", step=step_id, result=chosen))
         return self.plan.index_of(chosen)
 
@@ -465,7 +449,7 @@ class JourneyWorkflow:
             UpdateContactInput(contact_id=self.input.contact_id, attributes=attributes),
             **QUICK,
         )
-        self._steps[step_id] = {"attributes": attributes}
+        self._state.steps[step_id] = {"attributes": attributes}
         self._note(
             TimelineEntry(at=self._now(), type="update", step=step_id, result=", ".join(attributes))
         )
@@ -486,7 +470,7 @@ class JourneyWorkflow:
             )
         except ActivityError as error:
             outcome = WebhookOutcome(status_code=None, ok=False, error=str(error.cause or error))
-        self._steps[step_id] = {"status_code": outcome.status_code, "ok": outcome.ok}
+        self._state.steps[step_id] = {"status_code": outcome.status_code, "ok": outcome.ok}
         self._note(
             TimelineEntry(
                 at=self._now(),
@@ -502,49 +486,49 @@ class JourneyWorkflow:
 
     @workflow.signal(name="event")
     def on_event(self, event: EventPayload) -> None:
-        if event.id in self._seen:
+        if event.id in self._state.seen_event_ids:
             return
-        self._seen.append(event.id)
-        if len(self._seen) > SEEN_EVENT_IDS_KEPT * 2:
-            del self._seen[:-SEEN_EVENT_IDS_KEPT]
+        self._state.seen_event_ids.append(event.id)
+        if len(self._state.seen_event_ids) > SEEN_EVENT_IDS_KEPT * 2:
+            del self._state.seen_event_ids[:-SEEN_EVENT_IDS_KEPT]
         self._inbox.append(event)
         self._note(TimelineEntry(at=self._now(), type="event", event=event.name))
-        if self._outcome is not None or self._plan is None:
+        if self._state.outcome is not None or self._plan is None:
             return
         journey = self.plan.journey
         if any(self._event_condition(event, spec) for spec in journey.exit_on):
-            self._outcome = "exited"
+            self._state.outcome = "exited"
         elif journey.goal is not None and self._event_condition(event, journey.goal):
-            self._outcome = "converted"
+            self._state.outcome = "converted"
 
     @workflow.signal(name="pause")
     def on_pause(self) -> None:
-        self._paused = True
+        self._state.paused = True
 
     @workflow.signal(name="resume")
     def on_resume(self) -> None:
-        self._paused = False
+        self._state.paused = False
 
     @workflow.query(name="status")
     def status(self) -> RunStatus:
-        index = self._index
+        index = self._state.index
         return RunStatus(
             journey=self.plan.journey_id,
             version=self.plan.version,
             contact_id=self.input.contact_id,
             step=self.plan.step_ids[index] if index is not None else None,
             step_kind=step_kind_of(self.plan.step(index)) if index is not None else None,
-            waiting_for=self._waiting_for,
-            until=self._waiting_until,
-            outcome=self._outcome,
-            holdout=self._holdout,
-            entered_at=self._entered_at,
-            paused=self._paused,
+            waiting_for=self._state.waiting_for,
+            until=self._state.waiting_until,
+            outcome=self._state.outcome,
+            holdout=self._state.holdout,
+            entered_at=self._state.entered_at,
+            paused=self._state.paused,
         )
 
     @workflow.query(name="timeline")
     def timeline(self) -> list[TimelineEntry]:
-        return self._timeline
+        return self._state.timeline
 
     def _event_matches(self, event: EventPayload, step: WaitForStep) -> bool:
         if event.name != step.wait_for:
@@ -564,11 +548,11 @@ class JourneyWorkflow:
     # --- waiting ------------------------------------------------------------------------------
 
     async def _sleep_until(self, until: datetime, waiting_for: str) -> None:
-        self._waiting_for, self._waiting_until = waiting_for, until
+        self._state.waiting_for, self._state.waiting_until = waiting_for, until
         try:
             await self._wait_condition(lambda: False, until)
         finally:
-            self._waiting_for = self._waiting_until = None
+            self._state.waiting_for = self._state.waiting_until = None
 
     async def _wait_condition(self, done: Any, until: datetime) -> None:
         """Wait for `done()` or the deadline; a goal or exit_on event ends the run (`_Stop`)."""
@@ -576,16 +560,15 @@ class JourneyWorkflow:
         if remaining > timedelta(0):
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self._outcome is not None or done(), timeout=remaining
+                    lambda: self._state.outcome is not None or done(), timeout=remaining
                 )
-        if self._outcome is not None:
+        if self._state.outcome is not None:
             raise _Stop()
 
     # --- helpers ------------------------------------------------------------------------------
 
     @property
     def input(self) -> JourneyInput:
-        assert self._input is not None
         return self._input
 
     @property
@@ -594,19 +577,18 @@ class JourneyWorkflow:
         return self._plan
 
     def _now(self) -> datetime:
-        shift = self._input.clock_shift if self._input is not None else timedelta(0)
-        return workflow.now() + shift
+        return workflow.now() + self._input.clock_shift
 
     def _note(self, entry: TimelineEntry) -> None:
-        self._timeline.append(entry)
-        if len(self._timeline) > TIMELINE_KEPT * 2:
-            del self._timeline[:-TIMELINE_KEPT]
+        self._state.timeline.append(entry)
+        if len(self._state.timeline) > TIMELINE_KEPT * 2:
+            del self._state.timeline[:-TIMELINE_KEPT]
 
     def _ledger_key(self, step_id: str) -> str:
         """Run + step + visit: the same for every attempt and replay of this send, and distinct
         for a second entry into the journey or a second pass through a loop."""
-        visit = self._visits.get(step_id, 1)
-        raw = f"{workflow.info().workflow_id}|{self._entry_id}|{step_id}|{visit}"
+        visit = self._state.visits.get(step_id, 1)
+        raw = f"{workflow.info().workflow_id}|{self._state.entry_id}|{step_id}|{visit}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
     def _journey_data(self) -> dict[str, Any]:
@@ -619,7 +601,7 @@ class JourneyWorkflow:
             contact=self._snapshot.contact,
             journey=self._journey_data(),
             trigger=trigger.as_variables() if trigger else None,
-            steps=self._steps,
+            steps=self._state.steps,
             history=tuple(
                 HistoryEvent(e.name, e.timestamp, e.properties) for e in self._snapshot.history
             ),

@@ -262,21 +262,32 @@ async def test_recorded_histories_of_every_sample_journey_replay(
         assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
 
 
+@pytest.mark.parametrize("continues_as_new", [False, True], ids=["one run", "continued"])
 async def test_a_paused_run_holds_before_its_next_send_until_resumed(
-    env: WorkflowEnvironment, tmp_path: Path
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    continues_as_new: bool,
 ) -> None:
+    if continues_as_new:
+        # Small enough that the run continues as new when its wait ends, large enough that the
+        # continued run (a handful of events) does not at once continue again.
+        monkeypatch.setattr(journey_workflow, "HISTORY_EVENTS_BEFORE_CONTINUE", 15)
     plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
     async with harness(env, tmp_path) as h:
         handle = await h.start(plan, contact())
         await h.advance(timedelta(hours=1))
         await handle.signal("pause")
         await h.advance(timedelta(days=3))
+        latest = await handle.describe()
+        assert (latest.run_id != handle.first_execution_run_id) == continues_as_new
         status = await handle.query(JourneyWorkflow.status)
         assert (status.step, status.waiting_for, status.paused) == ("second", "resume", True)
-        assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+        assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # nothing sent while paused
         await handle.signal("resume")
         result = await handle.result()
     assert [e.step for e in result.timeline if e.type == "send"] == ["first", "second"]
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
 
 
 async def test_a_cancelled_run_is_recorded_as_cancelled(
