@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     sms_help_text: str | None = Field(None, validation_alias="RAPPORT_SMS_HELP_TEXT")
     topics: str = Field("", validation_alias="RAPPORT_TOPICS")
     frequency_cap: str | None = Field(None, validation_alias="RAPPORT_FREQUENCY_CAP")
+    # Loyalty measurement (SPEC §5b, §10): the order event and its revenue property, the NPS
+    # answer event and its score property.
+    order_event: str = Field("order_placed", validation_alias="RAPPORT_ORDER_EVENT")
+    revenue_property: str = Field("total", validation_alias="RAPPORT_REVENUE_PROPERTY")
+    nps_event: str = Field("nps_submitted", validation_alias="RAPPORT_NPS_EVENT")
 
     @field_validator("frequency_cap")
     @classmethod

@@ -1,0 +1,256 @@
+"""`rapport report loyalty`: retention, churn, orders, revenue, CLTV, NPS and cohorts (SPEC §10),
+each computed by the database in a handful of aggregate queries over the events table.
+
+The definitions (docs/metrics.md has a worked example of each):
+  * an *order* is an event named `order_event`, its revenue the JSON number in its
+    `revenue_property`; a *customer* is a contact with at least one order;
+  * periods are half-open, `[since, until)`; rates are fractions in 0-1, rounded to 4 places,
+    money to 2; a rate whose denominator is zero is null.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, case, func, select
+
+from reports.sql import count_where, json_number, json_text, month_index
+from store.models import Contact, Event
+
+RATE_PLACES = 4
+MONEY_PLACES = 2
+PROMOTER_MIN, PASSIVE_MIN = 9, 7  # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
+
+
+@dataclass(frozen=True)
+class LoyaltyQuery:
+    since: datetime
+    until: datetime
+    window: timedelta = timedelta(days=90)
+    cohorts: bool = False
+    order_event: str = "order_placed"
+    revenue_property: str = "total"
+    nps_event: str = "nps_submitted"
+    nps_property: str = "score"
+
+    def __post_init__(self) -> None:
+        if self.until <= self.since:
+            raise ValueError("until must be after since")
+        if self.window <= timedelta(0):
+            raise ValueError("window must be longer than zero")
+
+
+def day_or_instant(value: datetime) -> str:
+    """How a period bound is shown: `2026-07-01` for UTC midnight, else the ISO timestamp."""
+    value = value.astimezone(UTC)
+    if value.time() == datetime.min.time():
+        return value.date().isoformat()
+    return value.isoformat()
+
+
+def ratio(numerator: float, denominator: float, places: int = RATE_PLACES) -> float | None:
+    return round(numerator / denominator, places) if denominator else None
+
+
+def loyalty_report(
+    engine: Engine, query: LoyaltyQuery, rfm_segments: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The report as SPEC §10's JSON. `rfm_segments` (contacts per segment now) is read from
+    the contacts' `rfm_segment` when not given."""
+    with engine.connect() as conn:
+        orders = _order_figures(conn, query)
+        nps = _nps(conn, query)
+        segments = rfm_segments if rfm_segments is not None else rfm_segment_counts(conn)
+        cohorts = _cohorts(conn, query) if query.cohorts else None
+
+    start = orders["active_at_start"]
+    retention = orders["retained"] / start if start else None
+    churn = 1 - retention if retention is not None else None
+    aov = orders["revenue"] / orders["orders"] if orders["orders"] else None
+    frequency = orders["orders"] / orders["buyers"] if orders["buyers"] else None
+    cltv = aov * frequency / churn if aov is not None and frequency and churn else None
+    report: dict[str, Any] = {
+        "since": day_or_instant(query.since),
+        "until": day_or_instant(query.until),
+        "window_days": _days(query.window),
+        "customers": {
+            "active_at_start": start,
+            "retained": orders["retained"],
+            "new": orders["new"],
+            "active_at_end": orders["active_at_end"],
+        },
+        "retention_rate": _rounded(retention),
+        "churn_rate": _rounded(churn),
+        "repeat_purchase_rate": ratio(orders["repeaters"], orders["customers"]),
+        "orders": orders["orders"],
+        "revenue": round(orders["revenue"], MONEY_PLACES),
+        "average_order_value": _rounded(aov, MONEY_PLACES),
+        "purchase_frequency": _rounded(frequency),
+        "cltv": _rounded(cltv, MONEY_PLACES),
+        "nps": nps,
+        "rfm_segments": segments,
+    }
+    if cohorts is not None:
+        report["cohorts"] = cohorts
+    return report
+
+
+def _rounded(value: float | None, places: int = RATE_PLACES) -> float | None:
+    return round(value, places) if value is not None else None
+
+
+def _days(window: timedelta) -> int | float:
+    days = window.total_seconds() / 86400
+    return int(days) if days.is_integer() else round(days, 4)
+
+
+def _order_figures(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
+    """Every order figure in one statement: one pass over the orders before `until`, grouped
+    per customer, then counted."""
+    ts = Event.timestamp
+    revenue = json_number(conn.dialect.name, Event.properties, query.revenue_property)
+    in_period = ts >= query.since
+    per_customer = (
+        select(
+            Event.contact_id,
+            func.min(ts).label("first_order"),
+            count_where(ts >= query.since - query.window, ts < query.since).label("before"),
+            count_where(in_period).label("during"),
+            count_where(ts >= query.until - query.window).label("at_end"),
+            func.count().label("up_to_until"),
+            func.sum(case((in_period, func.coalesce(revenue, 0.0)), else_=0.0)).label("revenue"),
+        )
+        .where(Event.name == query.order_event, ts < query.until)
+        .group_by(Event.contact_id)
+        .subquery()
+    )
+    c = per_customer.c
+    row = conn.execute(
+        select(
+            count_where(c.before > 0).label("active_at_start"),
+            count_where(c.before > 0, c.during > 0).label("retained"),
+            count_where(c.first_order >= query.since).label("new"),
+            count_where(c.at_end > 0).label("active_at_end"),
+            count_where(c.during > 0).label("buyers"),
+            func.coalesce(func.sum(c.during), 0).label("orders"),
+            func.coalesce(func.sum(c.revenue), 0.0).label("revenue"),
+            count_where(c.up_to_until >= 2).label("repeaters"),
+            func.count().label("customers"),
+        )
+    ).one()
+    figures = dict(row._mapping)
+    return {k: float(v) if k == "revenue" else int(v) for k, v in figures.items()}
+
+
+def _nps(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
+    """Each contact's latest valid score (a number 0-10) in the period counts once."""
+    ts = Event.timestamp
+    score = json_number(conn.dialect.name, Event.properties, query.nps_property)
+    latest_first = func.row_number().over(
+        partition_by=Event.contact_id, order_by=(ts.desc(), Event.id.desc())
+    )
+    answers = (
+        select(score.label("score"), latest_first.label("rank"))
+        .where(
+            Event.name == query.nps_event,
+            ts >= query.since,
+            ts < query.until,
+            score >= 0,
+            score <= 10,
+        )
+        .subquery()
+    )
+    s = answers.c.score
+    row = conn.execute(
+        select(
+            func.count().label("responses"),
+            count_where(s >= PROMOTER_MIN).label("promoters"),
+            count_where(s >= PASSIVE_MIN, s < PROMOTER_MIN).label("passives"),
+            count_where(s < PASSIVE_MIN).label("detractors"),
+        ).where(answers.c.rank == 1)
+    ).one()
+    responses, promoters, passives, detractors = (int(v) for v in row)
+    nps = 100 * (promoters - detractors) / responses if responses else None
+    return {
+        "score": round(nps, 1) if nps is not None else None,
+        "responses": responses,
+        "promoters": promoters,
+        "passives": passives,
+        "detractors": detractors,
+    }
+
+
+def rfm_segment_counts(conn: Connection) -> dict[str, int]:
+    """Contacts per `rfm_segment` attribute now, largest first."""
+    segment = json_text(conn.dialect.name, Contact.attributes, "rfm_segment")
+    rows = conn.execute(
+        select(segment.label("segment"), func.count().label("contacts"))
+        .where(segment.is_not(None))
+        .group_by(segment)
+        .order_by(func.count().desc(), segment)
+    )
+    return {str(name): int(count) for name, count in rows}
+
+
+def _month_label(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _cohorts(conn: Connection, query: LoyaltyQuery) -> list[dict[str, Any]]:
+    """Customers by the month (UTC) of their first order, for first orders in the period; for
+    each later month up to the one holding `until`, the share of the cohort ordering in it.
+    Orders on or after `until` are not seen, so the last month may be a partial one."""
+    dialect = conn.dialect.name
+    ts = Event.timestamp
+    firsts = (
+        select(Event.contact_id, func.min(ts).label("first_order"))
+        .where(Event.name == query.order_event, ts < query.until)
+        .group_by(Event.contact_id)
+        .having(func.min(ts) >= query.since)
+        .subquery()
+    )
+    cohort = month_index(dialect, firsts.c.first_order).label("cohort")
+    sizes = {
+        int(month): int(customers)
+        for month, customers in conn.execute(
+            select(cohort, func.count()).group_by(cohort).order_by(cohort)
+        )
+    }
+    active = (
+        select(
+            Event.contact_id,
+            month_index(dialect, firsts.c.first_order).label("cohort"),
+            month_index(dialect, ts).label("month"),
+        )
+        .join(firsts, firsts.c.contact_id == Event.contact_id)
+        .where(Event.name == query.order_event, ts < query.until)
+        .distinct()
+        .subquery()
+    )
+    later = (active.c.month - active.c.cohort).label("offset")
+    returning: dict[tuple[int, int], int] = {
+        (int(month), int(offset)): int(customers)
+        for month, offset, customers in conn.execute(
+            select(active.c.cohort, later, func.count())
+            .where(and_(active.c.month > active.c.cohort))
+            .group_by(active.c.cohort, later)
+        )
+    }
+    last_month = _month_of(query.until - timedelta(microseconds=1))
+    return [
+        {
+            "month": _month_label(month),
+            "customers": size,
+            "retention": [
+                ratio(returning.get((month, offset), 0), size)
+                for offset in range(1, last_month - month + 1)
+            ],
+        }
+        for month, size in sizes.items()
+    ]
+
+
+def _month_of(value: datetime | date) -> int:
+    return value.year * 12 + value.month - 1
