@@ -12,14 +12,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.policy import SendPolicy, local_zone, next_clock_time, quiet_hours_end
 from providers import (
+    HTTP_TIMEOUT_SECONDS,
     EmailProvider,
     OutgoingEmail,
     OutgoingSms,
@@ -27,6 +29,7 @@ from providers import (
     SendResult,
     SmsProvider,
     TransientSendError,
+    parse_retry_after,
 )
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
@@ -49,6 +52,12 @@ from workflows.contracts import (
 )
 from workflows.expressions import HistoryEvent
 from workflows.expressions import to_datetime as parse_timestamp
+
+T = TypeVar("T")
+MessageT = TypeVar("MessageT", OutgoingEmail, OutgoingSms)
+# Connect, read and write each; the send activities' start-to-close timeout (journey_workflow's
+# SENDING) leaves room for two such waits plus the store.
+WEBHOOK_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
 
 FINAL_STATUSES = frozenset(
     {"sent", "delivered", "opened", "clicked", "bounced", "failed", "suppressed", "skipped"}
@@ -143,11 +152,11 @@ class JourneyActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, request: SendRequest) -> SendOutcome:
-        return await self._send(request)
+        return await _heartbeating(self._send(request))
 
     @activity.defn(name="send_sms")
     async def send_sms(self, request: SendRequest) -> SendOutcome:
-        return await self._send(request)
+        return await _heartbeating(self._send(request))
 
     async def _send(self, request: SendRequest) -> SendOutcome:
         contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
@@ -181,12 +190,17 @@ class JourneyActivities:
             settings=self.settings,
             message_key=request.idempotency_key,
         )
+        # Failures that no retry can mend are recorded `failed` at once and the run goes on:
+        # a template that does not render, a message that is not valid (e.g. `to:` rendering to
+        # something that is not an address), and the provider's refusals (`_hand_over`).
         try:
             if request.channel == "email":
                 return await self._deliver_email(request, contact, to, variables)
             return await self._deliver_sms(request, contact, to, variables)
         except RenderError as error:
             return await self._mark(request, "failed", f"render error: {error}", to)
+        except InvalidMessageError as error:
+            return await self._mark(request, "failed", str(error), to)
 
     def _quiet_hours(
         self, request: SendRequest, contact: ContactRecord, to: str
@@ -252,7 +266,8 @@ class JourneyActivities:
         if request.category == "marketing":
             headers["List-Unsubscribe"] = f"<{variables['unsubscribe_url']}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        email = OutgoingEmail(
+        email = _message(
+            OutgoingEmail,
             idempotency_key=request.idempotency_key,
             to=to,
             from_=self.settings.email_from,
@@ -286,7 +301,8 @@ class JourneyActivities:
             locale=contact.locale,
             marketing=request.category == "marketing",
         )
-        sms = OutgoingSms(
+        sms = _message(
+            OutgoingSms,
             idempotency_key=request.idempotency_key,
             to=to,
             body=rendered.body,
@@ -322,6 +338,11 @@ class JourneyActivities:
             return await self._mark(request, "failed", str(error), to)
         except TransientSendError as error:
             await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, None)
+            attempts = _last_attempt()
+            if attempts is not None:
+                # The workflow gives up after this attempt: the ledger says so too.
+                reason = f"gave up after {attempts} attempts: {error}"
+                return await self._mark(request, "failed", reason, to)
             raise ApplicationError(
                 str(error),
                 type="TransientSendError",
@@ -361,7 +382,15 @@ class JourneyActivities:
 
     @activity.defn(name="call_webhook")
     async def call_webhook(self, request: WebhookRequest) -> WebhookOutcome:
-        client = self._http or httpx.AsyncClient(timeout=httpx.Timeout(20.0))
+        """One call; the `Idempotency-Key` is the run's and step's, the same on every retry.
+
+        Transient (retried): connection errors, timeouts, 429 and 5xx (a 429's or 503's
+        `Retry-After` is honoured). Permanent (a failed outcome at once, the run goes on): any
+        other 4xx, and a URL or request that cannot be made."""
+        return await _heartbeating(self._call_webhook(request))
+
+    async def _call_webhook(self, request: WebhookRequest) -> WebhookOutcome:
+        client = self._http or httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)
         try:
             response = await client.request(
                 request.method,
@@ -369,24 +398,27 @@ class JourneyActivities:
                 json=request.body,
                 headers={**request.headers, "Idempotency-Key": request.idempotency_key},
             )
-        except httpx.HTTPError as error:
-            raise ApplicationError(
-                f"webhook {request.url}: {error}", type="WebhookError"
-            ) from error
+        except httpx.TransportError as error:
+            if isinstance(error, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+                return _webhook_failed(request, f"cannot be called: {error}")
+            text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            return _webhook_retry(request, text)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
+            return _webhook_failed(request, f"cannot be called: {error}")
         finally:
             if self._http is None:
                 await client.aclose()
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ApplicationError(
-                f"webhook {request.url} answered {response.status_code}", type="WebhookError"
+        status = response.status_code
+        if status == 429 or status >= 500:
+            return _webhook_retry(
+                request,
+                f"answered {status}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                status_code=status,
             )
-        if response.status_code >= 400:
-            return WebhookOutcome(
-                status_code=response.status_code,
-                ok=False,
-                error=f"{request.url} answered {response.status_code}",
-            )
-        return WebhookOutcome(status_code=response.status_code, ok=True)
+        if status >= 400:
+            return _webhook_failed(request, f"answered {status}", status_code=status)
+        return WebhookOutcome(status_code=status, ok=True)
 
     # --- runs -----------------------------------------------------------------------------------
 
@@ -438,6 +470,83 @@ class JourneyActivities:
             self.record_run_started,
             self.record_run_ended,
         ]
+
+
+class InvalidMessageError(ValueError):
+    """The rendered message breaks the provider's rules (e.g. `to` is not an address)."""
+
+
+def _message(model: type[MessageT], **fields: Any) -> MessageT:
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'message'}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise InvalidMessageError(f"invalid message: {problems}") from None
+
+
+def _last_attempt() -> int | None:
+    """The attempt number when this is the last one the retry policy allows, else None."""
+    try:
+        info = activity.info()
+    except RuntimeError:  # called directly, outside a worker (tests)
+        return None
+    policy = info.retry_policy
+    if policy is None or not policy.maximum_attempts or info.attempt < policy.maximum_attempts:
+        return None
+    return info.attempt
+
+
+async def _heartbeating(work: Awaitable[T]) -> T:
+    """`work`, heartbeating while it runs: when the worker dies, Temporal notices within the
+    heartbeat timeout (not the whole start-to-close timeout) and retries on another worker."""
+    try:
+        info = activity.info()
+    except RuntimeError:
+        return await work
+    if info.heartbeat_timeout is None:
+        return await work
+    interval = max(info.heartbeat_timeout.total_seconds() / 3, 0.05)
+
+    async def beat() -> None:
+        # The first beat only after `interval`: a send that is over sooner costs no heartbeat
+        # round trip to the server.
+        while True:
+            await asyncio.sleep(interval)
+            activity.heartbeat()
+
+    beating = asyncio.create_task(beat())
+    try:
+        return await work
+    finally:
+        beating.cancel()
+
+
+def _webhook_failed(
+    request: WebhookRequest, error: str, status_code: int | None = None
+) -> WebhookOutcome:
+    return WebhookOutcome(status_code=status_code, ok=False, error=f"{request.url} {error}")
+
+
+def _webhook_retry(
+    request: WebhookRequest,
+    error: str,
+    *,
+    retry_after: float | None = None,
+    status_code: int | None = None,
+) -> WebhookOutcome:
+    """Raises a retryable error; on the policy's last attempt, the failed outcome instead."""
+    attempts = _last_attempt()
+    if attempts is not None:
+        return _webhook_failed(request, f"{error} (gave up after {attempts} attempts)", status_code)
+    raise ApplicationError(
+        f"webhook {request.url} {error}",
+        type="WebhookError",
+        next_retry_delay=timedelta(seconds=retry_after) if retry_after else None,
+    )
 
 
 def _attempt_now(request: SendRequest) -> datetime:

@@ -4,7 +4,8 @@ Importing this package loads only the message models, the protocols and the fact
 provider SDKs are imported when a provider is built.
 """
 
-from providers.base import EmailProvider, SmsProvider
+from providers._errors import parse_retry_after
+from providers.base import HTTP_TIMEOUT_SECONDS, EmailProvider, SmsProvider
 from providers.factory import ProviderConfigError, email_provider, sms_provider
 from providers.messages import (
     OutgoingEmail,
@@ -16,6 +17,7 @@ from providers.messages import (
 )
 
 __all__ = [
+    "HTTP_TIMEOUT_SECONDS",
     "EmailProvider",
     "OutgoingEmail",
     "OutgoingSms",
@@ -26,5 +28,6 @@ __all__ = [
     "SmsProvider",
     "TransientSendError",
     "email_provider",
+    "parse_retry_after",
     "sms_provider",
 ]

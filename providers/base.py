@@ -6,6 +6,11 @@ from typing import Protocol, runtime_checkable
 
 from providers.messages import OutgoingEmail, OutgoingSms, SendResult
 
+# Every provider call (SendGrid, Twilio, webhooks) gives up waiting after this long, for the
+# connection and for each read: an answer that slow is treated as a timeout (transient) and the
+# activity is retried. The send activities' start-to-close timeout is matched to it.
+HTTP_TIMEOUT_SECONDS = 15.0
+
 
 @runtime_checkable
 class EmailProvider(Protocol):

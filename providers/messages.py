@@ -185,12 +185,13 @@ class OutgoingSms(BaseModel):
 
 
 class SendResult(BaseModel):
-    """The provider's acceptance of a message."""
+    """The provider's acceptance of a message; `provider_message_id` is None when the provider
+    accepted it without naming it (SendGrid does not promise `X-Message-Id`)."""
 
     model_config = ConfigDict(frozen=True)
 
     provider: str
-    provider_message_id: str
+    provider_message_id: str | None
 
 
 class SendError(Exception):

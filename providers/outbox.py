@@ -19,8 +19,10 @@ import re
 import tempfile
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Any
 
 from providers.messages import OutgoingEmail, OutgoingSms, SendResult, parse_address
 
@@ -68,12 +70,71 @@ def _write_once(path: Path, data: bytes) -> bool:
             tmp.unlink()
 
 
+# RFC 2369 / RFC 8058 list headers: their values are `<URL>` lists.
+_URL_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "List-Subscribe",
+        "List-Help",
+        "List-Post",
+        "List-Owner",
+        "List-Archive",
+    )
+)
+_ANGLE_URL = re.compile(r"<[A-Za-z][A-Za-z0-9+.-]*:[^<>]*>")
+_MAX_LINE = 78
+# A comma outside `<…>`: commas inside a URL (query strings) are part of it.
+_TOP_LEVEL_COMMA = re.compile(r",(?![^<]*>)")
+
+
+def _carries_urls(name: str, value: str) -> bool:
+    return name.lower() in _URL_HEADERS or _ANGLE_URL.search(value) is not None
+
+
+def fold_at_commas(name: str, value: str, linesep: str = "\n") -> str:
+    """`Name: value` folded only after the commas between list items (never inside a URL), as
+    mail programs read `List-Unsubscribe`; a single long URL stays on one line."""
+    items = [item.strip() for item in _TOP_LEVEL_COMMA.split(value)]
+    lines = [f"{name}: {items[0]}"]
+    for item in items[1:]:
+        if len(lines[-1]) + len(item) + 2 > _MAX_LINE:
+            lines[-1] += ","
+            lines.append(f" {item}")
+        else:
+            lines[-1] += f", {item}"
+    return linesep.join(lines) + linesep
+
+
+class _OutboxPolicy(EmailPolicy):
+    """The default policy, except that ASCII headers carrying URLs are written as they are,
+    folded at commas: the default folder turns a URL longer than a line into an RFC 2047
+    encoded-word (`=?utf-8?q?=3Chttps=3A//…`), which no mail program reads as a URL."""
+
+    def _url_header(self, name: str, value: Any) -> str | None:
+        text = str(value)
+        if text.isascii() and _carries_urls(name, text):
+            return fold_at_commas(name, text, self.linesep)
+        return None
+
+    def fold(self, name: str, value: Any) -> str:
+        return self._url_header(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        folded = self._url_header(name, value)
+        return folded.encode("ascii") if folded else super().fold_binary(name, value)
+
+
+_EML_POLICY = _OutboxPolicy()
+
+
 def build_eml(email: OutgoingEmail, *, message_id: str, date: datetime | None = None) -> bytes:
     """The email as RFC 5322 bytes: multipart/alternative with text/plain and text/html parts."""
     from_name, from_address = parse_address(email.from_)
     to_name, to_address = parse_address(email.to)
     domain = from_address.rpartition("@")[2]
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_EML_POLICY)
     msg["From"] = formataddr((from_name, from_address))
     msg["To"] = formataddr((to_name, to_address))
     msg["Subject"] = email.subject

@@ -29,6 +29,7 @@ from providers._errors import (
     parse_retry_after,
     redact,
 )
+from providers.base import HTTP_TIMEOUT_SECONDS
 from providers.messages import (
     OutgoingEmail,
     PermanentSendError,
@@ -37,8 +38,10 @@ from providers.messages import (
     parse_address,
 )
 
+log = logging.getLogger("rapport.providers")
+
 DEFAULT_HOST = "https://api.sendgrid.com"
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = HTTP_TIMEOUT_SECONDS
 
 
 class _RedactAuthorization(logging.Filter):
@@ -157,11 +160,15 @@ class SendGridEmailProvider:
             ) from exc
         message_id = _header(response.headers, "X-Message-Id")
         if not message_id:
-            raise PermanentSendError(
-                f"SendGrid answered HTTP {response.status_code} without an X-Message-Id header",
+            # Accepted all the same (the published API does not promise the header); only the
+            # event webhook's matching by provider id is lost, it still matches by custom args.
+            log.warning(
+                "SendGrid accepted message %s (HTTP %s) without an X-Message-Id header;"
+                " recorded as sent without a provider id",
+                email.idempotency_key,
                 response.status_code,
             )
-        return SendResult(provider=self.name, provider_message_id=message_id)
+        return SendResult(provider=self.name, provider_message_id=message_id or None)
 
     def _http_error(self, exc: HTTPError) -> PermanentSendError | TransientSendError:
         status = int(exc.status_code)

@@ -29,10 +29,11 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from providers._errors import check_base_url, parse_retry_after, redact
+from providers.base import HTTP_TIMEOUT_SECONDS
 from providers.messages import OutgoingSms, PermanentSendError, SendResult, TransientSendError
 
 DEFAULT_API_BASE = "https://api.twilio.com"
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = HTTP_TIMEOUT_SECONDS
 
 
 class _HeaderKeepingHttpClient(TwilioHttpClient):

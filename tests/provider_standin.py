@@ -18,7 +18,10 @@ fixture fails the test if any request did not validate. A wrong key/token (auth 
 is not a validation error: it gets the provider's 401.
 
 Failures can be programmed: `fail_next(429, retry_after=5)`, `fail_next(500, count=3)`,
-`fail_next(400, code=21211, provider="twilio")`, `stall_next(2.0)` (answer late, for timeouts).
+`fail_next(400, code=21211, provider="twilio")`, `stall_next(2.0)` (answer late, for timeouts),
+`accept_next_without_message_id()` (a SendGrid 202 without `X-Message-Id`), `drop_next()` (no
+answer: a reset, or a timeout with `after=`), `refuse("bad@example.com", 400)` (every request to
+that recipient), `storm(0.3, requests=60)` (random 429/5xx/timeouts, then recovery).
 
 Use it with the fixture, or directly:
 
@@ -35,6 +38,7 @@ import binascii
 import functools
 import json
 import math
+import random
 import re
 import secrets
 import string
@@ -380,9 +384,37 @@ class Failure:
     code: int | None = None
     field: str | None = None
     delay: float = 0.0
+    message_id: bool = True  # False: accept without naming the message (SendGrid X-Message-Id)
+    drop: bool = False  # True: after `delay`, close the connection without answering
+
+
+@dataclass
+class Storm:
+    """For the next `remaining` requests, each fails with probability `rate` (seeded)."""
+
+    rate: float
+    remaining: int
+    faults: tuple[int | str, ...]
+    provider: str | None
+    stall: float
+    random: random.Random
+
+    def draw(self, provider: str) -> Failure | None:
+        if self.remaining <= 0 or self.provider not in (None, provider):
+            return None
+        self.remaining -= 1
+        if self.random.random() >= self.rate:
+            return None
+        fault = self.random.choice(self.faults)
+        if fault == "timeout":
+            return Failure(None, provider, delay=self.stall, drop=True)
+        status = int(fault)
+        return Failure(status, provider, retry_after=1 if status == 429 else None)
 
 
 Response = tuple[int, dict[str, str], Any]
+# The status recorded for a request whose connection was closed without an answer.
+DROPPED = 0
 
 _MESSAGE_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -406,6 +438,8 @@ class ProviderStandIn:
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
         self._failures: list[Failure] = []
+        self._refusals: dict[str, Failure] = {}
+        self._storm: Storm | None = None
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -499,10 +533,57 @@ class ProviderStandIn:
         with self._lock:
             self._failures.extend([Failure(None, provider, delay=seconds)] * count)
 
+    def accept_next_without_message_id(self, *, count: int = 1) -> None:
+        """Accept the next `count` SendGrid requests (202) without an `X-Message-Id` header,
+        which the published API does not promise."""
+        with self._lock:
+            self._failures.extend([Failure(None, SENDGRID, message_id=False)] * count)
+
+    def drop_next(self, *, count: int = 1, after: float = 0.0, provider: str | None = None) -> None:
+        """Take the next `count` requests and, after `after` seconds, close the connection without
+        answering: the message is not accepted. With `after` longer than the client's timeout this
+        is a timeout; with 0, a connection reset."""
+        with self._lock:
+            self._failures.extend([Failure(None, provider, delay=after, drop=True)] * count)
+
+    def refuse(
+        self,
+        recipient: str,
+        status: int = 400,
+        *,
+        message: str | None = None,
+        code: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        """Answer every request to `recipient` (an email address or a phone number) with
+        `status`, before any storm or queued failure: a permanent refusal."""
+        with self._lock:
+            self._refusals[recipient] = Failure(status, None, None, message, code, field)
+
+    def storm(
+        self,
+        rate: float = 0.3,
+        *,
+        requests: int,
+        faults: tuple[int | str, ...] = (429, 500, 503, "timeout"),
+        provider: str | None = None,
+        stall: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        """Fail each of the next `requests` requests with probability `rate`, then recover.
+
+        A fault is a status (429 comes with `Retry-After: 1`) or `"timeout"`: answer nothing for
+        `stall` seconds, then close the connection (the message is not accepted, as when a
+        gateway times out) — give the client a timeout shorter than `stall`."""
+        with self._lock:
+            self._storm = Storm(rate, requests, faults, provider, stall, random.Random(seed))
+
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
             self._failures.clear()
+            self._refusals.clear()
+            self._storm = None
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -535,12 +616,14 @@ class ProviderStandIn:
 
     # -- request handling -------------------------------------------------------------------
 
-    def _take_failure(self, provider: str) -> Failure | None:
+    def _take_failure(self, provider: str, recipient: str | None) -> Failure | None:
         with self._lock:
+            if recipient is not None and recipient in self._refusals:
+                return self._refusals[recipient]
             for index, failure in enumerate(self._failures):
                 if failure.provider in (None, provider):
                     return self._failures.pop(index)
-        return None
+            return self._storm.draw(provider) if self._storm is not None else None
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
         path = urlsplit(raw_path).path
@@ -584,8 +667,10 @@ class ProviderStandIn:
             return error(401, "Permission denied, wrong credentials")
         if self.sendgrid_api_key is not None and authorization != f"Bearer {self.sendgrid_api_key}":
             return error(401, "The provided authorization grant is invalid, expired, or revoked")
-        failure = self._take_failure(SENDGRID)
+        failure = self._take_failure(SENDGRID, _sendgrid_recipient(request.data))
         self._wait(failure)
+        if failure is not None and failure.drop:
+            return DROPPED, {}, None
         if failure is not None and failure.status is not None:
             status = failure.status
             headers: dict[str, str] = {}
@@ -617,6 +702,8 @@ class ProviderStandIn:
             where = first.split(":", 1)[0]
             field_name = where.removeprefix("body").lstrip(".") or None
             return error(400, first, field_name if where.startswith("body") else None)
+        if failure is not None and not failure.message_id:
+            return 202, {}, None
         message_id = "".join(secrets.choice(_MESSAGE_ID_ALPHABET) for _ in range(22))
         request.message_id = message_id
         return 202, {"X-Message-Id": message_id}, None
@@ -646,8 +733,10 @@ class ProviderStandIn:
             return error(401, 20003, "Authenticate")
         if self.twilio_auth_token is not None and password != self.twilio_auth_token:
             return error(401, 20003, "Authenticate")
-        failure = self._take_failure(TWILIO)
+        failure = self._take_failure(TWILIO, str(form.get("To", "")) or None)
         self._wait(failure)
+        if failure is not None and failure.drop:
+            return DROPPED, {}, None
         if failure is not None and failure.status is not None:
             status = failure.status
             headers: dict[str, str] = {}
@@ -696,6 +785,13 @@ class ProviderStandIn:
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
         }
         return 201, {}, message
+
+
+def _sendgrid_recipient(data: Any) -> str | None:
+    try:
+        return str(data["personalizations"][0]["to"][0]["email"])
+    except (KeyError, IndexError, TypeError):
+        return None
 
 
 def _seconds(value: float) -> str:
@@ -806,6 +902,9 @@ def _handler_for(standin: ProviderStandIn) -> type[BaseHTTPRequestHandler]:
             status, response_headers, payload = standin.handle(
                 self.command, self.path, headers, body
             )
+            if status == DROPPED:
+                self.close_connection = True
+                return
             data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
             for key, value in response_headers.items():
@@ -844,6 +943,7 @@ def provider_standin() -> Iterator[ProviderStandIn]:
 
 
 __all__ = [
+    "DROPPED",
     "FAKE_SENDGRID_API_KEY",
     "FAKE_TWILIO_ACCOUNT_SID",
     "FAKE_TWILIO_AUTH_TOKEN",
@@ -853,5 +953,6 @@ __all__ = [
     "OpenApiOperation",
     "ProviderStandIn",
     "ReceivedRequest",
+    "Storm",
     "provider_standin",
 ]

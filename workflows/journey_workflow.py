@@ -78,8 +78,13 @@ QUICK = workflow.LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
 )
+# Matched to the providers' HTTP timeout (15 s for connecting and for each read,
+# providers.HTTP_TIMEOUT_SECONDS): two such waits and the store fit in 30 s. The activities
+# heartbeat while they run, so a worker that died mid-send is noticed within 10 s and the send
+# retried, not after the whole start-to-close timeout.
 SENDING = workflow.ActivityConfig(
-    start_to_close_timeout=timedelta(minutes=2),
+    start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=timedelta(seconds=10),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=2),
         backoff_coefficient=2.0,

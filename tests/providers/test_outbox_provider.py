@@ -8,9 +8,11 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from consent.tokens import unsubscribe_token
 from providers.base import EmailProvider, SmsProvider
 from providers.messages import OutgoingEmail, OutgoingSms
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
+from settings import Settings
 
 UNSUBSCRIBE = (
     "<https://rapport.example/u/tok123>, <mailto:unsubscribe@rapport.example?subject=tok123>"
@@ -70,6 +72,52 @@ async def test_email_is_written_as_a_parseable_eml_with_both_parts_and_all_heade
     assert plain is not None and html is not None
     assert plain.get_content() == "Hello Ada — your first cup is on us.\n"
     assert html.get_content() == "<p>Hello Ada — your first cup is on us.</p>\n"
+
+
+LONG_PUBLIC_URL = "https://customer-communications.rapport-coffee-roasters.example.com/preferences"
+
+
+def raw_header_lines(path: Path, name: str) -> list[str]:
+    """The header's physical lines in the file, folding included."""
+    head = path.read_bytes().split(b"\n\n", 1)[0].decode("ascii")
+    lines = head.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (" ", "\t"):
+        end += 1
+    return lines[start:end]
+
+
+async def test_a_long_unsubscribe_url_stays_a_plain_ascii_url_in_the_eml(tmp_path: Path) -> None:
+    token = unsubscribe_token(Settings(), "ada-lovelace-0042", "journey:onboarding:ada:welcome:1")
+    url = f"{LONG_PUBLIC_URL}/u/{token}"
+    assert len(f"List-Unsubscribe: <{url}>") > 78  # longer than a header line may be folded to
+    email = welcome_email().model_copy(update={"headers": {"List-Unsubscribe": f"<{url}>"}})
+
+    await OutboxEmailProvider(tmp_path).send(email)
+
+    [path] = tmp_path.glob("*.eml")
+    assert raw_header_lines(path, "List-Unsubscribe") == [f"List-Unsubscribe: <{url}>"]
+    raw = BytesParser(policy=policy.compat32).parsebytes(path.read_bytes())
+    assert raw["List-Unsubscribe"] == f"<{url}>"
+    assert read_eml(path)["List-Unsubscribe"] == f"<{url}>"
+
+
+async def test_a_list_of_unsubscribe_urls_is_folded_only_at_its_commas(tmp_path: Path) -> None:
+    token = unsubscribe_token(Settings(), "ada-lovelace-0042", "journey:onboarding:ada:welcome:1")
+    web = f"<{LONG_PUBLIC_URL}/u/{token}?view=one-click,confirm>"
+    mail = f"<mailto:unsubscribe@rapport-coffee-roasters.example.com?subject={token}>"
+    email = welcome_email().model_copy(update={"headers": {"List-Unsubscribe": f"{web}, {mail}"}})
+
+    await OutboxEmailProvider(tmp_path).send(email)
+
+    [path] = tmp_path.glob("*.eml")
+    assert raw_header_lines(path, "List-Unsubscribe") == [f"List-Unsubscribe: {web},", f" {mail}"]
+    raw = BytesParser(policy=policy.compat32).parsebytes(path.read_bytes())
+    assert re.sub(r"\r?\n", "", str(raw["List-Unsubscribe"])) == f"{web}, {mail}"
+    message = read_eml(path)
+    assert message["List-Unsubscribe"] == f"{web}, {mail}"
+    assert message.defects == []
 
 
 async def test_email_result_is_an_outbox_id_derived_from_the_key(tmp_path: Path) -> None:

@@ -196,6 +196,50 @@ def test_programmed_failures_apply_to_the_next_requests_then_stop(
     assert statuses == [500, 500, 202]
 
 
+def mail_to(address: str) -> dict[str, Any]:
+    return {**VALID_MAIL, "personalizations": [{"to": [{"email": address}]}]}
+
+
+def test_a_refused_recipient_is_refused_every_time_and_others_are_not(
+    standin: ProviderStandIn,
+) -> None:
+    standin.refuse("bad@example.com", 400, message="Does not contain a valid address.")
+    standin.fail_next(500)  # queued failures come after a refusal
+    send = f"{standin.url}/v3/mail/send"
+
+    refused = [
+        httpx.post(send, json=mail_to("bad@example.com"), headers=SENDGRID_AUTH) for _ in "ab"
+    ]
+    other = [httpx.post(send, json=mail_to("ada@example.com"), headers=SENDGRID_AUTH) for _ in "ab"]
+
+    assert [r.status_code for r in refused] == [400, 400]
+    assert refused[0].json()["errors"][0]["message"] == "Does not contain a valid address."
+    assert [r.status_code for r in other] == [500, 202]
+
+
+def test_a_dropped_request_gets_no_answer_and_is_not_accepted(standin: ProviderStandIn) -> None:
+    standin.drop_next(provider="sendgrid")
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{standin.url}/v3/mail/send", json=VALID_MAIL, headers=SENDGRID_AUTH)
+
+    assert [r.status for r in standin.requests] == [0]
+    assert standin.emails == []
+
+
+def test_a_storm_fails_about_its_rate_then_recovers(standin: ProviderStandIn) -> None:
+    standin.storm(0.3, requests=60, faults=(429, 500, 503), seed=3)
+    send = f"{standin.url}/v3/mail/send"
+
+    with httpx.Client(headers=SENDGRID_AUTH) as client:
+        statuses = [client.post(send, json=VALID_MAIL).status_code for _ in range(70)]
+
+    failed = [status for status in statuses[:60] if status != 202]
+    assert 10 <= len(failed) <= 26  # 30% of 60 is 18
+    assert set(failed) == {429, 500, 503}
+    assert statuses[60:] == [202] * 10
+
+
 def test_programmed_429_carries_retry_after(standin: ProviderStandIn) -> None:
     standin.fail_next(429, retry_after=5, provider="twilio")
     response = httpx.post(

@@ -120,6 +120,22 @@ async def test_429_without_retry_after_waits_until_the_rate_limit_reset(
     assert 0.0 <= caught.value.retry_after <= 2.0
 
 
+async def test_a_202_without_x_message_id_is_accepted_without_an_id_and_warned(
+    provider_standin: ProviderStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider_standin.accept_next_without_message_id()
+
+    with caplog.at_level(logging.WARNING, logger="rapport.providers"):
+        result = await provider_for(provider_standin).send(welcome_email())
+
+    assert (result.provider, result.provider_message_id) == ("sendgrid", None)
+    assert [r.status for r in provider_standin.requests] == [202]
+    assert [r.getMessage() for r in caplog.records if r.name == "rapport.providers"] == [
+        "SendGrid accepted message wf-onboarding-c42:step-welcome (HTTP 202) without an"
+        " X-Message-Id header; recorded as sent without a provider id"
+    ]
+
+
 async def test_500_is_transient(provider_standin: ProviderStandIn) -> None:
     provider_standin.fail_next(500)
 
@@ -181,6 +197,19 @@ async def test_connection_refused_is_transient(closed_port_url: str) -> None:
 
     assert str(caught.value).startswith("SendGrid request failed: URLError:")
     assert FAKE_SENDGRID_API_KEY not in str(caught.value)
+
+
+async def test_a_connection_closed_without_an_answer_is_transient(
+    provider_standin: ProviderStandIn,
+) -> None:
+    provider_standin.drop_next(provider="sendgrid")
+
+    with pytest.raises(TransientSendError) as caught:
+        await provider_for(provider_standin).send(welcome_email())
+
+    assert str(caught.value) == (
+        "SendGrid request failed: RemoteDisconnected: Remote end closed connection without response"
+    )
 
 
 async def test_timeout_is_transient(provider_standin: ProviderStandIn) -> None:

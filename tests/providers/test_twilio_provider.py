@@ -167,6 +167,17 @@ async def test_connection_refused_is_transient(closed_port_url: str) -> None:
     assert FAKE_TWILIO_AUTH_TOKEN not in str(caught.value)
 
 
+async def test_a_connection_closed_without_an_answer_is_transient(
+    provider_standin: ProviderStandIn,
+) -> None:
+    provider_standin.drop_next(provider="twilio")
+
+    with pytest.raises(TransientSendError) as caught:
+        await provider_for(provider_standin).send(reminder())
+
+    assert str(caught.value).startswith("Twilio request failed: ConnectionError:")
+
+
 async def test_timeout_is_transient(provider_standin: ProviderStandIn) -> None:
     provider_standin.stall_next(2.0, provider="twilio")
 
