@@ -42,6 +42,7 @@ from workflows.contracts import (
     LoadContactInput,
     RunEnded,
     RunStarted,
+    RunVariant,
     SendOutcome,
     SendRequest,
     SnapshotEvent,
@@ -439,6 +440,12 @@ class JourneyActivities:
             ),
         )
 
+    @activity.defn(name="record_run_variant")
+    async def record_run_variant(self, run: RunVariant) -> None:
+        await asyncio.to_thread(
+            partial(self.store.update_run, run.workflow_id, run_id=run.run_id, variant=run.variant)
+        )
+
     @activity.defn(name="record_run_ended")
     async def record_run_ended(self, run: RunEnded) -> None:
         status: RunStatus = (
@@ -468,6 +475,7 @@ class JourneyActivities:
             self.send_sms,
             self.call_webhook,
             self.record_run_started,
+            self.record_run_variant,
             self.record_run_ended,
         ]
 

@@ -54,6 +54,8 @@ def _lines(state: RunState) -> list[str]:
     ]
     if run.holdout:
         lines.append("  in the holdout (control) group: marketing messages are skipped")
+    if run.variant:
+        lines.append(f"  split variant: {run.variant}")
     if state.note:
         lines.append(f"  note: {state.note}")
     if state.timeline:

@@ -252,6 +252,14 @@ class RunStarted(Contract):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class RunVariant(Contract):
+    """A split chose `variant` for the run (`runs.variant`: the arm the run took)."""
+
+    workflow_id: str
+    run_id: str
+    variant: str
+
+
 class RunEnded(Contract):
     workflow_id: str
     run_id: str

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         RunStarted,
         RunState,
         RunStatus,
+        RunVariant,
         SendOutcome,
         SendRequest,
         TimelineEntry,
@@ -281,7 +282,7 @@ class JourneyWorkflow:
             case BranchStep():
                 return self._branch(index, step_id, step)
             case SplitStep():
-                return self._split(step_id, step)
+                return await self._split(step_id, step)
             case UpdateStep():
                 return await self._update(index, step_id, step)
             case WebhookStep():
@@ -431,7 +432,7 @@ class JourneyWorkflow:
         )
         return target
 
-    def _split(self, step_id: str, step: SplitStep) -> int | None:
+    async def _split(self, step_id: str, step: SplitStep) -> int | None:
         total = sum(step.split.values())
         point = (
             stable_fraction("split", self.plan.journey_id, step_id, self.input.contact_id) * total
@@ -444,6 +445,15 @@ class JourneyWorkflow:
             point -= weight
         self._state.variant = chosen
         self._state.steps[step_id] = {"variant": chosen}
+        await workflow.execute_local_activity_method(
+            JourneyActivities.record_run_variant,
+            RunVariant(
+                workflow_id=workflow.info().workflow_id,
+                run_id=self._state.entry_id,
+                variant=chosen,
+            ),
+            **QUICK,
+        )
         self._note(TimelineEntry(at=self._now(), type="split", step=step_id, result=chosen))
         return self.plan.index_of(chosen)
 

@@ -41,10 +41,24 @@ steps:
     category: transactional
 """
 
+# An A/B split on `ab_tested`: the run records which arm it took.
+AB = """\
+name: A/B
+trigger:
+  event: ab_tested
+steps:
+  - id: pick
+    split: {a: 1, b: 1}
+  - id: a
+    exit: completed
+  - id: b
+    exit: completed
+"""
+
 
 def ping_plans(directory: Path) -> dict[str, JourneyPlan]:
     plans: dict[str, JourneyPlan] = {}
-    for name, source in {"ping": PING, "cart": CART}.items():
+    for name, source in {"ping": PING, "cart": CART, "ab": AB}.items():
         path = directory / f"{name}.yaml"
         path.write_text(source, encoding="utf-8")
         plan, diagnostics = compile_journey(path, ROOT / "templates")

@@ -4,6 +4,7 @@ and plain HTTP, through uvicorn, to journeys that start, wait, wake and convert.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ import segment.analytics as analytics
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.helpers import WRITE_KEY, Served, contact_id, eventually, outbox_mentions
+from tests.stack.conftest import Cli
 from workflows.journey_workflow import JourneyWorkflow
 
 
@@ -256,3 +258,23 @@ async def test_the_module_level_segment_api_batches_in_the_background_and_flushe
     [welcome] = await served.stack.sent(user)
     assert welcome.template == "onboarding/welcome"
     await served.stack.client.get_workflow_handle(f"journey:onboarding:{user}").terminate("done")
+
+
+async def test_the_arm_a_split_chose_is_on_the_run_in_inspect_and_the_contact_api(
+    served: Served, api: httpx.AsyncClient, cli: Cli
+) -> None:
+    user = contact_id("split")
+    await api.post("/v1/identify", json={"userId": user, "traits": {"email": f"{user}@x.org"}})
+    await api.post("/v1/track", json={"userId": user, "event": "ab_tested"})
+    assert await eventually(
+        lambda: [r for r in served.stack.store.runs_for_contact(user) if r.ended_at]
+    )
+    code, out, _ = await cli("inspect", user, "--json")
+    assert code == 0, out
+    (run,) = json.loads(out)["runs"]
+    chosen = next(e["result"] for e in run["timeline"] if e["type"] == "split")
+    assert chosen in ("a", "b") and run["variant"] == chosen
+    code, out, _ = await cli("inspect", user)
+    assert f"  split variant: {chosen}" in out.splitlines()
+    contact = (await api.get(f"/v1/contacts/{user}")).json()
+    assert [(r["journey"], r["variant"]) for r in contact["runs"]] == [("ab", chosen)]

@@ -223,8 +223,15 @@ async def test_a_split_is_stable_per_contact_and_uses_both_paths(
                 result = await handle.result()
                 chosen = next(e.result for e in result.timeline if e.type == "split")
                 variants.setdefault(who, []).append(chosen or "")
+        recorded = sorted(
+            (run.contact_id, run.variant)
+            for n in range(8)
+            for run in h.store.runs_for_contact(f"c{n}")
+        )
     assert all(len(set(v)) == 1 for v in variants.values()), variants
     assert {v[0] for v in variants.values()} == {"a", "b"}
+    # runs.variant says which arm each run took, for reports
+    assert recorded == sorted((who, v) for who, chosen in variants.items() for v in chosen)
 
 
 async def test_recorded_histories_of_every_sample_journey_replay(
