@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.journey_activities import JourneyActivities
+    from activities.journey_activities import SEND_ATTEMPTS, JourneyActivities
     from workflows.contracts import (
         ContactSnapshot,
         EventPayload,
@@ -90,7 +90,7 @@ SENDING = workflow.ActivityConfig(
         initial_interval=timedelta(seconds=2),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=10),
-        maximum_attempts=12,
+        maximum_attempts=SEND_ATTEMPTS,
     ),
 )
 
