@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     order_event: str = Field("order_placed", validation_alias="RAPPORT_ORDER_EVENT")
     revenue_property: str = Field("total", validation_alias="RAPPORT_REVENUE_PROPERTY")
     nps_event: str = Field("nps_submitted", validation_alias="RAPPORT_NPS_EVENT")
+    # History (SPEC §5b): an event older than this when it arrives is stored and counts in
+    # traits and metrics, but starts no run and signals none.
+    trigger_max_age: str = Field("24h", validation_alias="RAPPORT_TRIGGER_MAX_AGE")
 
     @field_validator("frequency_cap")
     @classmethod
@@ -74,6 +78,20 @@ class Settings(BaseSettings):
 
         FrequencyCap.parse(value)  # a DurationError (a ValueError) names the bad value
         return value.strip()
+
+    @field_validator("trigger_max_age")
+    @classmethod
+    def _trigger_max_age(cls, value: str) -> str:
+        from workflows.durations import parse_duration
+
+        parse_duration(value)  # a DurationError (a ValueError) names the bad value
+        return value.strip()
+
+    @property
+    def trigger_max_age_delta(self) -> timedelta:
+        from workflows.durations import parse_duration
+
+        return parse_duration(self.trigger_max_age)
 
     @property
     def database(self) -> str:

@@ -97,6 +97,7 @@ async def _process(state: ApiState, item: Prepared) -> None:
             item.event,
             client=state.temporal.get,
             task_queue=state.task_queue,
+            max_age=state.settings.trigger_max_age_delta,
         )
         state.metrics.ingested(result)
 

@@ -12,6 +12,16 @@ This is what the HTTP API's `track` and `rapport event` share; it has no HTTP in
    a database error) propagates and the event stays stored-but-unrouted.
 4. The event is marked routed.
 
+**Traits.** Storing the event updates the contact's traits in the same transaction
+(`Store.record_event`), and each trait value that changes leaves a `trait_changed` event behind,
+stored but unrouted. Step 3 routes those too, after the event itself, and marks them routed; a
+retry routes the ones still unrouted.
+
+**History.** An event whose timestamp is older than `max_age` (`RAPPORT_TRIGGER_MAX_AGE`, 24h)
+when it arrives is stored and counts in traits, but step 3 is skipped for it and for the
+`trait_changed` events it caused (they carry its timestamp): importing last year's orders starts
+no run and signals none.
+
 A retry after a failure at any step therefore finishes the job and does nothing twice: step 2
 finds the duplicate, step 3 runs again because the event is not marked routed, and routing is
 idempotent (starts are deduplicated by workflow id and reentry, signals by the event id inside
@@ -24,12 +34,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from temporalio.client import Client
 
 from runtime.router import EventIndex, RouteResult, route_event
 from settings import Settings
 from store import ContactRecord, EventRecord, Store
+from store.types import utcnow
 from workflows.diagnostics import Severity
 from workflows.plan import JourneyPlan
 from workflows.project import compile_project
@@ -37,6 +49,13 @@ from workflows.project import compile_project
 log = logging.getLogger("rapport.api")
 
 ClientGetter = Callable[[], Awaitable[Client]]
+
+DEFAULT_TRIGGER_MAX_AGE = timedelta(hours=24)
+
+
+def is_history(event: EventRecord, max_age: timedelta, now: datetime | None = None) -> bool:
+    """Whether the event is too old to start or signal anything (SPEC §5b)."""
+    return event.timestamp < (now or utcnow()) - max_age
 
 
 def load_plans(settings: Settings) -> dict[str, JourneyPlan]:
@@ -55,12 +74,16 @@ def load_plans(settings: Settings) -> dict[str, JourneyPlan]:
 @dataclass
 class Ingested:
     """What `ingest_event` did. `duplicate`: the message id was seen before (nothing new was
-    stored); `routed`: routing ran now (a new event, or a duplicate that had not been routed)."""
+    stored); `routed`: routing ran now (a new event, or a duplicate that had not been routed);
+    `history`: older than the trigger max age, so stored and counted but not routed;
+    `trait_changes`: the `trait_changed` events it caused that were handled now."""
 
     event: EventRecord
     duplicate: bool = False
     routed: bool = False
+    history: bool = False
     route: RouteResult = field(default_factory=RouteResult)
+    trait_changes: list[EventRecord] = field(default_factory=list)
 
     @property
     def runs_started(self) -> list[str]:
@@ -73,6 +96,8 @@ class Ingested:
             "message_id": self.event.message_id,
             "duplicate": self.duplicate,
             "routed": self.routed,
+            "history": self.history,
+            "traits_changed": [dict(change.properties) for change in self.trait_changes],
             **self.route.as_json(),
         }
 
@@ -89,10 +114,12 @@ async def ingest_event(
     *,
     client: ClientGetter,
     task_queue: str,
+    max_age: timedelta = DEFAULT_TRIGGER_MAX_AGE,
+    now: datetime | None = None,
 ) -> Ingested:
     """Store, route and mark the event (see the module docstring). `event.message_id` is
     required: it is what makes a retry safe. Temporal is only contacted (`client()`) when a
-    journey cares about the event's name."""
+    journey cares about the event's name (or about `trait_changed`, when a trait changed)."""
     message_id = event.message_id
     if message_id is None:
         raise ValueError("ingest_event needs an event with a message_id")
@@ -105,8 +132,16 @@ async def ingest_event(
         )
         if routed is not False:  # routed already (or erased meanwhile): nothing to do
             return result
-    if index.concerns(event.name):
-        result.route = await route_event(await client(), store, index, event, task_queue=task_queue)
+    result.history = is_history(event, max_age, now)
+    result.trait_changes = await asyncio.to_thread(store.unrouted_changes, event)
+    if not result.history:
+        for target in [event, *result.trait_changes]:
+            if index.concerns(target.name):
+                route = await route_event(
+                    await client(), store, index, target, task_queue=task_queue
+                )
+                result.route.merge(route)
+    await asyncio.to_thread(store.mark_routed, result.trait_changes)
     await asyncio.to_thread(store.mark_event_routed, event.contact_id, event.source, message_id)
     result.routed = True
     return result

@@ -35,6 +35,7 @@ async def deliver(state: ApiState, events: list[EventRecord]) -> None:
             event,
             client=state.temporal.get,
             task_queue=state.task_queue,
+            max_age=state.settings.trigger_max_age_delta,
         )
 
 

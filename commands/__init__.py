@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "resume": "resume",
 }
 # Sub-apps with commands of their own: command name -> module defining `app`.
-GROUPS: dict[str, str] = {"contacts": "contacts", "report": "report"}
+GROUPS: dict[str, str] = {"contacts": "contacts", "report": "report", "events": "events"}
 NAMES = frozenset(COMMANDS.values()) | frozenset(GROUPS)
 
 

@@ -8,17 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from commands import erase
 from commands.common import ExitCode, RapportError, console_err, console_out, print_json
+from commands.progress import import_bars, print_rejections
 from commands.runs import print_plain
 from settings import get_settings
 from store import Store
@@ -31,39 +24,11 @@ app = typer.Typer(
 )
 
 
-class _Bars:
-    """Rich bars on stderr: the file read and checked (bytes), then the rows written."""
-
-    LABELS = {"read": "checking", "write": "importing"}
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.tasks: dict[str, TaskID] = {}
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if phase not in self.tasks:
-            self.tasks[phase] = self.progress.add_task(self.LABELS[phase], total=total, detail="")
-        detail = (
-            f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if phase == "read" else f"{done}/{total} rows"
-        )
-        self.progress.update(self.tasks[phase], completed=done, total=total, detail=detail)
-
-
 def _run(store: Store, path: Path, format: str | None, dry_run: bool, bars: bool) -> ImportReport:
     if not bars:
         return import_contacts(store, path, format=format, dry_run=dry_run)
-    with Progress(
-        TextColumn("{task.description:>9}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeRemainingColumn(),
-        console=console_err(),
-        transient=True,
-    ) as progress:
-        return import_contacts(
-            store, path, format=format, dry_run=dry_run, progress=_Bars(progress)
-        )
+    with import_bars(console_err()) as progress:
+        return import_contacts(store, path, format=format, dry_run=dry_run, progress=progress)
 
 
 def summary(report: ImportReport) -> str:
@@ -107,10 +72,7 @@ def import_command(
     if json_output:
         print_json(report.as_json())
     else:
-        for rejection in report.rejections:
-            print_plain(err, str(rejection))
-        if report.rejected > len(report.rejections):
-            print_plain(err, f"… and {report.rejected - len(report.rejections)} more rejected")
+        print_rejections(err, report.rejections, report.rejected)
         print_plain(console_out(), summary(report))
     raise typer.Exit(ExitCode.INVALID if report.rejected else ExitCode.OK)
 

@@ -1,8 +1,11 @@
-"""`rapport event CONTACT NAME [--prop k=v…] [--message-id ID] [--json]`: send an event.
+"""`rapport event CONTACT NAME [--prop k=v…] [--message-id ID] [--timestamp ISO] [--json]`: send
+an event.
 
 The event goes the same way as one posted to `/v1/track` (`api.ingest.ingest_event`): stored,
 routed — journeys it triggers are started, runs waiting for it are signalled — and marked routed,
 talking to the store and Temporal directly (like `rapport start`), not through the HTTP API.
+An event older than `RAPPORT_TRIGGER_MAX_AGE` (`--timestamp` in the past) is history: stored and
+counted in traits, routed nowhere.
 """
 
 from __future__ import annotations
@@ -36,18 +39,25 @@ async def _send(settings: Settings, event: EventRecord) -> dict[str, Any]:
             return s.client
 
         result = await ingest_event(
-            s.store, index, event, client=client, task_queue=settings.temporal_task_queue
+            s.store,
+            index,
+            event,
+            client=client,
+            task_queue=settings.temporal_task_queue,
+            max_age=settings.trigger_max_age_delta,
         )
     return result.as_json()
 
 
-def _event(contact: str, name: str, props: list[str], message_id: str | None) -> EventRecord:
+def _event(
+    contact: str, name: str, props: list[str], message_id: str | None, timestamp: str | None
+) -> EventRecord:
     try:
         return EventRecord(
             contact_id=contact,
             name=name,
             properties=parse_data(props),
-            timestamp=datetime.now(UTC),
+            timestamp=timestamp or datetime.now(UTC),
             source=SOURCE,
             message_id=message_id or f"cli-{uuid.uuid4()}",
         )
@@ -74,11 +84,19 @@ def command(
             "not process the event twice.",
         ),
     ] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp",
+            help="When it happened, ISO 8601 (default: now). Older than RAPPORT_TRIGGER_MAX_AGE "
+            "(24h): stored and counted in traits, but starts and signals nothing.",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send an event for a contact: start the journeys it triggers, wake the runs waiting for it."""
     settings = get_settings()
-    event = _event(contact, name, prop or [], message_id)
+    event = _event(contact, name, prop or [], message_id, timestamp)
     try:
         result = asyncio.run(_send(settings, event))
     except TemporalUnavailableError as error:
@@ -96,6 +114,15 @@ def command(
         print_plain(out, f"duplicate: event {result['message_id']} was processed before")
         return
     print_plain(out, f"event {name!r} for {contact} recorded (message id {result['message_id']})")
+    for change in result["traits_changed"]:
+        print_plain(out, f"trait      {change['trait']}: {change['old']!r} -> {change['new']!r}")
+    if result["history"]:
+        print_plain(
+            out,
+            f"history: older than RAPPORT_TRIGGER_MAX_AGE ({settings.trigger_max_age}), so it "
+            "starts and signals nothing",
+        )
+        return
     for workflow_id in result["started"]:
         print_plain(out, f"started    {workflow_id}")
     for workflow_id in result["signalled"]:

@@ -82,6 +82,12 @@ class RouteResult:
     signalled: list[str] = field(default_factory=list)  # workflow ids
     skipped: dict[str, str] = field(default_factory=dict)  # journey -> why it did not start
 
+    def merge(self, other: RouteResult) -> None:
+        """Add what routing another event (a `trait_changed` it caused) did."""
+        self.started.extend(other.started)
+        self.signalled.extend(other.signalled)
+        self.skipped.update(other.skipped)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "started": [r.workflow_id for r in self.started if r.started],

@@ -154,7 +154,7 @@ def scalar(text: str) -> Any:
 # --- reading, line by line ------------------------------------------------------------------
 
 
-class _Lines:
+class Lines:
     """A binary file as decoded text lines, counting line numbers and bytes read."""
 
     def __init__(self, raw: IO[bytes]) -> None:
@@ -179,7 +179,12 @@ class _Lines:
             yield text
 
 
-def _csv_rows(lines: _Lines, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+def csv_rows(
+    lines: Lines, make_header: Callable[[list[str], int], list[str]], empty: str
+) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(first line number, header, cells) of each data row of a CSV, blank rows skipped; the
+    header row goes through `make_header(cells, line)`. A row may have the wrong number of
+    cells: the caller rejects it. `empty`: the message when the file has no header."""
     reader = csv.reader(lines)
     last_line = 0
     header: list[str] | None = None
@@ -189,32 +194,46 @@ def _csv_rows(lines: _Lines, report: ImportReport) -> Iterator[tuple[int, dict[s
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if header is None:
-                header = _header(row, first_line)
+                header = make_header(row, first_line)
                 continue
-            report.rows += 1
-            if len(row) != len(header):
-                report.reject(
-                    first_line,
-                    _cell(row, header, "id"),
-                    f"expected {len(header)} fields (as in the header), found {len(row)}",
-                )
-                continue
-            yield first_line, _csv_contact(header, row)
+            yield first_line, header, row
     except csv.Error as error:
         raise FatalImportError(f"cannot parse the CSV: {error}", lines.number) from None
     if header is None:
-        raise FatalImportError("the file is empty: a CSV needs a header row with an id column")
+        raise FatalImportError(empty)
 
 
-def _header(row: list[str], line: int) -> list[str]:
-    names = [name.strip() for name in row]
-    header = [n.lower() if n.lower() in PROFILE_FIELDS else n for n in names]
+def check_header(header: list[str], line: int) -> None:
+    """Every column named, none twice (`header`: the names as the importer reads them)."""
     for position, name in enumerate(header, start=1):
         if not name:
             raise FatalImportError(f"column {position} of the header has no name", line)
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise FatalImportError(f"repeated column name(s) in the header: {', '.join(repeated)}")
+
+
+def wrong_width(header: list[str], row: list[str]) -> str | None:
+    if len(row) == len(header):
+        return None
+    return f"expected {len(header)} fields (as in the header), found {len(row)}"
+
+
+def _csv_rows(lines: Lines, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    empty = "the file is empty: a CSV needs a header row with an id column"
+    for line, header, row in csv_rows(lines, _header, empty):
+        report.rows += 1
+        problem = wrong_width(header, row)
+        if problem is not None:
+            report.reject(line, _cell(row, header, "id"), problem)
+            continue
+        yield line, _csv_contact(header, row)
+
+
+def _header(row: list[str], line: int) -> list[str]:
+    names = [name.strip() for name in row]
+    header = [n.lower() if n.lower() in PROFILE_FIELDS else n for n in names]
+    check_header(header, line)
     if "id" not in header:
         raise FatalImportError(f"the header has no id column (columns: {', '.join(names)})", line)
     return header
@@ -240,7 +259,7 @@ def _csv_contact(header: list[str], row: list[str]) -> dict[str, Any]:
     return contact
 
 
-def _jsonl_rows(lines: _Lines, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(lines: Lines, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
     for text in lines:
         if not text.strip():
             continue
@@ -293,7 +312,7 @@ def import_contacts(
     except OSError as error:
         raise FatalImportError(f"cannot read {path}: {error.strerror or error}") from None
     with raw, tempfile.TemporaryFile("w+", encoding="utf-8") as staging:
-        lines = _Lines(raw)
+        lines = Lines(raw)
         rows = _csv_rows(lines, report) if kind == "csv" else _jsonl_rows(lines, report)
         try:
             for number, contact in rows:

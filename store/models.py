@@ -152,6 +152,22 @@ class Event(Base):
     routed_at: Mapped[datetime | None]
 
 
+class ContactTrait(Base):
+    """A computed contact property (SPEC §5b): its value, and the running aggregate behind it
+    (`state`: count, sum, the timestamp of a first/last value, …) so that each new event
+    updates it in O(1). `value_text` is the value as text, for GROUP BY on every backend."""
+
+    __tablename__ = "contact_traits"
+    __table_args__ = (Index("ix_contact_traits_name_value_text", "name", "value_text"),)
+
+    contact_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JourneyState(Base):
     """Operational state of a journey that lives outside its YAML: paused by `rapport pause`."""
 

@@ -72,6 +72,9 @@ class ContactRecord(_Frozen):
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
+    # Computed traits (SPEC §5b), filled in when the store loads a contact; never written by
+    # `upsert_contact` (traits come from events).
+    traits: dict[str, JsonValue] = Field(default_factory=dict)
 
     @field_validator("email", "phone", "timezone", "locale", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from store.records import (
     RunRecord,
 )
 from store.sql import Sessions, address_hash, check_choice, columns, execute, insert, inserted
+from store.trait_store import TraitMethods
 from store.types import as_utc, utcnow
 from store.vocab import (
     CHANNELS,
@@ -52,8 +53,8 @@ def _merge_contact(earlier: ContactRecord | None, later: ContactRecord) -> Conta
     )
 
 
-def _contact(row: Contact) -> ContactRecord:
-    return ContactRecord.model_validate(columns(row))
+def _contact(row: Contact, traits: dict[str, Any] | None = None) -> ContactRecord:
+    return ContactRecord.model_validate({**columns(row), "traits": traits or {}})
 
 
 def _event(row: Event) -> EventRecord:
@@ -70,7 +71,7 @@ def _consent(row: Consent) -> ConsentRecord:
     return ConsentRecord.model_validate(values)
 
 
-class Store:
+class Store(TraitMethods):
     """The durable data layer. Open with `Store.open(url)` (migrates first) or wrap an engine
     of an already migrated database with `Store(engine)`."""
 
@@ -177,19 +178,25 @@ class Store:
         return count
 
     def get_contact(self, contact_id: str) -> ContactRecord | None:
+        """The contact with its traits, or None."""
         with self._sessions.read() as session:
             row = session.get(Contact, contact_id)
-            return _contact(row) if row is not None else None
+            if row is None:
+                return None
+        return _contact(row, self.traits_of(contact_id))
 
     def contacts_by_address(self, channel: Channel, address: str) -> list[ContactRecord]:
         """Contacts whose email (channel `email`) or phone (`sms`) is exactly `address`."""
         check_choice("channel", channel, CHANNELS)
         column = Contact.email if channel == "email" else Contact.phone
         with self._sessions.read() as session:
-            rows = session.scalars(
-                select(Contact).where(column == address.strip()).order_by(Contact.id)
+            rows = list(
+                session.scalars(
+                    select(Contact).where(column == address.strip()).order_by(Contact.id)
+                )
             )
-            return [_contact(row) for row in rows]
+        traits = self.traits_for(row.id for row in rows)
+        return [_contact(row, traits.get(row.id)) for row in rows]
 
     def iter_contact_pages(self, page_size: int = 500) -> Iterator[list[ContactRecord]]:
         """All contacts in id order, one page (a short read of at most `page_size` rows) at a
@@ -202,7 +209,9 @@ class Store:
             if after is not None:
                 stmt = stmt.where(Contact.id > after)
             with self._sessions.read() as session:
-                page = [_contact(row) for row in session.scalars(stmt)]
+                rows = list(session.scalars(stmt))
+            traits = self.traits_for(row.id for row in rows)
+            page = [_contact(row, traits.get(row.id)) for row in rows]
             if not page:
                 return
             yield page
@@ -240,6 +249,7 @@ class Store:
                     addresses.add((channel, recipient))
 
             events = execute(session, delete(Event).where(Event.contact_id == contact_id))
+            self.delete_traits(session, contact_id)
             consents = execute(session, delete(Consent).where(Consent.contact_id == contact_id))
             messages = execute(
                 session,
@@ -281,25 +291,6 @@ class Store:
             )
 
     # -- events -----------------------------------------------------------------------------
-
-    def record_event(self, event: EventRecord) -> bool:
-        """Store an event; False (and nothing stored) when its (contact, source, message_id)
-        was seen before."""
-        with self._sessions.write() as session:
-            stmt = insert(session, Event).values(
-                contact_id=event.contact_id,
-                name=event.name,
-                properties=event.properties,
-                timestamp=event.timestamp,
-                source=event.source,
-                message_id=event.message_id,
-                received_at=event.received_at or utcnow(),
-            )
-            if event.message_id is not None:
-                stmt = stmt.on_conflict_do_nothing(
-                    index_elements=["contact_id", "source", "message_id"]
-                )
-            return inserted(session, stmt)
 
     def event_routed(self, contact_id: str, source: str, message_id: str) -> bool | None:
         """Whether the stored event was routed (None: no such event)."""

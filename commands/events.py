@@ -1,0 +1,119 @@
+"""`rapport events …`: a sub-app. `rapport events import FILE.csv|.jsonl` loads a file of past
+events through the ingest path (api/event_import.py; the formats are in store/event_file.py):
+events older than `RAPPORT_TRIGGER_MAX_AGE` are stored and update traits but start and signal
+nothing; a recent one goes exactly as `rapport event` would send it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from commands.common import ExitCode, RapportError, console_err, console_out, print_json
+from commands.progress import import_bars, print_rejections
+from commands.runs import print_plain
+from settings import Settings, get_settings
+from store import Store
+from store.event_file import EventImportReport
+from store.importer import FatalImportError, Progress
+
+app = typer.Typer(name="events", help="Load event history.", no_args_is_help=True)
+
+
+async def _import(
+    settings: Settings, path: Path, format: str | None, dry_run: bool, progress: Progress | None
+) -> EventImportReport:
+    # Imported here: every `rapport` command loads this module.
+    from api.event_import import import_events
+    from api.ingest import load_plans
+    from runtime.router import EventIndex
+    from runtime.starter import connect_client
+
+    index = EventIndex.build(load_plans(settings))
+    store = await asyncio.to_thread(Store.open, settings.database)
+    clients: list[Any] = []
+
+    async def client() -> Any:
+        if not clients:  # only when a recent event concerns a journey
+            clients.append(await connect_client(settings))
+        return clients[0]
+
+    try:
+        return await import_events(
+            store,
+            index,
+            path,
+            client=client,
+            task_queue=settings.temporal_task_queue,
+            max_age=settings.trigger_max_age_delta,
+            format=format,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    finally:
+        store.close()
+
+
+def summary(report: EventImportReport) -> str:
+    name = Path(report.file).name
+    rejected = f", {report.rejected} rejected" if report.rejected else ""
+    if report.dry_run:
+        return f"checked {report.rows} line(s) of {name}: {report.valid} valid{rejected}"
+    parts = [f"imported {report.imported} event(s) from {name} ({report.rows} line(s){rejected})"]
+    if report.history:
+        parts.append(f"{report.history} as history (starting nothing)")
+    if report.duplicates:
+        parts.append(f"{report.duplicates} seen before")
+    if report.started:
+        parts.append(f"{report.started} run(s) started")
+    return "; ".join(parts)
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A .csv (header with contact_id, event, timestamp; other columns are "
+            "properties) or .jsonl file (one event object a line).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or jsonl, when the file name does not say."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every line; write nothing.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import past events from CSV or JSON Lines: traits count them; those older than
+    RAPPORT_TRIGGER_MAX_AGE start and signal nothing. Bad lines are reported as FILE:LINE."""
+    from runtime.starter import TemporalUnavailableError
+
+    settings = get_settings()
+    err = console_err()
+    try:
+        if err.is_terminal and not json_output:
+            with import_bars(err) as bars:
+                report = asyncio.run(_import(settings, file, format, dry_run, bars))
+        else:
+            report = asyncio.run(_import(settings, file, format, dry_run, None))
+    except FatalImportError as error:
+        raise RapportError(f"{file}: {error}; nothing was imported", ExitCode.INVALID) from None
+    except TemporalUnavailableError as error:
+        raise RapportError(
+            f"{error}\nHistory was stored; a recent event may be stored but not routed: run "
+            "the same import again once Temporal is back (nothing is imported twice).",
+            ExitCode.UNAVAILABLE,
+        ) from None
+    if json_output:
+        print_json(report.as_json())
+    else:
+        print_rejections(err, report.rejections, report.rejected)
+        print_plain(console_out(), summary(report))
+    raise typer.Exit(ExitCode.INVALID if report.rejected else ExitCode.OK)
