@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.contact_context import contact_snapshot
 from activities.policy import SendPolicy, local_zone, next_clock_time, quiet_hours_end
 from providers import (
     HTTP_TIMEOUT_SECONDS,
@@ -31,6 +32,7 @@ from providers import (
     TransientSendError,
     parse_retry_after,
 )
+from rendering.bundle import template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
 from settings import Settings
@@ -45,13 +47,11 @@ from workflows.contracts import (
     RunVariant,
     SendOutcome,
     SendRequest,
-    SnapshotEvent,
     UpdateContactInput,
     WaitUntilInput,
     WebhookOutcome,
     WebhookRequest,
 )
-from workflows.expressions import HistoryEvent
 from workflows.expressions import to_datetime as parse_timestamp
 
 # The journey workflow's retry policy for sends and webhooks (SENDING): how many attempts.
@@ -65,22 +65,6 @@ WEBHOOK_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
 FINAL_STATUSES = frozenset(
     {"sent", "delivered", "opened", "clicked", "bounced", "failed", "suppressed", "skipped"}
 )
-
-
-def flatten_contact(record: ContactRecord) -> dict[str, Any]:
-    """`contact.*` as expressions and templates see it: profile fields, then every attribute."""
-    contact: dict[str, Any] = dict(record.attributes)
-    contact.update(
-        {
-            "id": record.id,
-            "email": record.email,
-            "phone": record.phone,
-            "timezone": record.timezone,
-            "locale": record.locale,
-            "created_at": record.created_at.isoformat() if record.created_at else None,
-        }
-    )
-    return {key: value for key, value in contact.items() if value is not None}
 
 
 class JourneyActivities:
@@ -106,18 +90,8 @@ class JourneyActivities:
         return await asyncio.to_thread(self._load_contact, request)
 
     def _load_contact(self, request: LoadContactInput) -> ContactSnapshot:
-        record = self.store.get_contact(request.contact_id)
-        if record is None:
-            return ContactSnapshot(found=False)
-        events = self.store.recent_events(request.contact_id, limit=request.history_limit)
-        return ContactSnapshot(
-            found=True,
-            contact=flatten_contact(record),
-            history=[
-                SnapshotEvent(name=e.name, timestamp=e.timestamp, properties=e.properties)
-                for e in events
-            ],
-        )
+        now = request.now or datetime.now(UTC)
+        return contact_snapshot(self.store, request.contact_id, request.questions, now)
 
     @activity.defn(name="update_contact")
     async def update_contact(self, request: UpdateContactInput) -> None:
@@ -183,13 +157,20 @@ class JourneyActivities:
         deferred = self._quiet_hours(request, contact, to)
         if deferred is not None:
             return deferred
+        snapshot = await asyncio.to_thread(
+            contact_snapshot,
+            self.store,
+            contact.id,
+            template_event_questions(request.template),
+            request.context.now,
+            record=contact,
+        )
         variables = message_variables(
-            contact=flatten_contact(contact),
+            snapshot,
             journey_data=request.context.journey_data,
             trigger=request.context.trigger,
             steps=request.context.steps,
             now=request.context.now,
-            history=await asyncio.to_thread(self._history, request.contact_id),
             settings=self.settings,
             message_key=request.idempotency_key,
         )
@@ -253,12 +234,6 @@ class JourneyActivities:
             frequency_cap=request.frequency_cap or self.settings.frequency_cap,
             now=request.context.now,
             topic=topic if isinstance(topic, str) and topic else None,
-        )
-
-    def _history(self, contact_id: str) -> tuple[HistoryEvent, ...]:
-        return tuple(
-            HistoryEvent(e.name, e.timestamp, e.properties)
-            for e in self.store.recent_events(contact_id, limit=500)
         )
 
     async def _deliver_email(

@@ -1,13 +1,12 @@
 """The segment tick's activity: enrol one page of contacts (see workflows/segment_workflow.py).
 
 `enrol_page` reads at most `page_size` contacts after a cursor (keyset pagination on the
-primary key), the event history those contacts' expressions can look at — in one query for the
-whole page, only the event names the segment and audience name in `count_events`/`last_event`,
-and at most `HISTORY_LIMIT` events per contact (what a run's `load_contact` sees) — and their
-earlier runs of the journey, again in one query. It evaluates `segment` and `audience` with the
-tick's time as `now()`, drops the contacts the journey's `reentry` keeps out and those this tick
-already enrolled, and starts the rest through `runtime.starter.start_run` (the one place runs
-start), at most `concurrency` at a time. Memory is one page, whatever the table's size.
+primary key), the answers to the journey's event questions (`count_events`/`last_event`) for
+the whole page — one indexed query per question, the same loader a run's `load_contact` uses —
+and their earlier runs of the journey, again in one query. It evaluates `segment` and `audience`
+with the tick's time as `now()`, drops the contacts the journey's `reentry` keeps out and those
+this tick already enrolled, and starts the rest through `runtime.starter.start_run` (the one
+place runs start), at most `concurrency` at a time. Memory is one page, whatever the table's size.
 
 Running a page again (a retried activity, a restarted tick) is harmless: `start_run` refuses a
 contact already inside the journey (workflow id conflict) or kept out by `reentry`, and a run
@@ -18,38 +17,28 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from jinja2 import nodes
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.journey_activities import flatten_contact
+from activities.contact_context import contact_snapshots
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
-from store.models import Contact, Event, Run
+from store.models import Contact, Run
 from store.records import ContactRecord, RunRecord
 from store.sql import columns
-from workflows.expressions import (
-    ExpressionContext,
-    ExpressionError,
-    HistoryEvent,
-    environment,
-    evaluate_condition,
-)
+from workflows.expressions import ExpressionError, evaluate_condition
 from workflows.journey_workflow import workflow_id_for
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import ENROL_PAGE, EnrolPageInput, PageResult
 
-# Events per contact an expression can see: the same bound as a run's `load_contact`.
-HISTORY_LIMIT = 500
 TICK_DATA_KEY = "segment_tick"
-HISTORY_FUNCTIONS = ("count_events", "last_event")
 ERROR_SAMPLES_PER_PAGE = 3
 
 
@@ -67,41 +56,6 @@ class Starter(Protocol):
     ) -> Awaitable[StartResult]: ...
 
 
-@dataclass(frozen=True)
-class HistoryNeeds:
-    """Which events an expression can look at: `names` None means any name."""
-
-    names: frozenset[str] | None = frozenset()
-    properties: bool = False
-
-    @property
-    def none(self) -> bool:
-        return self.names is not None and not self.names
-
-
-def history_needs(expressions: Iterable[str]) -> HistoryNeeds:
-    """The event names used by `count_events("…")`/`last_event("…")` in the expressions; any
-    name when one is not a literal. Properties are loaded only for `last_event`."""
-    names: set[str] = set()
-    any_name = False
-    properties = False
-    for expression in expressions:
-        tree = environment().parse("{{ (" + expression + "\n) }}")
-        for call in tree.find_all(nodes.Call):
-            target = call.node
-            if not isinstance(target, nodes.Name) or target.name not in HISTORY_FUNCTIONS:
-                continue
-            properties = properties or target.name == "last_event"
-            first: nodes.Expr | None = call.args[0] if call.args else None
-            if first is None:
-                first = next((kw.value for kw in call.kwargs if kw.key == "name"), None)
-            if isinstance(first, nodes.Const) and isinstance(first.value, str):
-                names.add(first.value)
-            else:
-                any_name = True
-    return HistoryNeeds(None if any_name else frozenset(names), properties)
-
-
 # --- bulk reads, one query each per page ----------------------------------------------------
 
 
@@ -111,36 +65,6 @@ def contacts_after(store: Store, after: str | None, limit: int) -> list[ContactR
         stmt = stmt.where(Contact.id > after)
     with Session(store.engine) as session:
         return [ContactRecord.model_validate(columns(row)) for row in session.scalars(stmt)]
-
-
-def histories(
-    store: Store, contact_ids: list[str], needs: HistoryNeeds, limit: int = HISTORY_LIMIT
-) -> dict[str, list[HistoryEvent]]:
-    """The latest `limit` events of each contact (of the needed names), in one query."""
-    found: dict[str, list[HistoryEvent]] = defaultdict(list)
-    if needs.none or not contact_ids:
-        return found
-    rank = (
-        func.row_number()
-        .over(partition_by=Event.contact_id, order_by=(Event.timestamp.desc(), Event.id.desc()))
-        .label("rank")
-    )
-    wanted = [Event.contact_id, Event.name, Event.timestamp]
-    if needs.properties:
-        wanted.append(Event.properties)
-    inner = select(*wanted, rank).where(Event.contact_id.in_(contact_ids))
-    if needs.names is not None:
-        inner = inner.where(Event.name.in_(sorted(needs.names)))
-    ranked = inner.subquery()
-    stmt = select(*(ranked.c[c.key] for c in wanted)).where(ranked.c.rank <= limit)
-    with Session(store.engine) as session:
-        for row in session.execute(stmt):
-            timestamp = row.timestamp
-            if timestamp.tzinfo is None:
-                timestamp = timestamp.replace(tzinfo=UTC)
-            properties = row.properties if needs.properties else {}
-            found[row.contact_id].append(HistoryEvent(row.name, timestamp, properties or {}))
-    return found
 
 
 def earlier_runs(store: Store, journey: str, contact_ids: list[str]) -> dict[str, list[RunRecord]]:
@@ -200,15 +124,11 @@ def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selecti
         raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
     conditions = [segment] + ([journey.audience] if journey.audience else [])
     ids = [contact.id for contact in page]
-    events = histories(store, ids, history_needs(conditions))
+    # The plan's event questions for the whole page: one query per question, not per contact.
+    snapshots = contact_snapshots(store, page, plan.event_questions, request.tick_at)
     runs = earlier_runs(store, plan.journey_id, ids)
     for contact in page:
-        context = ExpressionContext(
-            now=request.tick_at,
-            contact=flatten_contact(contact),
-            journey=journey.data,
-            history=tuple(events.get(contact.id, ())),
-        )
+        context = snapshots[contact.id].context(request.tick_at, journey=journey.data)
         try:
             matches = all(evaluate_condition(condition, context) for condition in conditions)
         except ExpressionError as error:

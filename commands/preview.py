@@ -20,12 +20,16 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import ValidationError
 
+from activities.contact_context import scratch_snapshot
 from commands.common import ExitCode, RapportError, console_out, print_json
 from commands.loading import load_plan
+from rendering.bundle import template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
 from settings import get_settings
+from store.records import ContactRecord
 from workflows.contact_file import ContactFile, ContactFileError, load_contact_file
 from workflows.expressions import ExpressionContext, ExpressionError, render_value
 from workflows.model import EventTrigger, SendStep
@@ -128,6 +132,16 @@ def _hint(sources: Iterable[str], trigger_props: list[str] | None, steps: dict[s
     return "".join(f"\nhint: {hint}" for hint in hints)
 
 
+def _record(person: ContactFile, path: Path) -> ContactRecord:
+    try:
+        return ContactRecord(**person.profile())
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "contact"
+        message = problem["msg"].removeprefix("Value error, ")
+        raise RapportError(f"{path}: {field}: {message}", ExitCode.INVALID) from None
+
+
 def _html_destination(option: str | None, plan: JourneyPlan, step_id: str) -> Path | None:
     """Where the HTML goes: a file (the option, or a new temporary file), or None for stdout."""
     if option == "-":
@@ -191,27 +205,25 @@ def command(
         code = ExitCode.USAGE if "no such contact file" in error.message else ExitCode.INVALID
         raise RapportError(error.message, code) from None
     clock = _now(now)
-    history = person.history(clock)
     trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
     steps = _steps(steps_file)
+    bundle = plan.template_for(send)
+    snapshot = scratch_snapshot(
+        _record(person, contact),
+        person.event_records(clock),
+        {*plan.event_questions, *template_event_questions(bundle)},
+        clock,
+    )
     variables = message_variables(
-        contact=person.variables(),
+        snapshot,
         journey_data=plan.journey.data,
         trigger=trigger,
         steps=steps,
         now=clock,
-        history=history,
         settings=settings,
         message_key=f"preview:{plan.journey_id}:{step}:{person.id}",
     )
-    context = ExpressionContext(
-        now=clock,
-        contact=person.variables(),
-        journey=plan.journey.data,
-        trigger=trigger,
-        steps=steps,
-        history=history,
-    )
+    context = snapshot.context(clock, journey=plan.journey.data, trigger=trigger, steps=steps)
     result: dict[str, Any] = {
         "journey": plan.journey_id,
         "version": plan.version,
@@ -223,7 +235,6 @@ def command(
         "to": _recipient(send, person, context),
         "now": clock.isoformat(),
     }
-    bundle = plan.template_for(send)
     try:
         if send.send == "email":
             email = render_email(bundle, variables, locale=person.locale)

@@ -14,7 +14,7 @@ from commands.common import ExitCode, RapportError, console_out, print_json
 from commands.loading import load_plan
 from runtime.simulator import SimulationError, SimulationResult, load_events_file, simulate
 from settings import get_settings
-from store.records import ContactRecord, EventRecord
+from store.records import ContactRecord
 from workflows.contact_file import ContactFileError, load_contact_file
 from workflows.contracts import TimelineEntry
 from workflows.durations import DurationError, parse_duration
@@ -66,17 +66,7 @@ def command(
     except ValidationError as error:
         problem = error.errors()[0]
         raise RapportError(f"{contact}: {problem['msg']}", ExitCode.INVALID) from None
-    history = [
-        EventRecord(
-            contact_id=record.id,
-            name=event.name,
-            properties=dict(event.properties),
-            timestamp=event.timestamp,
-            source="contact-file",
-            message_id=f"history-{position}",
-        )
-        for position, event in enumerate(contact_file.history(begin))
-    ]
+    history = contact_file.event_records(begin)
     try:
         scheduled = load_events_file(events) if events else []
     except SimulationError as error:

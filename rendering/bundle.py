@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
 from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
 from workflows.diagnostics import Diagnostic, Severity, display_path
+from workflows.event_questions import EventQuestion, sorted_questions
+from workflows.expressions import ExpressionError, event_questions
 
 Channel = Literal["email", "sms"]
 MAX_SMS_SEGMENTS = 3
@@ -192,11 +195,13 @@ def _check_front_matter(
                 diagnostics.append(Diagnostic(file, line, col, f"{key!r} must be a line of text"))
             continue
         try:
-            env.parse(str(value))
+            event_questions(env.parse(str(value)))
         except TemplateSyntaxError as exc:
             diagnostics.append(
                 Diagnostic(file, line + (exc.lineno or 1) - 1, col, f"{key}: {exc.message}")
             )
+        except ExpressionError as error:
+            diagnostics.append(Diagnostic(file, line + error.line_offset, col, f"{key}: {error}"))
 
 
 def collect_template(
@@ -244,6 +249,10 @@ def collect_template(
         except TemplateSyntaxError as exc:
             diagnostics.append(_syntax_diagnostic(exc, shown, body, offset))
             continue
+        try:
+            event_questions(ast)
+        except ExpressionError as error:
+            diagnostics.append(Diagnostic(shown, offset + error.line_offset + 1, 1, str(error)))
         for kind, target, line, ignore_missing in _references(ast):
             target_path = _inside(templates_dir, target)
             if target_path is None:
@@ -272,6 +281,29 @@ def collect_template(
         name=name, channel=channel, files=files, directory=display_path(templates_dir)
     )
     return bundle, diagnostics
+
+
+def template_event_questions(bundle: TemplateBundle) -> tuple[EventQuestion, ...]:
+    """The `count_events`/`last_event` questions of every file of a (valid) bundle, its email
+    subject and preheader included: what the send activity asks the store before rendering."""
+    return _event_questions_of(tuple(sorted(bundle.files.items())))
+
+
+@lru_cache(maxsize=256)
+def _event_questions_of(files: tuple[tuple[str, str], ...]) -> tuple[EventQuestion, ...]:
+    env = parsing_environment()
+    found: set[EventQuestion] = set()
+    for relative, source in files:
+        sources = [source]
+        if relative.endswith(EMAIL_SUFFIX):
+            front = parse_front_matter(source)
+            sources = [front.body, *(str(v) for v in front.data.values() if isinstance(v, str))]
+        for text in sources:
+            try:
+                found |= event_questions(env.parse(text))
+            except (TemplateSyntaxError, ExpressionError):
+                continue  # reported when the template was collected
+    return sorted_questions(found)
 
 
 # ---------------------------------------------------------------------------------------------

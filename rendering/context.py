@@ -6,38 +6,30 @@ what a contact would get.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from consent.tokens import sign_token, unsubscribe_token
 from settings import Settings
-from workflows.expressions import ExpressionContext, HistoryEvent
+from workflows.contracts import ContactSnapshot
 
 __all__ = ["message_variables", "sign_token", "unsubscribe_token"]
 
 
 def message_variables(
+    snapshot: ContactSnapshot,
     *,
-    contact: Mapping[str, Any],
-    journey_data: Mapping[str, Any],
-    trigger: Mapping[str, Any] | None,
-    steps: Mapping[str, Any],
+    journey_data: dict[str, Any],
+    trigger: dict[str, Any] | None,
+    steps: dict[str, Any],
     now: datetime,
-    history: Iterable[HistoryEvent],
     settings: Settings,
     message_key: str,
 ) -> dict[str, Any]:
-    context = ExpressionContext(
-        now=now,
-        contact=contact,
-        journey=journey_data,
-        trigger=trigger,
-        steps=steps,
-        history=tuple(history),
-    )
+    """`snapshot` answers the template's event questions (`template_event_questions`)."""
+    context = snapshot.context(now, journey=journey_data, trigger=trigger, steps=steps)
     base = settings.public_url.rstrip("/")
-    token = unsubscribe_token(settings, str(contact.get("id", "")), message_key)
+    token = unsubscribe_token(settings, str(snapshot.contact.get("id", "")), message_key)
     variables = context.variables()
     variables.setdefault("trigger", {"name": None, "properties": {}})
     variables.update(

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.journey_activities import flatten_contact
+from activities.contact_context import contact_snapshot
 from runtime.starter import StartResult, TemporalUnavailableError, is_unavailable, start_run
 from store import Store
 from store.records import ContactRecord, EventRecord
@@ -29,7 +29,6 @@ from workflows.contracts import EventPayload
 from workflows.expressions import (
     ExpressionContext,
     ExpressionError,
-    HistoryEvent,
     evaluate_condition,
     evaluate_expression,
 )
@@ -108,16 +107,6 @@ def _payload(event: EventRecord) -> EventPayload:
     )
 
 
-def _context(
-    contact: ContactRecord, history: Iterable[EventRecord], payload: EventPayload
-) -> ExpressionContext:
-    return ExpressionContext(
-        now=payload.timestamp,
-        contact=flatten_contact(contact),
-        history=tuple(HistoryEvent(e.name, e.timestamp, e.properties) for e in history),
-    ).with_event(payload.as_variables())
-
-
 def _why_not(plan: JourneyPlan, context: ExpressionContext) -> str | None:
     trigger = plan.journey.trigger
     assert isinstance(trigger, EventTrigger)
@@ -166,14 +155,25 @@ async def route_event(
     if contact is None:
         contact = await asyncio.to_thread(store.upsert_contact, ContactRecord(id=event.contact_id))
     payload = _payload(event)
-    history = await asyncio.to_thread(store.recent_events, event.contact_id, 500)
-    context = _context(contact, history, payload)
+    # What the `when` and audience of the journeys this event may start ask about the contact's
+    # events, answered as of the event (which is stored, so it counts).
+    questions = {
+        question
+        for journey_id in index.starts.get(event.name, ())
+        for question in index.plans[journey_id].event_questions
+    }
+    snapshot = await asyncio.to_thread(
+        contact_snapshot, store, contact.id, questions, payload.timestamp, record=contact
+    )
     paused = await asyncio.to_thread(store.paused_journeys)
     for journey_id in index.starts.get(event.name, ()):
         plan = index.plans[journey_id]
         if journey_id in paused:
             result.skipped[journey_id] = f"journey {journey_id!r} is paused"
             continue
+        context = snapshot.context(
+            payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
+        )
         why = _why_not(plan, context)
         if why is not None:
             result.skipped[journey_id] = why

@@ -21,14 +21,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.journey_activities import JourneyActivities, flatten_contact
+from activities.contact_context import contact_snapshot
+from activities.journey_activities import JourneyActivities
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import build_worker, quiet_runtime, venv_binary
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
-from workflows.expressions import ExpressionContext, ExpressionError, evaluate_condition
+from workflows.expressions import ExpressionError, evaluate_condition
 from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
 from workflows.model import Duration, EventTrigger
 from workflows.plan import JourneyPlan
@@ -99,15 +100,21 @@ class SimulationResult:
         }
 
 
-def _matches_trigger(plan: JourneyPlan, contact: ContactRecord, payload: EventPayload) -> bool:
+def _matches_trigger(
+    plan: JourneyPlan, store: Store, contact_id: str, payload: EventPayload
+) -> bool:
+    """Whether the (stored) event starts the run, its `when` seen as the router sees it."""
     trigger = plan.journey.trigger
     if not isinstance(trigger, EventTrigger) or payload.name != trigger.event:
         return False
     if trigger.when is None:
         return True
-    context = ExpressionContext(now=payload.timestamp, contact=flatten_contact(contact))
+    snapshot = contact_snapshot(store, contact_id, plan.event_questions, payload.timestamp)
+    context = snapshot.context(
+        payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
+    )
     try:
-        return evaluate_condition(trigger.when, context.with_event(payload.as_variables()))
+        return evaluate_condition(trigger.when, context)
     except ExpressionError:
         return False
 
@@ -147,17 +154,26 @@ async def simulate(
             for position, item in enumerate(events)
         ]
         trigger: EventPayload | None = None
+        before: list[EventPayload] = []
         if isinstance(plan.journey.trigger, EventTrigger):
-            trigger = next((p for p in payloads if _matches_trigger(plan, contact, p)), None)
+            # Events up to the trigger arrive (are stored) before the run exists, as through
+            # the router; the first that matches the trigger starts the run.
+            for payload in payloads:
+                _store_event(store, contact.id, payload)
+                before.append(payload)
+                if _matches_trigger(plan, store, contact.id, payload):
+                    trigger = payload
+                    break
             if trigger is None:
                 return SimulationResult(
                     plan.journey_id, plan.version, contact.id, None, "not_entered", [], outbox
                 )
+        else:
+            before = [p for p in payloads if p.timestamp < start]
+            for payload in before:
+                _store_event(store, contact.id, payload)
         run_start = trigger.timestamp if trigger else start
-        before = [p for p in payloads if p.timestamp < run_start or p is trigger]
         after = [p for p in payloads if p not in before]
-        for payload in before:
-            _store_event(store, contact.id, payload)
         activities = JourneyActivities(
             store=store,
             email=OutboxEmailProvider(outbox),

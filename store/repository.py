@@ -7,13 +7,13 @@ inserts that may race use the database's INSERT … ON CONFLICT.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from store.db import make_engine, migrate
 from store.ledger import MessageLedger
@@ -335,22 +335,58 @@ class Store(TraitMethods):
 
     def count_events(self, contact_id: str, name: str, since: datetime | None = None) -> int:
         """How many `name` events the contact has, with timestamp at or after `since`."""
-        stmt = select(func.count()).where(Event.contact_id == contact_id, Event.name == name)
-        if since is not None:
-            stmt = stmt.where(Event.timestamp >= as_utc(since))
-        with self._sessions.read() as session:
-            return int(session.scalar(stmt) or 0)
+        return self.event_counts([contact_id], name, since=since).get(contact_id, 0)
 
     def last_event(self, contact_id: str, name: str) -> EventRecord | None:
         """The contact's latest `name` event by timestamp."""
+        return self.latest_events([contact_id], name).get(contact_id)
+
+    def event_counts(
+        self,
+        contact_ids: Sequence[str],
+        name: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict[str, int]:
+        """Per contact, how many `name` events have a timestamp in [since, until]; contacts
+        without any are left out. One grouped query on the (contact, name, timestamp) index."""
+        if not contact_ids:
+            return {}
+        stmt = (
+            select(Event.contact_id, func.count())
+            .where(Event.contact_id.in_(list(contact_ids)), Event.name == name)
+            .group_by(Event.contact_id)
+        )
+        if since is not None:
+            stmt = stmt.where(Event.timestamp >= as_utc(since))
+        if until is not None:
+            stmt = stmt.where(Event.timestamp <= as_utc(until))
         with self._sessions.read() as session:
-            row = session.scalars(
-                select(Event)
-                .where(Event.contact_id == contact_id, Event.name == name)
-                .order_by(Event.timestamp.desc(), Event.id.desc())
-                .limit(1)
-            ).first()
-            return _event(row) if row is not None else None
+            return {contact_id: int(count) for contact_id, count in session.execute(stmt)}
+
+    def latest_events(
+        self, contact_ids: Sequence[str], name: str, *, until: datetime | None = None
+    ) -> dict[str, EventRecord]:
+        """Per contact, the latest `name` event with a timestamp at or before `until` (ties:
+        the later arrival). One query: the newest row of each contact on the index."""
+        if not contact_ids:
+            return {}
+        rank = (
+            func.row_number()
+            .over(partition_by=Event.contact_id, order_by=(Event.timestamp.desc(), Event.id.desc()))
+            .label("rank")
+        )
+        inner = select(Event, rank).where(
+            Event.contact_id.in_(list(contact_ids)), Event.name == name
+        )
+        if until is not None:
+            inner = inner.where(Event.timestamp <= as_utc(until))
+        ranked = inner.subquery()
+        newest = aliased(Event, ranked)
+        stmt = select(newest).where(ranked.c.rank == 1)
+        with self._sessions.read() as session:
+            return {row.contact_id: _event(row) for row in session.scalars(stmt)}
 
     def recent_events(self, contact_id: str, limit: int = 50) -> list[EventRecord]:
         """The contact's latest events of any name, newest first."""

@@ -10,27 +10,17 @@ from typing import Any
 from rendering.bundle import TemplateBundle, TemplateNotFound, collect_template, lint_template
 from workflows.diagnostics import Reporter, Severity, suggest
 from workflows.durations import DurationError, parse_clock
-from workflows.expressions import (
-    ExpressionError,
-    Scope,
-    attribute_paths,
-    parse_condition,
-    parse_value,
-)
+from workflows.expression_sites import expression_sites
+from workflows.expressions import ExpressionError, attribute_paths, event_questions
 from workflows.model import (
     BranchStep,
-    EventTrigger,
     ExitStep,
     Journey,
-    SegmentAtTrigger,
-    SegmentScheduleTrigger,
     SendStep,
     SplitStep,
-    UpdateStep,
     WaitForStep,
     WaitStep,
     WaitUntilStep,
-    WebhookStep,
 )
 from workflows.plan import JourneyPlan, assign_step_ids, template_key
 from workflows.source import KEY
@@ -187,80 +177,38 @@ def _check_expressions(
     step_ids: set[str],
     known_attributes: frozenset[str] | None,
 ) -> None:
-    def condition(path: YamlPath, text: str | None, scope: Scope) -> None:
-        if text is None:
-            return
+    for site in expression_sites(journey):
+        if isinstance(site.text, str) and site.path[-1:] == ("wait_until",):
+            _check_wait_until(report, site.path, site.text)
         try:
-            tree = parse_condition(text, scope)
+            tree = site.parse()
+            if tree is not None:
+                event_questions(tree)  # literal arguments, a valid window
         except ExpressionError as error:
-            report.error(path, f"invalid expression: {error.message}")
-            return
-        _check_tree(path, tree)
-
-    def value(path: YamlPath, text: Any, scope: Scope = Scope.RUN) -> None:
-        if isinstance(text, dict):
-            for key, item in text.items():
-                value((*path, key), item, scope)
-            return
-        if isinstance(text, list):
-            for position, item in enumerate(text):
-                value((*path, position), item, scope)
-            return
-        if not isinstance(text, str):
-            return
-        try:
-            tree = parse_value(text, scope)
-        except ExpressionError as error:
-            report.error(path, f"invalid expression: {error.message}")
-            return
+            report.error(site.path, f"invalid expression: {error.message}")
+            continue
         if tree is not None:
-            _check_tree(path, tree)
+            _check_tree(report, site.path, tree, step_ids, known_attributes)
 
-    def _check_tree(path: YamlPath, tree: Any) -> None:
-        for name in sorted(attribute_paths(tree, "steps")):
-            if name not in step_ids:
-                report.error(
-                    path, f"steps.{name}: no step has id '{name}'{suggest(name, step_ids)}"
-                )
-        if known_attributes is None:
-            return
-        for name in sorted(attribute_paths(tree, "contact") - CONTACT_FIELDS - known_attributes):
-            report.warning(
-                path,
-                f"contact.{name} is not an attribute of any contact in contacts/; "
-                "check the spelling or use `is defined`",
-            )
 
-    trigger = journey.trigger
-    if isinstance(trigger, EventTrigger):
-        condition(("trigger", "when"), trigger.when, Scope.EVENT_FILTER)
-        if trigger.key is not None:
-            condition(("trigger", "key"), f"event.{trigger.key}", Scope.EVENT_FILTER)
-    elif isinstance(trigger, SegmentScheduleTrigger | SegmentAtTrigger):
-        condition(("trigger", "segment"), trigger.segment, Scope.SEGMENT)
-    condition(("audience",), journey.audience, Scope.SEGMENT)
-    if journey.goal is not None:
-        condition(("goal", "when"), journey.goal.when, Scope.EVENT_FILTER)
-    for n, spec in enumerate(journey.exit_on):
-        condition(("exit_on", n, "when"), spec.when, Scope.EVENT_FILTER)
-    for index, step in enumerate(journey.steps):
-        at: YamlPath = ("steps", index)
-        match step:
-            case SendStep():
-                value((*at, "to"), step.to)
-            case WaitForStep():
-                condition((*at, "when"), step.when, Scope.EVENT_FILTER)
-            case BranchStep():
-                for n, case in enumerate(step.branch):
-                    condition((*at, "branch", n, "when"), case.when, Scope.RUN)
-            case UpdateStep():
-                value((*at, "update"), step.update)
-            case WebhookStep():
-                value((*at, "webhook"), step.webhook)
-                value((*at, "body"), step.body)
-            case WaitUntilStep():
-                _check_wait_until(report, (*at, "wait_until"), step.wait_until)
-                value((*at, "wait_until"), step.wait_until)
+def _check_tree(
+    report: Reporter,
+    path: YamlPath,
+    tree: Any,
+    step_ids: set[str],
+    known_attributes: frozenset[str] | None,
+) -> None:
+    for name in sorted(attribute_paths(tree, "steps")):
+        if name not in step_ids:
+            report.error(path, f"steps.{name}: no step has id '{name}'{suggest(name, step_ids)}")
+    if known_attributes is None:
+        return
+    for name in sorted(attribute_paths(tree, "contact") - CONTACT_FIELDS - known_attributes):
+        report.warning(
+            path,
+            f"contact.{name} is not an attribute of any contact in contacts/; "
+            "check the spelling or use `is defined`",
+        )
 
 
 def _check_wait_until(report: Reporter, path: YamlPath, text: str) -> None:

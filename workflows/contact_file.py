@@ -21,19 +21,30 @@ events:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from store.records import EventRecord
 from workflows.diagnostics import display_path
 from workflows.durations import DurationError, parse_duration
-from workflows.expressions import HistoryEvent
 from workflows.model import check_event_name, check_timezone
 from workflows.source import SourceMap, YamlProblem, load_yaml
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One event of a contact file's history, at an absolute time."""
+
+    name: str
+    timestamp: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ContactFileError(Exception):
@@ -158,6 +169,20 @@ class ContactFile(BaseModel):
             for item in self.events
         ]
         return tuple(sorted(events, key=lambda event: event.timestamp))
+
+    def event_records(self, now: datetime) -> list[EventRecord]:
+        """`history(now)` as store records (for the throwaway stores of preview and simulate)."""
+        return [
+            EventRecord(
+                contact_id=self.id,
+                name=event.name,
+                properties=dict(event.properties),
+                timestamp=event.timestamp,
+                source="contact-file",
+                message_id=f"history-{position}",
+            )
+            for position, event in enumerate(self.history(now))
+        ]
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rendering.bundle import TemplateBundle
+from workflows.event_questions import EventAnswers, EventQuestion
+from workflows.expressions import ExpressionContext
 from workflows.plan import JourneyPlan
 
 CONTRACT_VERSION = 1
@@ -157,21 +159,41 @@ class RunStatus(Contract):
 
 class LoadContactInput(Contract):
     contact_id: str
-    history_limit: int = 500
-
-
-class SnapshotEvent(Contract):
-    name: str
-    timestamp: datetime
-    properties: dict[str, Any] = Field(default_factory=dict)
+    questions: list[EventQuestion] = Field(
+        default_factory=list, description="The plan's event questions, answered at `now`."
+    )
+    now: datetime | None = Field(None, description="The run's clock; None: the current time.")
 
 
 class ContactSnapshot(Contract):
+    """A contact as expressions see it: the profile and the answers to the event questions.
+    Small whatever the contact's history (it is written into the workflow history)."""
+
     found: bool
     contact: dict[str, Any] = Field(
         default_factory=dict, description="Flattened: profile fields and every attribute."
     )
-    history: list[SnapshotEvent] = Field(default_factory=list)
+    events: EventAnswers = Field(default_factory=EventAnswers)
+
+    def context(
+        self,
+        now: datetime,
+        *,
+        journey: dict[str, Any] | None = None,
+        trigger: dict[str, Any] | None = None,
+        steps: dict[str, Any] | None = None,
+        event: dict[str, Any] | None = None,
+    ) -> ExpressionContext:
+        """The expression context for this contact: the one way every caller builds it."""
+        context = ExpressionContext(
+            now=now,
+            contact=self.contact,
+            journey=journey or {},
+            trigger=trigger,
+            steps=steps or {},
+            events=self.events,
+        )
+        return context.with_event(event) if event is not None else context
 
 
 class MessageContext(Contract):

@@ -3,7 +3,8 @@
 Conditions are written bare (`contact.vip and days_since(contact.last_order_at) > 60`); values are
 strings holding `{{ … }}` (`to: "{{ journey.staff_inbox }}"`). Both are parsed at compile time and
 evaluated against an `ExpressionContext` that the engine fills in at run time. Nothing here reads a
-clock or a database: `now()` and the event history come from the context, so evaluation is pure
+clock or a database: `now()` and the answers about the event history come from the context (see
+`workflows/event_questions.py`), so evaluation is pure
 and safe inside workflow code.
 """
 
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
@@ -23,8 +24,10 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workflows.durations import DurationError, parse_duration
+from workflows.event_questions import EventAnswers, EventQuestion, answer_key
 
 FUNCTIONS = ("now", "days_since", "count_events", "last_event")
+EVENT_FUNCTIONS = ("count_events", "last_event")
 _TEMPLATED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
@@ -166,22 +169,12 @@ def attribute_paths(tree: nodes.Template, root: str) -> set[str]:
 
 
 @dataclass(frozen=True)
-class HistoryEvent:
-    name: str
-    timestamp: datetime
-    properties: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "timestamp": self.timestamp.isoformat(),
-            "properties": dict(self.properties),
-        }
-
-
-@dataclass(frozen=True)
 class ExpressionContext:
-    """Everything an expression can see. The engine builds it; evaluation never does I/O."""
+    """Everything an expression can see. The engine builds it; evaluation never does I/O.
+
+    `events` holds the answers to the expression's event questions (see `event_questions`),
+    asked of the store at `now` or shortly before it; a question nobody asked is an error.
+    """
 
     now: datetime
     contact: Mapping[str, Any] = field(default_factory=dict)
@@ -189,17 +182,11 @@ class ExpressionContext:
     trigger: Mapping[str, Any] | None = None
     event: Mapping[str, Any] | None = None
     steps: Mapping[str, Any] = field(default_factory=dict)
-    history: tuple[HistoryEvent, ...] = ()
+    events: EventAnswers = field(default_factory=EventAnswers)
 
     def with_event(self, event: Mapping[str, Any]) -> ExpressionContext:
-        return ExpressionContext(
-            now=self.now,
-            contact=self.contact,
-            journey=self.journey,
-            trigger=self.trigger if self.trigger is not None else event,
-            event=event,
-            steps=self.steps,
-            history=self.history,
+        return replace(
+            self, trigger=self.trigger if self.trigger is not None else event, event=event
         )
 
     def variables(self) -> dict[str, Any]:
@@ -223,26 +210,78 @@ class ExpressionContext:
         return (self.now - moment) / timedelta(days=1)
 
     def count_events(self, name: str, within: str | None = None) -> int:
-        return sum(1 for _ in self._matching(name, within))
+        key = answer_key("count", name, within)
+        if key not in self.events.counts:
+            raise ExpressionError(_unasked(EventQuestion(kind="count", name=name, within=within)))
+        return self.events.counts[key]
 
     def last_event(self, name: str) -> dict[str, Any] | None:
-        latest = max(self._matching(name, None), key=lambda e: e.timestamp, default=None)
-        return latest.as_dict() if latest else None
+        key = answer_key("last", name)
+        if key not in self.events.latest:
+            raise ExpressionError(_unasked(EventQuestion(kind="last", name=name)))
+        latest = self.events.latest[key]
+        return latest.as_variables() if latest is not None else None
 
-    def _matching(self, name: str, within: str | None) -> Iterable[HistoryEvent]:
-        since: datetime | None = None
-        if within is not None:
-            try:
-                since = self.now - parse_duration(within)
-            except DurationError as error:
-                raise ExpressionError(f"count_events(within=…): {error}") from None
-        return (
-            e
-            for e in self.history
-            if e.name == name
-            and e.timestamp <= self.now
-            and (since is None or e.timestamp >= since)
+
+def _unasked(question: EventQuestion) -> str:
+    return f"{question.call()} was not among the questions compiled for this journey"
+
+
+def event_questions(tree: nodes.Node) -> set[EventQuestion]:
+    """Every `count_events`/`last_event` call in a parsed expression or template.
+
+    Their arguments must be literals (a quoted event name, a quoted duration) so that the store
+    can answer them before evaluation; anything else raises ExpressionError, with
+    `line_offset` at the call's line.
+    """
+    found: set[EventQuestion] = set()
+    for call in tree.find_all(nodes.Call):
+        target = call.node
+        if not isinstance(target, nodes.Name) or target.name not in EVENT_FUNCTIONS:
+            continue
+        found.add(_question(target.name, call))
+    return found
+
+
+def _question(function: str, call: nodes.Call) -> EventQuestion:
+    line = (call.lineno or 1) - 1
+    allowed = ("name", "within") if function == "count_events" else ("name",)
+    usage = (
+        'count_events("order_placed") or count_events("order_placed", within="30d")'
+        if function == "count_events"
+        else 'last_event("order_placed")'
+    )
+    if call.dyn_args is not None or call.dyn_kwargs is not None or len(call.args) > len(allowed):
+        raise ExpressionError(
+            f"{function} takes {' and '.join(allowed)}: {usage}", line_offset=line
         )
+    given: dict[str, nodes.Expr] = dict(zip(allowed, call.args, strict=False))
+    for keyword in call.kwargs:
+        if keyword.key not in allowed or keyword.key in given:
+            raise ExpressionError(
+                f"{function}: unexpected argument {keyword.key!r}; write {usage}", line_offset=line
+            )
+        given[keyword.key] = keyword.value
+    literal: dict[str, str] = {}
+    for key, node in given.items():
+        if not (isinstance(node, nodes.Const) and isinstance(node.value, str)):
+            raise ExpressionError(
+                f"{function}: the {'event name' if key == 'name' else 'window'} must be a "
+                f"quoted literal, so the events can be counted before the expression runs: "
+                f"{usage}",
+                line_offset=line,
+            )
+        literal[key] = node.value
+    if "name" not in literal:
+        raise ExpressionError(f"{function} needs an event name: {usage}", line_offset=line)
+    within = literal.get("within")
+    if within is not None:
+        try:
+            parse_duration(within)
+        except DurationError as error:
+            raise ExpressionError(f"count_events(within=…): {error}", line_offset=line) from None
+    kind = "count" if function == "count_events" else "last"
+    return EventQuestion(kind=kind, name=literal["name"], within=within)
 
 
 def to_datetime(value: Any) -> datetime:

@@ -44,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.expressions import (
         ExpressionContext,
         ExpressionError,
-        HistoryEvent,
         evaluate_condition,
         render_value,
     )
@@ -611,17 +610,13 @@ class JourneyWorkflow:
 
     def _context(self, event: EventPayload | None) -> ExpressionContext:
         trigger = self.input.trigger
-        context = ExpressionContext(
-            now=self._now(),
-            contact=self._snapshot.contact,
+        return self._snapshot.context(
+            self._now(),
             journey=self._journey_data(),
             trigger=trigger.as_variables() if trigger else None,
             steps=self._state.steps,
-            history=tuple(
-                HistoryEvent(e.name, e.timestamp, e.properties) for e in self._snapshot.history
-            ),
+            event=event.as_variables() if event is not None else None,
         )
-        return context.with_event(event.as_variables()) if event is not None else context
 
     def _condition(self, expression: str, event: EventPayload | None, *, step: str | None) -> bool:
         try:
@@ -646,6 +641,12 @@ class JourneyWorkflow:
     async def _refresh_contact(self) -> None:
         self._snapshot = await workflow.execute_local_activity_method(
             JourneyActivities.load_contact,
-            LoadContactInput(contact_id=self.input.contact_id),
+            # The plan's event questions, answered by the store at the run's clock: the
+            # snapshot carries a few numbers, never the contact's events.
+            LoadContactInput(
+                contact_id=self.input.contact_id,
+                questions=list(self.plan.event_questions),
+                now=self._now(),
+            ),
             **QUICK,
         )

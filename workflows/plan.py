@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from rendering.bundle import TemplateBundle
+from workflows.event_questions import EventQuestion
+from workflows.expression_sites import journey_event_questions
 from workflows.model import (
     BranchStep,
     ExitStep,
@@ -43,6 +45,9 @@ class JourneyPlan(BaseModel):
     journey: Journey
     step_ids: tuple[str, ...]
     templates: dict[str, TemplateBundle]
+    # Derived from the journey (not part of the version): what its expressions ask about the
+    # contact's events, answered by the store each time a run refreshes the contact.
+    event_questions: tuple[EventQuestion, ...] = ()
 
     @classmethod
     def build(
@@ -60,6 +65,7 @@ class JourneyPlan(BaseModel):
             journey=journey,
             step_ids=step_ids,
             templates=templates,
+            event_questions=journey_event_questions(journey),
         )
 
     def index_of(self, step_id: str) -> int:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from activities.contact_context import scratch_snapshot
+from store.records import ContactRecord
 from tests.cli.conftest import ROOT
-from workflows.contact_file import ContactFile, ContactFileError, load_contact_file
-from workflows.expressions import ExpressionContext, HistoryEvent, evaluate_condition
+from workflows.contact_file import ContactFile, ContactFileError, HistoryEvent, load_contact_file
+from workflows.event_questions import EventQuestion
+from workflows.expressions import evaluate_condition
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SAMPLES = sorted((ROOT / "contacts").glob("*.yaml"))
@@ -77,7 +80,14 @@ def test_relative_event_times_count_back_from_now() -> None:
 
 def test_the_history_feeds_the_expression_functions() -> None:
     bruno = load_contact_file(ROOT / "contacts" / "bruno.yaml")
-    context = ExpressionContext(now=NOW, contact=bruno.variables(), history=bruno.history(NOW))
+    questions = [
+        EventQuestion(kind="count", name="order_placed"),
+        EventQuestion(kind="count", name="order_placed", within="90d"),
+    ]
+    snapshot = scratch_snapshot(
+        ContactRecord(**bruno.profile()), bruno.event_records(NOW), questions, NOW
+    )
+    context = snapshot.context(NOW)
     assert evaluate_condition('count_events("order_placed") == 3', context)
     assert evaluate_condition('count_events("order_placed", within="90d") == 1', context)
 

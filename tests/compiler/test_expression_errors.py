@@ -158,3 +158,32 @@ def test_an_unknown_filter_in_a_templated_value(project: Project) -> None:
     assert project.errors(text) == [
         "journeys/test.yaml:8:9: invalid expression: unknown filter 'lowr' (did you mean 'lower'?)"
     ]
+
+
+def test_event_functions_take_literal_arguments(project: Project) -> None:
+    assert project.errors(branch("count_events(contact.favourite) > 0")) == [
+        "journeys/test.yaml:7:15: invalid expression: count_events: the event name must be a "
+        "quoted literal, so the events can be counted before the expression runs: "
+        'count_events("order_placed") or count_events("order_placed", within="30d")'
+    ]
+    assert project.errors(branch('count_events("order_placed", within="3 weeks") > 0')) == [
+        "journeys/test.yaml:7:15: invalid expression: count_events(within=…): invalid "
+        "duration '3 weeks': use 30m, 2h, 3d, 1w or ISO 8601 such as P3D or PT2H"
+    ]
+
+
+def test_a_plan_carries_the_event_questions_of_all_its_expressions(project: Project) -> None:
+    text = (
+        HEAD.replace(
+            "  event: signed_up\n", '  event: signed_up\n  when: last_event("a") is none\n'
+        )
+        + SEND
+        + "    to: \"{{ count_events('b', within='7d') }}@example.com\"\n"
+    )
+    project.journey(text)
+    plan, diagnostics = project.compile()
+    assert plan is not None, diagnostics
+    assert [question.call() for question in plan.event_questions] == [
+        "count_events('b', within='7d')",
+        "last_event('a')",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rendering.bundle import template_event_questions
 from tests.compiler.conftest import HEAD, Project
 
 
@@ -79,3 +80,29 @@ def test_a_template_used_twice_is_reported_once(project: Project) -> None:
     project.write("templates/promo/flash.sms.j2", "Hi {{ contact.first_name }\n")
     text = send("promo/flash", "sms") + "  - send: sms\n    template: promo/flash\n"
     assert project.errors(text) == ["templates/promo/flash.sms.j2:1:1: unexpected '}'"]
+
+
+def test_a_templates_event_questions_are_literal_and_known_to_the_send(project: Project) -> None:
+    project.write(
+        "templates/promo/orders.sms.j2",
+        """\
+        Hi {{ contact.first_name }}, order number {{ count_events("order_placed") + 1 }}!
+        {{ count_events(trigger.name) }}
+        """,
+    )
+    assert project.errors(send("promo/orders", "sms")) == [
+        "templates/promo/orders.sms.j2:2:1: count_events: the event name must be a quoted "
+        "literal, so the events can be counted before the expression runs: "
+        'count_events("order_placed") or count_events("order_placed", within="30d")'
+    ]
+    project.write(
+        "templates/promo/orders.sms.j2",
+        'Hi, order number {{ count_events("order_placed") + 1 }}! {{ last_event("x") }}\n',
+    )
+    plan, diagnostics = project.compile()
+    assert plan is not None, diagnostics
+    bundle = next(iter(plan.templates.values()))
+    assert [q.call() for q in template_event_questions(bundle)] == [
+        "count_events('order_placed')",
+        "last_event('x')",
+    ]

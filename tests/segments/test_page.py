@@ -9,16 +9,13 @@ from typing import Any
 
 from sqlalchemy import event
 
-from activities.segment_activities import (
-    HistoryNeeds,
-    histories,
-    history_needs,
-    select_page,
-)
+from activities.contact_context import answer_event_questions
+from activities.segment_activities import select_page
 from store import Store
 from store.records import ContactRecord, EventRecord, RunRecord
 from tests.stack.helpers import ROOT
 from workflows.compiler import compile_journey
+from workflows.event_questions import EventQuestion
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import EnrolPageInput
 
@@ -36,31 +33,50 @@ def plan_for(tmp_path: Path, segment: str, extra: str = "") -> JourneyPlan:
     return plan
 
 
-def test_history_needs_only_the_named_events() -> None:
-    assert history_needs(['count_events("a") > 0 and days_since(contact.x) > 3']) == (
-        HistoryNeeds(frozenset({"a"}), properties=False)
-    )
-    assert history_needs(["contact.vip", 'last_event("b").properties.x == 1']) == (
-        HistoryNeeds(frozenset({"b"}), properties=True)
-    )
-    assert history_needs(["count_events(contact.favourite) > 0"]).names is None
-    assert history_needs(["contact.vip"]).none
-
-
-def test_histories_in_one_query_bounded_per_contact(store: Store) -> None:
+def test_a_page_gets_its_answers_in_one_query_per_question(store: Store) -> None:
     for number in range(12):
         store.record_event(
             EventRecord(contact_id="a", name="order_placed", timestamp=NOW - timedelta(days=number))
         )
-    store.record_event(EventRecord(contact_id="a", name="page_viewed", timestamp=NOW))
-    store.record_event(EventRecord(contact_id="b", name="order_placed", timestamp=NOW))
+    store.record_event(
+        EventRecord(
+            contact_id="a",
+            name="order_placed",
+            timestamp=NOW + timedelta(hours=1),  # not yet happened at NOW: does not count
+        )
+    )
+    for _ in range(30):
+        store.record_event(EventRecord(contact_id="a", name="page_viewed", timestamp=NOW))
+    store.record_event(
+        EventRecord(
+            contact_id="b", name="order_placed", timestamp=NOW, properties={"order_id": "B-1"}
+        )
+    )
     store.record_event(EventRecord(contact_id="z", name="order_placed", timestamp=NOW))
-    found = histories(store, ["a", "b"], HistoryNeeds(frozenset({"order_placed"})), limit=5)
-    assert sorted(found) == ["a", "b"]
-    assert len(found["a"]) == 5  # the five latest
-    assert min(e.timestamp for e in found["a"]) == NOW - timedelta(days=4)
-    assert {e.name for e in found["a"]} == {"order_placed"}
-    assert histories(store, ["a"], HistoryNeeds()) == {}
+    questions = [
+        EventQuestion(kind="count", name="order_placed"),
+        EventQuestion(kind="count", name="order_placed", within="5d"),
+        EventQuestion(kind="last", name="order_placed"),
+    ]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        found = answer_event_questions(store, ["a", "b", "c"], questions, NOW)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 3
+    assert found["a"].counts == {"count:order_placed": 12, "count:order_placed:5d": 6}
+    assert found["c"].counts == {"count:order_placed": 0, "count:order_placed:5d": 0}
+    latest_a = found["a"].latest["last:order_placed"]
+    assert latest_a is not None and latest_a.timestamp == NOW
+    latest_b = found["b"].latest["last:order_placed"]
+    assert latest_b is not None and latest_b.properties == {"order_id": "B-1"}
+    assert found["c"].latest == {"last:order_placed": None}
+    assert sorted(found) == ["a", "b", "c"]
 
 
 def test_a_page_reads_a_fixed_number_of_queries_whatever_its_size(
@@ -93,7 +109,7 @@ def test_a_page_reads_a_fixed_number_of_queries_whatever_its_size(
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 4  # paused flags, contacts, their events, their runs
+    assert len(selects) == 4  # paused flags, contacts, their one event question, their runs
     assert selection.result["scanned"] == 150 and selection.next_after == "c149"
     expected = [f"c{n:03d}" for n in range(60, 150) if n % 3]
     assert selection.to_start == expected

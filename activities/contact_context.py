@@ -1,0 +1,111 @@
+"""What an expression sees of a contact, read from the store: the one loader for runs, the send
+activity, `rapport preview` and `simulate`, the router and segment ticks.
+
+`contact.*` is the flattened profile; `count_events`/`last_event` are answered by indexed queries,
+one per question for any number of contacts (a segment page asks them all at once), and only the
+answers travel — never the contact's raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from store import Store
+from store.records import ContactRecord, EventRecord
+from workflows.contracts import ContactSnapshot
+from workflows.durations import parse_duration
+from workflows.event_questions import EventAnswers, EventQuestion, LatestEvent, sorted_questions
+
+
+def flatten_contact(record: ContactRecord) -> dict[str, Any]:
+    """`contact.*` as expressions and templates see it: profile fields, then every attribute."""
+    contact: dict[str, Any] = dict(record.attributes)
+    contact.update(
+        {
+            "id": record.id,
+            "email": record.email,
+            "phone": record.phone,
+            "timezone": record.timezone,
+            "locale": record.locale,
+            "created_at": record.created_at.isoformat() if record.created_at else None,
+        }
+    )
+    return {key: value for key, value in contact.items() if value is not None}
+
+
+def answer_event_questions(
+    store: Store, contact_ids: Sequence[str], questions: Iterable[EventQuestion], now: datetime
+) -> dict[str, EventAnswers]:
+    """Each contact's answers at `now` (events after `now` do not count yet)."""
+    counts: dict[str, dict[str, int]] = {contact_id: {} for contact_id in contact_ids}
+    latest: dict[str, dict[str, LatestEvent | None]] = {cid: {} for cid in contact_ids}
+    for question in sorted_questions(questions):
+        if question.kind == "count":
+            since = now - parse_duration(question.within) if question.within else None
+            found = store.event_counts(contact_ids, question.name, since=since, until=now)
+            for contact_id in contact_ids:
+                counts[contact_id][question.key] = found.get(contact_id, 0)
+        else:
+            events = store.latest_events(contact_ids, question.name, until=now)
+            for contact_id in contact_ids:
+                event = events.get(contact_id)
+                latest[contact_id][question.key] = (
+                    LatestEvent(
+                        name=event.name, timestamp=event.timestamp, properties=event.properties
+                    )
+                    if event is not None
+                    else None
+                )
+    return {
+        contact_id: EventAnswers(counts=counts[contact_id], latest=latest[contact_id])
+        for contact_id in contact_ids
+    }
+
+
+def contact_snapshots(
+    store: Store,
+    contacts: Sequence[ContactRecord],
+    questions: Iterable[EventQuestion],
+    now: datetime,
+) -> dict[str, ContactSnapshot]:
+    """Snapshots of contacts already read (a segment page): one query per question."""
+    answers = answer_event_questions(store, [c.id for c in contacts], questions, now)
+    return {
+        contact.id: ContactSnapshot(
+            found=True, contact=flatten_contact(contact), events=answers[contact.id]
+        )
+        for contact in contacts
+    }
+
+
+def contact_snapshot(
+    store: Store,
+    contact_id: str,
+    questions: Iterable[EventQuestion],
+    now: datetime,
+    *,
+    record: ContactRecord | None = None,
+) -> ContactSnapshot:
+    """One contact's snapshot (`found=False` when it does not exist); `record` if already read."""
+    contact = record if record is not None else store.get_contact(contact_id)
+    if contact is None:
+        return ContactSnapshot(found=False)
+    return contact_snapshots(store, [contact], questions, now)[contact.id]
+
+
+def scratch_snapshot(
+    profile: ContactRecord,
+    history: Iterable[EventRecord],
+    questions: Iterable[EventQuestion],
+    now: datetime,
+) -> ContactSnapshot:
+    """The snapshot of a contact that lives in no database (a contact file for `preview`):
+    stored in a throwaway in-memory store so that its questions get the same answers, from the
+    same queries, as a run's."""
+    with Store.open("sqlite://") as store:
+        store.upsert_contact(profile)
+        for event in history:
+            store.record_event(event)
+        return contact_snapshot(store, profile.id, questions, now)
