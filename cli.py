@@ -12,6 +12,7 @@ import typer
 
 from commands import NAMES, build_app
 from commands.common import ExitCode, RapportError, console_err
+from settings import ConfigurationError
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +39,10 @@ def main() -> None:
     except RapportError as error:
         console_err().print(f"error: {error}", markup=False, highlight=False)
         sys.exit(error.exit_code)
+    except ConfigurationError as error:  # refused before anything started
+        for problem in error.problems:
+            console_err().print(f"error: {problem}", markup=False, highlight=False)
+        sys.exit(ExitCode.USAGE)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
 

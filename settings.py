@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The public development value of RAPPORT_SECRET: anyone can sign unsubscribe tokens with it, so
+# only a server whose public URL is this machine may use it (`Settings.serving_problems`).
+DEV_SECRET = "rapport-dev-secret-change-me"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigurationError(ValueError):
+    """Settings a server must not start with; one line per problem (`cli.main` prints them and
+    chooses the exit code)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a host name or address (an IP with or without brackets or zone, or `localhost`)
+    is this machine's loopback interface."""
+    if not host:
+        return False
+    name = host.strip().strip("[]").split("%", 1)[0].rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -41,9 +71,10 @@ class Settings(BaseSettings):
 
     write_keys: str = Field("", validation_alias="RAPPORT_WRITE_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="RAPPORT_PUBLIC_URL")
-    secret: SecretStr = Field(
-        SecretStr("rapport-dev-secret-change-me"), validation_alias="RAPPORT_SECRET"
-    )
+    secret: SecretStr = Field(SecretStr(DEV_SECRET), validation_alias="RAPPORT_SECRET")
+    # Reverse proxies whose X-Forwarded-For/-Proto uvicorn may believe (comma-separated IPs or
+    # networks, `*` for any); empty: forwarded headers are ignored, the peer is the client.
+    trusted_proxies: str = Field("", validation_alias="RAPPORT_TRUSTED_PROXIES")
     email_from: str = Field(
         "Rapport <hello@rapport.example>", validation_alias="RAPPORT_EMAIL_FROM"
     )
@@ -116,6 +147,78 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def public_url_is_loopback(self) -> bool:
+        return is_loopback_host(urlsplit(self.public_url.strip()).hostname)
+
+    @property
+    def write_key_list(self) -> tuple[str, ...]:
+        return tuple(key.strip() for key in self.write_keys.split(",") if key.strip())
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
+
+    def secret_problem(self) -> str | None:
+        """Why RAPPORT_SECRET must not sign or verify unsubscribe tokens here, if it must not:
+        the public development value or a short one, unless the public URL is this machine."""
+        if self.public_url_is_loopback:
+            return None
+        secret = self.secret.get_secret_value()
+        if secret == DEV_SECRET:
+            why = "is the public development value"
+        elif len(secret.encode()) < MIN_SECRET_BYTES:
+            why = f"is shorter than {MIN_SECRET_BYTES} bytes"
+        else:
+            return None
+        return (
+            f"RAPPORT_SECRET {why}, so anyone could forge unsubscribe links for "
+            f"RAPPORT_PUBLIC_URL {self.public_url.strip()}: set it to a random value of at least "
+            f"{MIN_SECRET_BYTES} bytes (e.g. python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+
+    def trusted_proxies_problem(self) -> str | None:
+        for entry in self.trusted_proxy_list:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                return (
+                    f"RAPPORT_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/8, or * for any)"
+                )
+        return None
+
+    def serving_problems(self, *, api_host: str | None = None) -> list[str]:
+        """What forbids starting a server that signs or verifies tokens (the worker, the API,
+        the stack). With `api_host`, the interface an API will listen on: an API other
+        machines can reach — it listens off loopback, or RAPPORT_PUBLIC_URL (where providers
+        and people reach it, perhaps through a proxy or tunnel) is not this machine — needs
+        write keys, as without them it trusts whoever seems to connect from this machine."""
+        problems = [p for p in (self.secret_problem(), self.trusted_proxies_problem()) if p]
+        if api_host is not None and not self.write_key_list:
+            if not is_loopback_host(api_host):
+                problems.append(
+                    f"the API would listen on {api_host}, reachable from other machines, "
+                    "without write keys: set RAPPORT_WRITE_KEYS (comma-separated), or listen on "
+                    "127.0.0.1"
+                )
+            elif not self.public_url_is_loopback:
+                problems.append(
+                    f"RAPPORT_PUBLIC_URL {self.public_url.strip()} makes the API reachable "
+                    "from other machines (through a proxy or tunnel), but RAPPORT_WRITE_KEYS "
+                    "is not set: set write keys (comma-separated)"
+                )
+        return problems
+
+    def check_serving(self, *, api_host: str | None = None) -> None:
+        """`ConfigurationError` listing every `serving_problems`."""
+        problems = self.serving_problems(api_host=api_host)
+        if problems:
+            raise ConfigurationError(problems)
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Response
 
 from api import contacts, events, journeys, unsubscribe, webhooks_sendgrid, webhooks_twilio
 from api.auth import auth_mode_line, authenticator
+from api.body import require_json
 from api.errors import ValidationProblem, install_error_handlers
 from api.ingest import load_plans
 from api.metrics import Metrics, ResponseCounter
@@ -33,8 +34,10 @@ DESCRIPTION = """Customer journeys as code, on Temporal.
 
 Authenticate with a write key (`RAPPORT_WRITE_KEYS`): HTTP Basic with the key as the user name
 (the Segment convention) or `Authorization: Bearer KEY`. Without configured keys the API only
-accepts requests from the machine it runs on. Errors are JSON `{"detail": …}` (422s add `errors`,
-one per invalid field with its path); 503 answers carry `Retry-After`.
+accepts requests from the machine it runs on (not forwarded by a proxy, not from a web page of
+another site). Bodies are JSON, with `Content-Type: application/json` (415 otherwise). Errors
+are JSON `{"detail": …}` (422s add `errors`, one per invalid field with its path); 503 answers
+carry `Retry-After`.
 
 Events come in over the Segment Tracking API (`/v1/track`, `/v1/identify`, `/v1/batch`): point a
 Segment library, a Segment destination function or a RudderStack webhook at this server. A 200
@@ -50,10 +53,22 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     403: {
         "model": Problem,
-        "description": "No write keys are configured and the request is not from this machine.",
+        "description": "No write keys are configured and the request is not from this machine "
+        "(another address, a forwarded request, a Host or Origin of another site).",
     },
+    415: {"model": Problem, "description": "A body that is not declared JSON."},
     422: {"model": ValidationProblem, "description": "Invalid parameters or body."},
 }
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy settings: forwarded headers (`X-Forwarded-For`, `-Proto`) are believed
+    only from `RAPPORT_TRUSTED_PROXIES`. uvicorn's own default believes them from 127.0.0.1,
+    which behind a same-host proxy lets any client claim any address."""
+    trusted = settings.trusted_proxy_list
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def create_app(
@@ -115,7 +130,7 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    secured = [Depends(authenticator(settings))]
+    secured = [Depends(authenticator(settings)), Depends(require_json)]
     for router in (events.build_router(settings), contacts.router, journeys.router):
         app.include_router(router, dependencies=secured, responses=AUTH_RESPONSES)
     # Authenticated by provider signatures or signed tokens, not write keys (docs/compliance.md).

@@ -1,14 +1,19 @@
 """Write-key authentication (SPEC §7): HTTP Basic with the key as user name (the Segment
 convention) or `Authorization: Bearer KEY`, against `RAPPORT_WRITE_KEYS` (comma-separated).
 
-With no keys configured the API is a local development server: it accepts requests from the
-loopback interface only, and says so when it starts.
+With no keys configured the API is a local development server and fails closed: a request is
+accepted only when it comes from this machine and nothing else says it does not — the peer is a
+loopback address, the `Host` names this machine (so a DNS-rebinding page cannot reach it under
+its own name), no `Origin` of another site is given (so a web page cannot post to a developer's
+API), and no proxy forwarded it (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`: behind a reverse
+proxy on the same host every client would look local) unless `RAPPORT_TRUSTED_PROXIES` names
+the proxy, in which case uvicorn has already replaced the peer by the forwarded client. Off
+loopback, `rapport api` refuses to start without keys (`Settings.serving_problems`).
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -20,7 +25,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from settings import Settings
+from settings import Settings, is_loopback_host
 
 basic_scheme = HTTPBasic(
     auto_error=False, description="A write key as the user name; the password is ignored."
@@ -30,21 +35,34 @@ bearer_scheme = HTTPBearer(auto_error=False, description="A write key as the bea
 Authenticator = Callable[..., Awaitable[None]]
 
 
-def write_keys(settings: Settings) -> tuple[str, ...]:
-    return tuple(key.strip() for key in settings.write_keys.split(",") if key.strip())
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
-def is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return host == "localhost"
+def _host_name(value: str) -> str:
+    """`localhost:8000` -> `localhost`, `[::1]:8000` -> `::1`; an Origin's scheme dropped."""
+    value = value.strip().lower().partition("://")[2] or value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def not_local_reason(request: Request, trust_proxies: bool) -> str | None:
+    """Why a request without a write key is not from this machine, or None when it is."""
+    peer = request.client.host if request.client else None
+    if not is_loopback_host(peer):
+        return "the request is not from this machine"
+    if not trust_proxies and any(name in request.headers for name in FORWARDING_HEADERS):
+        return "the request was forwarded by a proxy (set RAPPORT_TRUSTED_PROXIES to trust it)"
+    if not is_loopback_host(_host_name(request.headers.get("host", ""))):
+        return "the Host header does not name this machine"
+    origin = request.headers.get("origin")
+    if origin is not None and not is_loopback_host(_host_name(origin)):
+        return f"the request comes from a web page of another site ({origin[:100]})"
+    return None
 
 
 def auth_mode_line(settings: Settings) -> str:
-    keys = write_keys(settings)
+    keys = settings.write_key_list
     if keys:
         return f"API authentication: {len(keys)} write key(s) from RAPPORT_WRITE_KEYS"
     return (
@@ -62,18 +80,19 @@ def _unauthenticated(detail: str) -> HTTPException:
 
 
 def _verify(
-    keys: tuple[str, ...],
+    settings: Settings,
     request: Request,
     basic: HTTPBasicCredentials | None,
     bearer: HTTPAuthorizationCredentials | None,
 ) -> None:
+    keys = settings.write_key_list
     if not keys:
-        host = request.client.host if request.client else None
-        if not is_loopback(host):
+        reason = not_local_reason(request, bool(settings.trusted_proxy_list))
+        if reason is not None:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail="no write keys are configured (RAPPORT_WRITE_KEYS), so only "
-                "requests from this machine are accepted",
+                f"requests from this machine are accepted: {reason}",
             )
         return
     given = basic.username if basic is not None else bearer.credentials if bearer else None
@@ -88,14 +107,13 @@ def _verify(
 
 def authenticator(settings: Settings) -> Authenticator:
     """A FastAPI dependency enforcing the settings' write keys."""
-    keys = write_keys(settings)
 
     async def require_write_key(
         request: Request,
         basic: Annotated[HTTPBasicCredentials | None, Depends(basic_scheme)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ) -> None:
-        _verify(keys, request, basic, bearer)
+        _verify(settings, request, basic, bearer)
 
     return require_write_key
 
@@ -103,9 +121,8 @@ def authenticator(settings: Settings) -> Authenticator:
 def write_key_check(settings: Settings) -> Callable[[Request], Awaitable[None]]:
     """The same check as a plain coroutine on a request, for code that runs before FastAPI's
     dependencies (the event endpoints check the key before reading the body)."""
-    keys = write_keys(settings)
 
     async def check(request: Request) -> None:
-        _verify(keys, request, await basic_scheme(request), await bearer_scheme(request))
+        _verify(settings, request, await basic_scheme(request), await bearer_scheme(request))
 
     return check

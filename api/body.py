@@ -54,21 +54,31 @@ def _encoding(request: Request) -> str:
     )
 
 
-def _check_json_content_type(request: Request) -> None:
+def check_json_content_type(request: Request) -> None:
+    """415 unless the request says its body is JSON (`application/json`, `…+json`). A missing
+    Content-Type is refused too: a web page can send one (or text/plain) across sites without
+    the browser asking first, `application/json` it cannot. Every Segment and RudderStack
+    library, and Segment's destinations, send `application/json`."""
     value = request.headers.get("content-type")
-    if value is None:
-        return  # taken to be JSON, as FastAPI does by default
-    message = email.message.Message()
-    message["content-type"] = value
-    subtype = message.get_content_subtype()
-    if message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    ):
-        return
+    if value is not None:
+        message = email.message.Message()
+        message["content-type"] = value
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return
+    shown = "none" if value is None else repr(value[:100])
     raise HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-        detail=f"unsupported Content-Type {value!r}: send JSON with Content-Type: application/json",
+        detail=f"unsupported Content-Type {shown}: send JSON with Content-Type: application/json",
     )
+
+
+async def require_json(request: Request) -> None:
+    """A dependency of the JSON endpoints: a body sent to them must be declared JSON."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        check_json_content_type(request)
 
 
 async def read_capped(request: Request, cap: int, what: str, limit: int) -> bytes:
@@ -125,15 +135,12 @@ class DecodedRequest(Request):
 
 
 def _as_json(scope: Scope) -> Scope:
-    """The scope with `Content-Type: application/json` when the client sent none, and without
-    `Content-Encoding` (the body handed on is decoded)."""
+    """The scope without `Content-Encoding` (the body handed on is decoded)."""
     headers = [
         (name, value)
         for name, value in scope["headers"]
         if name.lower() not in (b"content-encoding", b"content-length")
     ]
-    if not any(name.lower() == b"content-type" for name, _ in headers):
-        headers.append((b"content-type", b"application/json"))
     return {**scope, "headers": headers}
 
 
@@ -156,7 +163,7 @@ class LimitedBodyRoute(APIRoute):
         async def limited(request: Request) -> Response:
             for check in checks:
                 await check(request)
-            _check_json_content_type(request)
+            check_json_content_type(request)
             if _encoding(request) == "gzip":
                 raw = await read_capped(request, limit + GZIP_SLACK, what, limit)
                 body = gunzip_capped(raw, limit, what)

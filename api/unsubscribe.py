@@ -9,7 +9,12 @@ HMAC-signed (`consent.tokens`): a forged or garbled one gets 403 and changes not
 - `GET`: a small page, usable without JavaScript or a mouse, with a confirm button and a
   preferences form (email marketing, SMS marketing when the contact has a phone, the topics of
   `RAPPORT_TOPICS`). A GET never changes anything: link scanners fetch links.
-- `POST` from that page: `action=unsubscribe` or `action=preferences`.
+- `POST` from that page: `action=unsubscribe` or `action=preferences`. The form can only take
+  consent away (`consent.feedback.set_preferences`): an emailed link is no proof that its
+  holder may opt a contact in. A page form posted from another site (`Sec-Fetch-Site`, else
+  `Origin`) is refused with 403; one-click is not, as mailbox providers post it from anywhere.
+- A contact that is not on file (erased) gets the same answers as one that is, with nothing on
+  file shown and nothing changed, so a link never tells whether its contact still exists.
 
 Each unsubscribe is also an `email_unsubscribed` event about the message whose link was used
 (routed if a journey listens; if Temporal is down the consent change still stands).
@@ -24,7 +29,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from html import escape
 from typing import Annotated
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -32,7 +37,7 @@ from temporalio.service import RPCError
 
 from api.state import ApiState, api_state
 from api.webhooks_common import deliver, read_body, size_limit
-from consent.feedback import set_preferences, unsubscribe_email
+from consent.feedback import Preferences, current_preferences, set_preferences, unsubscribe_email
 from consent.tokens import InvalidTokenError, UnsubscribeToken, read_unsubscribe_token
 from consent.topics import topics
 from runtime.starter import TemporalUnavailableError
@@ -46,7 +51,9 @@ router = APIRouter(tags=["unsubscribe"])
 MAX_BODY = size_limit(16)
 HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",  # the token must not leak to linked sites
+    # The token must not leak to other sites; `same-origin` (not `no-referrer`) so the page's
+    # own form posts carry its Origin, which the POST checks.
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex",
 }
 STYLE = """
@@ -103,13 +110,28 @@ def _invalid(settings: Settings) -> HTMLResponse:
     )
 
 
-def _unknown(settings: Settings) -> HTMLResponse:
+def _cross_site(request: Request, settings: Settings) -> bool:
+    """Whether a browser says the form was posted from another site: `Sec-Fetch-Site` (which
+    pages cannot set) when sent, else an `Origin` other than the public URL's (`null`
+    included). Neither header: not a browser, so not a forged form."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site.strip().lower() not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    public = urlsplit(settings.public_url.strip())
+    return origin.strip().rstrip("/").lower() != f"{public.scheme}://{public.netloc}".lower()
+
+
+def _refused_cross_site(settings: Settings) -> HTMLResponse:
     return _page(
         settings,
-        "Nothing to manage",
-        "<h1>No subscription on file</h1><p>We have no contact details for this link any "
-        "more, so we will not send you anything.</p>",
-        status=404,
+        "Not sent from our page",
+        "<h1>Please use the page from your email</h1><p>This form was sent from another "
+        "website, so nothing was changed. Open the link at the bottom of one of our emails "
+        "and choose there.</p>",
+        status=403,
     )
 
 
@@ -121,32 +143,46 @@ def mask_email(email: str | None) -> str:
     return f"{local[:1]}{'•' * max(len(local) - 1, 1)}@{domain}"
 
 
-def _checkbox(name: str, label: str, checked: bool, hint: str = "") -> str:
+def _checkbox(
+    name: str,
+    label: str,
+    checked: bool,
+    hint: str = "",
+    *,
+    locked: bool = False,
+    disabled: bool = False,
+) -> str:
+    """A labelled checkbox; `locked`: disabled while unchecked (it may only be switched off)."""
     ident = f"pref-{escape(name)}"
     note = f' <span class="note">{escape(hint)}</span>' if hint else ""
+    off = disabled or (locked and not checked)
     return (
         f'<div class="choice"><input type="checkbox" id="{ident}" name="{escape(name)}" '
-        f'value="on"{" checked" if checked else ""}>'
+        f'value="on"{" checked" if checked else ""}{" disabled" if off else ""}>'
         f'<label for="{ident}">{escape(label)}{note}</label></div>'
     )
 
 
-def _preferences_form(store: Store, settings: Settings, contact: ContactRecord) -> str:
-    email_on = store.consent(contact.id, "email") == "subscribed"
-    channels = [_checkbox("email", "Marketing email", email_on)]
-    if contact.phone:
+def _preferences_form(settings: Settings, choices: Preferences) -> str:
+    # A channel that is off cannot be switched on here (see the module docstring): its box is
+    # disabled and says how to come back.
+    email_hint = (
+        "" if choices.email else f"Off. To receive it again, sign up at {settings.brand_url}."
+    )
+    channels = [_checkbox("email", "Marketing email", choices.email, email_hint, locked=True)]
+    if choices.sms is not None:
         channels.append(
             _checkbox(
                 "sms",
                 "Marketing text messages (SMS)",
-                store.consent(contact.id, "sms") == "subscribed",
+                choices.sms,
+                "" if choices.sms else "Off. Text START to our number to receive them again.",
+                locked=True,
             )
         )
     topic_boxes = [
         _checkbox(
-            f"topic:{topic}",
-            label,
-            store.consent(contact.id, "email", topic) == "subscribed",
+            f"topic:{topic}", label, choices.topics.get(topic, False), disabled=not choices.email
         )
         for topic, label in topics(settings).items()
     ]
@@ -180,17 +216,18 @@ def _unsubscribe_form(settings: Settings) -> str:
 def _manage_page(
     store: Store,
     settings: Settings,
-    contact: ContactRecord,
+    contact: ContactRecord | None,
     *,
     preferences_first: bool,
     notice: str = "",
 ) -> HTMLResponse:
-    who = mask_email(contact.email)
+    """The page; for a contact not on file (None) the same page with nothing switched on."""
+    who = mask_email(contact.email) if contact is not None else ""
     intro = f'<p class="note">For {escape(who)}</p>' if who else ""
     if notice:
         intro += f'<p role="status"><strong>{escape(notice)}</strong></p>'
-
-    sections = [_unsubscribe_form(settings), _preferences_form(store, settings, contact)]
+    choices = current_preferences(store, contact, topics(settings))
+    sections = [_unsubscribe_form(settings), _preferences_form(settings, choices)]
     if preferences_first:
         sections.reverse()
     return _page(
@@ -244,10 +281,7 @@ async def _deliver_quietly(state: ApiState, events: list[EventRecord]) -> None:
     "/u/{token}",
     response_class=HTMLResponse,
     summary="Unsubscribe and preferences page",
-    responses={
-        403: {"description": "A forged or garbled token."},
-        404: {"description": "The contact is gone."},
-    },
+    responses={403: {"description": "A forged or garbled token."}},
 )
 async def unsubscribe_page(
     token: str, request: Request, state: Annotated[ApiState, Depends(api_state)]
@@ -257,8 +291,6 @@ async def unsubscribe_page(
     if link is None:
         return _invalid(settings)
     contact = await asyncio.to_thread(state.store.get_contact, link.contact_id)
-    if contact is None:
-        return _unknown(settings)
     first = request.query_params.get("view") == "preferences"
     return await asyncio.to_thread(
         _manage_page, state.store, settings, contact, preferences_first=first
@@ -272,8 +304,10 @@ async def unsubscribe_page(
     description="`List-Unsubscribe=One-Click` (what mailbox providers send), or the page's "
     "`action=unsubscribe` / `action=preferences` form.",
     responses={
-        403: {"description": "A forged or garbled token; nothing changes."},
-        404: {"description": "The contact is gone."},
+        403: {
+            "description": "A forged or garbled token, or the page's form posted from another "
+            "site; nothing changes."
+        },
         413: {"description": "The body is too large."},
         422: {"description": "Neither a one-click body nor one of the page's forms."},
     },
@@ -299,19 +333,20 @@ async def unsubscribe_post(
             '<a href="">subscription page</a>.</p>',
             422,
         )
+    if not one_click and _cross_site(request, settings):
+        log.warning("unsubscribe page form posted from another site refused")
+        return _refused_cross_site(settings)
     contact = await asyncio.to_thread(store.get_contact, link.contact_id)
-    if contact is None:
-        if one_click:  # nothing on file, nothing will be sent: the mail client needs a 2xx
-            return _page(settings, "Unsubscribed", "<h1>You are unsubscribed</h1>")
-        return _unknown(settings)
 
     if action == "unsubscribe":
         source = "one_click" if one_click else "unsubscribe_page"
-        result = await asyncio.to_thread(
-            unsubscribe_email, store, contact.id, link.message_key, source, state.plans
-        )
-        await _deliver_quietly(state, result.events)
-        log.info("email unsubscribe (%s)", source)
+        if contact is not None:
+            result = await asyncio.to_thread(
+                unsubscribe_email, store, contact.id, link.message_key, source, state.plans
+            )
+            await _deliver_quietly(state, result.events)
+            log.info("email unsubscribe (%s)", source)
+        # Nothing on file, nothing will be sent: the same answer (a mail client needs a 2xx).
         return _page(
             settings,
             "Unsubscribed",
@@ -321,18 +356,8 @@ async def unsubscribe_post(
             "</p>",
         )
 
-    wanted_email = form.get("email") == "on"
-    wanted_sms = (form.get("sms") == "on") if contact.phone else None
-    chosen = {topic: form.get(f"topic:{topic}") == "on" for topic in topics(settings)}
-    await asyncio.to_thread(
-        lambda: set_preferences(store, contact, email=wanted_email, sms=wanted_sms, topics=chosen)
-    )
-    if not wanted_email:
-        result = await asyncio.to_thread(
-            unsubscribe_email, store, contact.id, link.message_key, "preferences_page", state.plans
-        )
-        await _deliver_quietly(state, result.events)
-    log.info("preferences saved")
+    if contact is not None:
+        await _save_preferences(state, contact, link, form)
     return await asyncio.to_thread(
         lambda: _manage_page(
             store,
@@ -342,3 +367,29 @@ async def unsubscribe_post(
             notice="Your preferences are saved.",
         )
     )
+
+
+async def _save_preferences(
+    state: ApiState, contact: ContactRecord, link: UnsubscribeToken, form: dict[str, str]
+) -> None:
+    chosen = {topic: form.get(f"topic:{topic}") == "on" for topic in topics(state.settings)}
+    email_off = await asyncio.to_thread(
+        lambda: set_preferences(
+            state.store,
+            contact,
+            email=form.get("email") == "on",
+            sms=(form.get("sms") == "on") if contact.phone else None,
+            topics=chosen,
+        )
+    )
+    if email_off:
+        result = await asyncio.to_thread(
+            unsubscribe_email,
+            state.store,
+            contact.id,
+            link.message_key,
+            "preferences_page",
+            state.plans,
+        )
+        await _deliver_quietly(state, result.events)
+    log.info("preferences saved")

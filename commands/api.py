@@ -16,11 +16,16 @@ def command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the HTTP API (track/identify, start runs, contacts, webhooks)."""
+    settings = get_settings()
+    settings.check_serving(api_host=host)  # before anything starts: refuse unsafe settings
+
     import uvicorn  # imported here: every `rapport` command loads this module
 
-    from api.app import create_app
+    from api.app import create_app, proxy_options
     from runtime.stack import configure_logging
 
     configure_logging()
-    app = create_app(get_settings())
-    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", log_config=None, **proxy_options(settings)
+    )

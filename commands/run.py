@@ -55,10 +55,12 @@ def command(
 ) -> None:
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
-    from runtime.stack import StackOptions, configure_logging, run_stack
+    from runtime.stack import HOST, StackOptions, configure_logging, run_stack
 
+    settings = get_settings()
+    settings.check_serving(api_host=HOST)  # before the dev server starts
     configure_logging()
     options = StackOptions(
         api_port=api_port, temporal_port=temporal_port, ui_port=ui_port, data_dir=data_dir
     )
-    asyncio.run(run_stack(get_settings(), options, _print_ready))
+    asyncio.run(run_stack(settings, options, _print_ready))

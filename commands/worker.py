@@ -48,5 +48,7 @@ def command() -> None:
     """Run the Temporal worker (journey workflows and their activities)."""
     from runtime.stack import configure_logging
 
+    settings = get_settings()
+    settings.check_serving()  # the worker signs the unsubscribe links it sends
     configure_logging()
-    asyncio.run(serve_worker(get_settings()))
+    asyncio.run(serve_worker(settings))

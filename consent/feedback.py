@@ -21,7 +21,7 @@ phone number is copied into event properties: the contact already has them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -34,7 +34,7 @@ from store import Store
 from store.records import ContactRecord, EventRecord, LedgerEntry
 from store.sql import normalize_address
 from store.types import utcnow
-from store.vocab import Channel, MessageStatus
+from store.vocab import Channel, ConsentStatus, MessageStatus
 from workflows.journey_workflow import workflow_id_for
 from workflows.model import EventTrigger
 from workflows.plan import JourneyPlan
@@ -495,6 +495,29 @@ def unsubscribe_email(
     return Applied("applied", [record])
 
 
+@dataclass(frozen=True)
+class Preferences:
+    """What a contact's preferences are now, as the page shows them: marketing email, marketing
+    SMS (None: not offered, the contact has no phone), and each email topic."""
+
+    email: bool
+    sms: bool | None
+    topics: dict[str, bool]
+
+
+def current_preferences(
+    store: Store, contact: ContactRecord | None, topic_ids: Iterable[str]
+) -> Preferences:
+    """The contact's choices; a contact that is not on file (erased) has none switched on."""
+    if contact is None:
+        return Preferences(email=False, sms=None, topics=dict.fromkeys(topic_ids, False))
+    return Preferences(
+        email=store.consent(contact.id, "email") == "subscribed",
+        sms=store.consent(contact.id, "sms") == "subscribed" if contact.phone else None,
+        topics={t: store.consent(contact.id, "email", t) == "subscribed" for t in topic_ids},
+    )
+
+
 def set_preferences(
     store: Store,
     contact: ContactRecord,
@@ -504,19 +527,20 @@ def set_preferences(
     topics: Mapping[str, bool],
     source: str = "preferences_page",
     now: datetime | None = None,
-) -> None:
-    """Record the choices of the preferences form: email marketing, SMS marketing (None: not
-    offered, the contact has no phone) and each email topic."""
+) -> bool:
+    """Record the choices of the preferences form, which can only take consent away: a channel
+    switched off is unsubscribed, a channel switched on stays as it is (an emailed link is no
+    proof of consent: SMS needs START by text, email a sign-up). Topics narrow email marketing,
+    so they follow the form only while the contact is subscribed to email. True when email
+    marketing was switched off here (the caller records that unsubscribe and its event)."""
     at = now or utcnow()
-    store.set_consent(contact.id, "email", "subscribed" if email else "unsubscribed", source, at=at)
-    if sms is not None:
-        store.set_consent(contact.id, "sms", "subscribed" if sms else "unsubscribed", source, at=at)
+    before = current_preferences(store, contact, topics)
+    if sms is False and before.sms:
+        store.set_consent(contact.id, "sms", "unsubscribed", source, at=at)
+    if not before.email:
+        return False
     for topic, wanted in topics.items():
-        store.set_consent(
-            contact.id,
-            "email",
-            "subscribed" if wanted else "unsubscribed",
-            source,
-            topic=topic,
-            at=at,
-        )
+        if wanted != before.topics[topic]:
+            status: ConsentStatus = "subscribed" if wanted else "unsubscribed"
+            store.set_consent(contact.id, "email", status, source, topic=topic, at=at)
+    return not email

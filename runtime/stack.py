@@ -33,7 +33,7 @@ import uvicorn
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from api.app import create_app
+from api.app import create_app, proxy_options
 from commands.common import ExitCode, RapportError
 from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
@@ -329,7 +329,15 @@ async def _serve_until_stopped(
         return api_client
 
     app = create_app(settings, api_temporal, store=store)
-    api = _Api(uvicorn.Config(app, host=HOST, port=options.api_port, log_level="warning"))
+    api = _Api(
+        uvicorn.Config(
+            app,
+            host=HOST,
+            port=options.api_port,
+            log_level="warning",
+            **proxy_options(settings),
+        )
+    )
     worker_task = asyncio.create_task(worker.run(), name="worker")
     api_task = asyncio.create_task(_serve(api), name="api")
     stopped = asyncio.create_task(stop.wait(), name="stop")

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.app import create_app
+from api.app import create_app, proxy_options
 from api.state import ApiState
 from store import Store
 from tests.routing.test_route_event import CART
@@ -89,9 +89,13 @@ class _Server(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port, in this event loop."""
+    """Serve `app` with uvicorn on a free loopback port, in this event loop, with the proxy
+    settings `rapport api` gives uvicorn."""
     port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    options = proxy_options(app.state.rapport.settings)
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    )
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 10
     while not server.started:

@@ -48,14 +48,18 @@ def feedback(tmp_path: Path) -> JourneyPlan:
 async def app_client(
     stack: Stack, feedback: JourneyPlan, tmp_path: Path, signer: SendGridSigner
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = compliance_settings(tmp_path, signer, temporal_task_queue=stack.task_queue)
+    settings = compliance_settings(
+        tmp_path, signer, temporal_task_queue=stack.task_queue, write_keys="nps-key"
+    )
 
     async def client():  # type: ignore[no-untyped-def]
         return stack.client
 
     app = create_app(settings, client, store=stack.store, plans={"feedback_follow_up": feedback})
-    transport = httpx.ASGITransport(app=app)  # from 127.0.0.1: no write key needed
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
+    transport = httpx.ASGITransport(app=app)  # the webhooks need no key, /v1/track does
+    async with httpx.AsyncClient(
+        transport=transport, base_url=PUBLIC_URL, auth=("nps-key", "")
+    ) as http:
         yield http
 
 

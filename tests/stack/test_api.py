@@ -29,7 +29,7 @@ def make_app(stack: Stack, **settings: Any) -> FastAPI:
 @pytest.fixture
 async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=make_app(stack))
-    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         yield client
 
 
@@ -109,7 +109,7 @@ async def test_unknown_contact_is_404(api: httpx.AsyncClient) -> None:
 async def test_write_keys(stack: Stack) -> None:
     app = make_app(stack, write_keys="key-one, key-two")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         assert (await client.get("/healthz")).status_code == 200
         missing = await client.get("/v1/contacts/alice-x")
         assert missing.status_code == 401
@@ -130,7 +130,7 @@ async def test_write_keys(stack: Stack) -> None:
 async def test_without_keys_only_loopback_is_accepted(stack: Stack) -> None:
     app = make_app(stack)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         response = await client.get("/v1/contacts/alice")
         assert response.status_code == 403
         assert "RAPPORT_WRITE_KEYS" in response.json()["detail"]
@@ -145,7 +145,7 @@ async def test_temporal_unreachable_is_503_with_retry_after(stack: Stack) -> Non
 
     app = create_app(stack.settings, factory, store=stack.store, plans=stack.plans)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
         contact = stack.contact()
         response = await client.post("/v1/journeys/onboarding/runs", json={"contact_id": contact})
         assert response.status_code == 503
