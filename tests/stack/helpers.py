@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import time
@@ -150,3 +151,52 @@ def dev_server_process(port: int, db_file: Path | None = None) -> Iterator[subpr
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def start_stack(
+    data_dir: Path,
+    api: int,
+    temporal: int,
+    ui: int,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    new_session: bool = False,
+) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    """`rapport run` on these ports and data dir (stderr to `log`), once it printed its URLs;
+    `new_session`: in a process group of its own (to kill it whole)."""
+    with log.open("ab") as err:
+        process = await asyncio.create_subprocess_exec(
+            str(RAPPORT),
+            "run",
+            "--api-port",
+            str(api),
+            "--temporal-port",
+            str(temporal),
+            "--ui-port",
+            str(ui),
+            "--data-dir",
+            str(data_dir),
+            cwd=ROOT,
+            env=env if env is not None else clean_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+            start_new_session=new_session,
+        )
+    urls: dict[str, str] = {}
+    assert process.stdout is not None
+    while True:
+        try:
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+        except TimeoutError:
+            process.kill()
+            raise AssertionError(f"rapport run printed no URLs; log:\n{log.read_text()}") from None
+        if not line:
+            raise AssertionError(f"rapport run exited early; log:\n{log.read_text()}")
+        text = line.decode()
+        found = re.match(r"\s*(API|Temporal UI|Outbox):\s+(\S+)", text)
+        if found:
+            urls[found[1]] = found[2]
+        if text.startswith("Try:"):
+            return process, urls

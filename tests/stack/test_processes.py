@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import subprocess
 import time
@@ -26,6 +25,7 @@ from tests.stack.helpers import (
     free_port,
     processes_mentioning,
     project_settings,
+    start_stack,
 )
 from workflows.compiler import compile_journey
 from workflows.journey_workflow import JourneyWorkflow
@@ -118,45 +118,6 @@ async def test_killing_the_worker_mid_run_loses_and_duplicates_nothing(
     assert workers[-1].returncode == 0, log.read_text()
 
 
-async def _start_stack(
-    data_dir: Path, api: int, temporal: int, ui: int, log: Path
-) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    with log.open("ab") as err:
-        process = await asyncio.create_subprocess_exec(
-            str(RAPPORT),
-            "run",
-            "--api-port",
-            str(api),
-            "--temporal-port",
-            str(temporal),
-            "--ui-port",
-            str(ui),
-            "--data-dir",
-            str(data_dir),
-            cwd=ROOT,
-            env=clean_env(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=err,
-        )
-    urls: dict[str, str] = {}
-    assert process.stdout is not None
-    while True:
-        try:
-            line = await asyncio.wait_for(process.stdout.readline(), 60)
-        except TimeoutError:
-            process.kill()
-            raise AssertionError(f"rapport run printed no URLs; log:\n{log.read_text()}") from None
-        if not line:
-            raise AssertionError(f"rapport run exited early; log:\n{log.read_text()}")
-        text = line.decode()
-        found = re.match(r"\s*(API|Temporal UI|Outbox):\s+(\S+)", text)
-        if found:
-            urls[found[1]] = found[2]
-        if text.startswith("Try:"):
-            return process, urls
-
-
 async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         str(RAPPORT),
@@ -184,7 +145,7 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
     running: list[asyncio.subprocess.Process] = []
     try:
         began = time.monotonic()
-        process, urls = await _start_stack(data_dir, *ports, log)
+        process, urls = await start_stack(data_dir, *ports, log)
         running.append(process)
         print(f"\nrapport run ready in {time.monotonic() - began:.1f}s")
         assert urls["API"] == f"http://127.0.0.1:{ports[0]}"
@@ -203,7 +164,7 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         await asyncio.sleep(0.2)
         assert processes_mentioning(str(data_dir)) == []
 
-        process, _ = await _start_stack(data_dir, *ports, log)
+        process, _ = await start_stack(data_dir, *ports, log)
         running.append(process)
         code, out = await _cli("inspect", "alice", "--journey", "onboarding", "--json", env=env)
         assert code == 0, out
