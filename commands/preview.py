@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 from activities.contact_context import scratch_snapshot
@@ -34,6 +33,7 @@ from workflows.contact_file import ContactFile, ContactFileError, load_contact_f
 from workflows.expressions import ExpressionContext, ExpressionError, render_value
 from workflows.model import EventTrigger, SendStep
 from workflows.plan import JourneyPlan
+from workflows.source import YamlProblem, read_yaml_file
 
 
 def parse_assignments(items: list[str], option: str) -> dict[str, Any]:
@@ -83,13 +83,12 @@ def _steps(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RapportError(f"--steps: cannot read {path}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise RapportError(
-            f"--steps: {path} is not valid YAML: {error}", ExitCode.INVALID
-        ) from None
+        data = read_yaml_file(path)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise RapportError(f"--steps: cannot read {path}: {reason}") from None
+    except YamlProblem as problem:
+        raise RapportError(f"--steps: {problem.at(path)}", ExitCode.INVALID) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,6 +32,7 @@ from workflows.expressions import ExpressionError, evaluate_condition
 from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
 from workflows.model import Duration, EventTrigger
 from workflows.plan import JourneyPlan
+from workflows.source import YamlProblem, read_yaml_file
 
 SKIP_STEP = timedelta(days=1)
 
@@ -51,15 +51,12 @@ class ScheduledEvent(BaseModel):
 
 def load_events_file(path: Path) -> list[ScheduledEvent]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SimulationError(f"{path}: cannot read the events file: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise SimulationError(
-            f"{where}: invalid YAML: {getattr(error, 'problem', error)}"
-        ) from None
+        raw = read_yaml_file(path)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise SimulationError(f"{path}: cannot read the events file: {reason}") from None
+    except YamlProblem as problem:
+        raise SimulationError(problem.at(path)) from None
     if raw is None:
         return []
     if not isinstance(raw, list):

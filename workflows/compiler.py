@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from workflows.checks import check_semantics
@@ -21,7 +20,7 @@ from workflows.diagnostics import Diagnostic, Reporter, Severity, display_path
 from workflows.model import Journey
 from workflows.model_errors import check_raw_steps, report_model_error, salvage
 from workflows.plan import JourneyPlan
-from workflows.source import YamlProblem, load_yaml
+from workflows.source import YamlProblem, file_too_large, load_yaml, read_yaml_file
 
 
 @dataclass
@@ -68,6 +67,9 @@ def compile_journey(
 ) -> tuple[JourneyPlan | None, list[Diagnostic]]:
     file = display_path(path)
     try:
+        too_large = file_too_large(path.stat().st_size)
+        if too_large is not None:
+            return None, [Diagnostic(file, 1, 1, too_large)]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, [Diagnostic(file, 1, 1, "no such file")]
@@ -129,9 +131,9 @@ def contact_attributes(contacts_dir: Path) -> frozenset[str] | None:
     names: set[str] = set()
     for path in sorted(contacts_dir.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            continue
+            data = read_yaml_file(path)
+        except (OSError, UnicodeDecodeError, YamlProblem):
+            continue  # the lint reads what it can; `preview`/`simulate` report a bad file
         if isinstance(data, dict):
             names.update(k for k in data if isinstance(k, str))
             attributes = data.get("attributes")

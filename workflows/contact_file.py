@@ -33,7 +33,7 @@ from store.records import EventRecord
 from workflows.diagnostics import display_path
 from workflows.durations import DurationError, parse_duration
 from workflows.model import check_event_name, check_timezone
-from workflows.source import SourceMap, YamlProblem, load_yaml
+from workflows.source import SourceMap, YamlProblem, file_too_large, load_yaml
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -244,6 +244,9 @@ def load_contact_file(path: Path) -> ContactFile:
     """Read and check a contact file; `ContactFileError` lists every problem found."""
     file = display_path(path)
     try:
+        too_large = file_too_large(path.stat().st_size)
+        if too_large is not None:
+            raise ContactFileError(f"{file}:1:1: {too_large}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ContactFileError(f"{file}: no such contact file") from None
