@@ -3,6 +3,8 @@ the engagement events they produce to `ingest_event` (stored -> routed -> marked
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
@@ -10,6 +12,7 @@ from fastapi import Request
 from api.body import KB, read_capped
 from api.ingest import ingest_event
 from api.state import ApiState
+from consent.feedback import Applied
 from store.records import EventRecord
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -37,6 +40,15 @@ async def deliver(state: ApiState, events: list[EventRecord]) -> None:
             task_queue=state.task_queue,
             max_age=state.settings.trigger_max_age_delta,
         )
+
+
+async def deliver_applied(state: ApiState, source: str, results: Sequence[Applied]) -> None:
+    """`deliver` the events of applied provider callbacks, then remember the callbacks as
+    applied, so a replay of any of them — about a known contact or not — changes nothing. Not
+    before: a callback whose events could not be routed (503) must be finished by the retry."""
+    await deliver(state, [event for result in results for event in result.events])
+    applied = [result.provider_event for result in results if result.provider_event]
+    await asyncio.to_thread(state.store.mark_provider_events_applied, source, applied)
 
 
 def size_limit(kilobytes: int) -> int:

@@ -6,8 +6,8 @@ public half is `SENDGRID_WEBHOOK_PUBLIC_KEY`. Without that key the endpoint refu
 size (413), signature and timestamp (401 missing, 403 wrong or more than 5 minutes off), then the
 JSON (422). Each event is applied by `consent.feedback.apply_sendgrid_event` — ledger status,
 suppressions, consent — and becomes an `email_*` event routed to journeys; events seen before
-(same `sg_event_id`) change nothing. A 503 (Temporal down) makes SendGrid retry the batch, which
-then only finishes what was left.
+(same `sg_event_id`, for any address, known or not) change nothing. A 503 (Temporal down) makes
+SendGrid retry the batch, which then only finishes what was left.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from api.state import ApiState, api_state
-from api.webhooks_common import PROBLEM_RESPONSES, deliver, read_body, size_limit
-from consent.feedback import Applied, apply_sendgrid_event
+from api.webhooks_common import PROBLEM_RESPONSES, deliver_applied, read_body, size_limit
+from consent.feedback import SOURCE_SENDGRID, Applied, apply_sendgrid_event
 from consent.signatures import KeyConfigError, SignatureError, verify_sendgrid
-from store.records import EventRecord
 
 log = logging.getLogger("rapport.webhooks")
 
@@ -112,8 +111,7 @@ async def sendgrid_events(
         ) from None
     events = _events(body)
     results = await asyncio.to_thread(_apply_all, state, events)
-    to_route: list[EventRecord] = [e for r in results for e in r.events]
-    await deliver(state, to_route)
+    await deliver_applied(state, SOURCE_SENDGRID, results)
     receipt = WebhookReceipt(
         received=len(events),
         applied=sum(r.outcome in ("applied", "reroute") for r in results),

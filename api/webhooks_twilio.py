@@ -14,6 +14,10 @@ one; nothing changes either way.
   HELP (or INFO) is answered with `RAPPORT_SMS_HELP_TEXT`; anything else is an `sms_replied`
   event with `properties.text` (and `properties.number` for a bare integer such as an NPS score),
   tied to the last SMS Rapport sent to that number. The answer is TwiML.
+
+Each callback is applied once, by its `MessageSid` (with the status for status callbacks),
+whoever it is about: Twilio's signature has no timestamp, so a captured request stays valid and
+a replayed START must not lift a later STOP.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from api.state import ApiState, api_state
-from api.webhooks_common import PROBLEM_RESPONSES, deliver, read_body, size_limit
-from consent.feedback import apply_inbound_sms, apply_twilio_status
+from api.webhooks_common import PROBLEM_RESPONSES, deliver_applied, read_body, size_limit
+from consent.feedback import SOURCE_TWILIO, apply_inbound_sms, apply_twilio_status
 from consent.signatures import FormParams, SignatureError, verify_twilio
 from settings import Settings
 
@@ -90,7 +94,7 @@ async def twilio_status(
 ) -> dict[str, str]:
     params = await verified_form(request, state.settings)
     result = await asyncio.to_thread(apply_twilio_status, state.store, params.first(), state.plans)
-    await deliver(state, result.events)
+    await deliver_applied(state, SOURCE_TWILIO, [result])
     return {"outcome": result.outcome}
 
 
@@ -110,7 +114,7 @@ async def twilio_inbound(
     result = await asyncio.to_thread(
         apply_inbound_sms, state.store, params.first(), state.settings, state.plans
     )
-    await deliver(state, result.events)
+    await deliver_applied(state, SOURCE_TWILIO, [result])
     log.info("twilio inbound: %s (%s)", result.keyword or "reply", result.outcome)
     content = twiml_message(result.reply) if result.reply else EMPTY_TWIML
     return Response(content, media_type=TWIML)

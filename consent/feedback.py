@@ -7,7 +7,9 @@ callback's effects and returns the events the caller then stores and routes to j
 provider's id as `message_id` (`sendgrid`: `sg_event_id`; `twilio`: the message SID, plus the
 status for status callbacks), so a delivery seen again:
 
-- already routed: changes nothing (`duplicate`);
+- applied and routed before (`Store.provider_event_applied`, whoever it was about, known
+  contact or not), or its event already routed: changes nothing (`duplicate`). A signed request
+  captured and replayed (a START that would lift a later STOP) is such a duplicate;
 - stored but not routed (Temporal was down last time): is only routed again (`reroute`);
 - new: has its effects (each idempotent, so a crash before the event is stored is safe to
   retry), then its event is stored and routed.
@@ -93,6 +95,10 @@ class Applied:
     outcome: Outcome
     events: list[EventRecord] = field(default_factory=list)
     why: str | None = None
+    # The provider's id of a callback that was applied (or rerouted): once its events are
+    # routed, the caller remembers it (`Store.mark_provider_events_applied`) so replays of
+    # the same signed request change nothing.
+    provider_event: str | None = None
 
 
 @dataclass
@@ -250,6 +256,8 @@ def apply_sendgrid_event(
     event_id = _text(raw.get("sg_event_id"))
     if event_id is None:
         return Applied("ignored", why="no sg_event_id")
+    if store.provider_event_applied(SOURCE_SENDGRID, event_id):
+        return Applied("duplicate")
     name, status = SENDGRID_EVENTS[kind]
     at = _timestamp(raw.get("timestamp"), now or utcnow())
     entry = _sendgrid_message(store, raw)
@@ -267,7 +275,7 @@ def apply_sendgrid_event(
         )
         seen = _seen(store, record.contact_id, SOURCE_SENDGRID, event_id)
         if seen is not None:
-            return Applied(seen, [record] if seen == "reroute" else [])
+            return Applied(seen, [record] if seen == "reroute" else [], provider_event=event_id)
 
     reason = (_text(raw.get("reason"), 500) or "").strip()
     if entry is not None and status is not None:
@@ -290,8 +298,8 @@ def apply_sendgrid_event(
     ):
         _revoke(store, contacts, "email", f"sendgrid_{kind}", at)
     if record is None:
-        return Applied("applied", why="no contact for this message")
-    return Applied("applied", [record])
+        return Applied("applied", why="no contact for this message", provider_event=event_id)
+    return Applied("applied", [record], provider_event=event_id)
 
 
 # --- Twilio status callbacks -----------------------------------------------------------------
@@ -312,10 +320,12 @@ def apply_twilio_status(
     entry = store.ledger.get_by_provider_id(sid)
     if entry is None or entry.channel != "sms":
         return Applied("ignored", why="not a message Rapport sent")
+    event_id = f"{sid}:{raw_status}"
+    if store.provider_event_applied(SOURCE_TWILIO, event_id):
+        return Applied("duplicate")
     at = now or utcnow()
     code = _text(params.get("ErrorCode"), 16)
     contacts = _contacts(store, "sms", entry, None)
-    event_id = f"{sid}:{raw_status}"
     record = None
     name = TWILIO_EVENTS.get(raw_status)
     if contacts and name is not None:
@@ -333,7 +343,7 @@ def apply_twilio_status(
         )
         seen = _seen(store, record.contact_id, SOURCE_TWILIO, event_id)
         if seen is not None:
-            return Applied(seen, [record] if seen == "reroute" else [])
+            return Applied(seen, [record] if seen == "reroute" else [], provider_event=event_id)
     status = TWILIO_STATUSES[raw_status]
     error = None
     if status == "failed":
@@ -346,7 +356,7 @@ def apply_twilio_status(
             _revoke(store, contacts, "sms", "twilio_21610", at)
         elif code in TWILIO_BOUNCE_CODES:
             store.suppress("sms", address, "bounce")
-    return Applied("applied", [record] if record is not None else [])
+    return Applied("applied", [record] if record is not None else [], provider_event=event_id)
 
 
 # --- Twilio inbound SMS ----------------------------------------------------------------------
@@ -397,6 +407,8 @@ def apply_inbound_sms(
     opt_out_type = OPT_OUT_TYPES.get((params.get("OptOutType") or "").strip().upper())
     keyword = opt_out_type or keyword_of(body, opted_out=_opted_out(store, sender, contacts))
     reply = settings.sms_help if keyword == "help" else None
+    if store.provider_event_applied(SOURCE_TWILIO, sid):
+        return InboundResult("duplicate", keyword=keyword, reply=reply)
     replied: tuple[ContactRecord, LedgerEntry | None] | None = None
     if keyword is None and contacts:
         replied = _replied_to(store, contacts, sender)
@@ -407,7 +419,7 @@ def apply_inbound_sms(
             return InboundResult("duplicate", keyword=keyword, reply=reply)
 
     if keyword == "help":
-        return InboundResult("applied", keyword=keyword, reply=reply)
+        return InboundResult("applied", keyword=keyword, reply=reply, provider_event=sid)
     records: list[EventRecord] = []
     if keyword == "stop":
         store.suppress("sms", sender, "stop")
@@ -457,7 +469,7 @@ def apply_inbound_sms(
         ]
     else:
         return InboundResult("ignored", keyword=keyword, why="no contact has this number")
-    return InboundResult("applied", records, keyword=keyword)
+    return InboundResult("applied", records, keyword=keyword, provider_event=sid)
 
 
 # --- unsubscribe links and the preferences page ----------------------------------------------

@@ -152,6 +152,19 @@ class Event(Base):
     routed_at: Mapped[datetime | None]
 
 
+class ProviderEvent(Base):
+    """A provider callback that was applied and routed, by the provider's id for it (SendGrid
+    `sg_event_id`; Twilio `MessageSid`, with the status for status callbacks): the same signed
+    request sent again — a replay — changes nothing, whoever it is about, known contact or not.
+    Ids only: nothing personal, so erasure leaves these rows."""
+
+    __tablename__ = "provider_events"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ContactTrait(Base):
     """A computed contact property (SPEC §5b): its value, and the running aggregate behind it
     (`state`: count, sum, the timestamp of a first/last value, …) so that each new event

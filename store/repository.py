@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session, aliased
 
 from store.db import make_engine, migrate
 from store.ledger import MessageLedger
-from store.models import Consent, Contact, Event, JourneyState, Message, Run, Suppression
+from store.models import (
+    Consent,
+    Contact,
+    Event,
+    JourneyState,
+    Message,
+    ProviderEvent,
+    Run,
+    Suppression,
+)
 from store.records import (
     ConsentRecord,
     ContactRecord,
@@ -314,6 +323,25 @@ class Store(TraitMethods):
                     Event.message_id == message_id,
                 )
                 .values(routed_at=utcnow())
+            )
+
+    def provider_event_applied(self, source: str, event_id: str) -> bool:
+        """Whether this provider callback (by the provider's id) was applied and routed."""
+        with self._sessions.read() as session:
+            return session.get(ProviderEvent, (source, event_id)) is not None
+
+    def mark_provider_events_applied(self, source: str, event_ids: Iterable[str]) -> None:
+        """Remember provider callbacks as applied: seen again, they change nothing."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return
+        now = utcnow()
+        with self._sessions.write() as session:
+            execute(
+                session,
+                insert(session, ProviderEvent)
+                .values([{"source": source, "event_id": i, "applied_at": now} for i in ids])
+                .on_conflict_do_nothing(index_elements=["source", "event_id"]),
             )
 
     # -- journeys ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 
@@ -217,3 +218,24 @@ async def test_a_bad_body_after_a_good_signature_is_a_422_and_no_key_disables_th
     huge = b"[" + b" " * (9 * 1024 * 1024) + b"]"
     too_large = await client.post("/webhooks/sendgrid", content=huge, headers=signer.headers(huge))
     assert too_large.status_code == 413
+
+
+async def test_a_replayed_signed_event_for_an_unknown_address_changes_nothing(
+    client: httpx.AsyncClient, signer: SendGridSigner, store: Store
+) -> None:
+    """A captured signed request replayed inside its five minutes is recognised by its
+    sg_event_id even when no contact has the address (no event row to tell by)."""
+    address = f"stranger-{uuid.uuid4().hex[:8]}@example.com"
+    body = sendgrid_body(sendgrid_event("bounce", address, reason="550 5.1.1 unknown user"))
+    headers = signer.headers(body)
+    first = await client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert first.json() == {"received": 1, "applied": 1, "duplicates": 0, "ignored": 0}
+    assert store.is_suppressed("email", address) == "bounce"
+
+    # The operator lifts the suppression (the mailbox exists after all); the replay must not
+    # bring it back.
+    assert store.unsuppress("email", address, "bounce") == 1
+    replay = await client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert replay.status_code == 200
+    assert replay.json() == {"received": 1, "applied": 0, "duplicates": 1, "ignored": 0}
+    assert store.is_suppressed("email", address) is None

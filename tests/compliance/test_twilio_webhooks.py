@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from activities.journey_activities import JourneyActivities
@@ -196,3 +198,22 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused_and_change_nothin
         INBOUND, content=b"Body=" + b"x" * 70_000, headers={"X-Twilio-Signature": signature}
     )
     assert huge.status_code == 413
+
+
+async def test_a_replayed_start_never_lifts_a_later_stop(
+    client: httpx.AsyncClient, store: Store, people: People
+) -> None:
+    """Twilio's signature has no timestamp: a captured START stays valid for ever. Applied once
+    by its MessageSid, whoever has the number — no one, or a contact added since."""
+    phone = "+1555" + str(uuid.uuid4().int)[:7]
+    start = inbound(phone, "START")
+    assert (await post_twilio(client, INBOUND, start)).status_code == 200  # nobody's number yet
+    fay = people.add("fay", phone=phone)
+    assert (await post_twilio(client, INBOUND, inbound(phone, "STOP"))).status_code == 200
+    assert store.is_suppressed("sms", phone) == "stop"
+
+    replay = await post_twilio(client, INBOUND, start)
+    assert (replay.status_code, replay.text) == (200, EMPTY)
+    assert store.is_suppressed("sms", phone) == "stop"
+    assert store.consent(fay.id, "sms") == "unsubscribed"
+    assert [e.name for e in store.recent_events(fay.id)] == ["sms_unsubscribed"]
