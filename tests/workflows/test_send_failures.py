@@ -345,3 +345,54 @@ async def test_an_sms_step_goes_out_through_twilio(
             request.message_id,
         )
         assert offer.body == form["Body"]
+
+
+# --- a provider storm ---------------------------------------------------------------------------
+
+
+async def test_a_provider_storm_then_recovery_sends_each_message_once(
+    env: WorkflowEnvironment, tmp_path: Path, providers: Providers
+) -> None:
+    """30% of the first 40 requests fail (429, 500, 503 or a timeout), then the providers
+    recover: every message goes out exactly once; a 400 is recorded failed once, never retried."""
+    standin = providers.standin
+    standin.storm(0.3, requests=40, stall=CLIENT_TIMEOUT * 3, seed=13)
+    refusal = "Does not contain a valid address."
+    standin.refuse("bad@example.com", 400, message=refusal, field="personalizations.0.to.0.email")
+    plan = compile_plan(journey(tmp_path), tmp_path / "templates")
+    people = [
+        contact(f"guest{n:02d}", phone=f"+1212555{n:04d}", attributes={"first_name": f"G{n}"})
+        for n in range(20)
+    ]
+    people.append(contact("bad", phone="+12125559999", attributes={"first_name": "Bad"}))
+    async with harness(env, tmp_path, email=providers.email, sms=providers.sms) as h:
+        handles = [await h.start(plan, who) for who in people]
+        results = [await handle.result() for handle in handles]
+
+        answered = [r.status for r in standin.requests]
+        assert {429, 500, 503, DROPPED} <= set(answered)  # the storm hit with every fault
+        assert len(answered) > 41  # the storm's 40 requests and the refusal, then recovery
+        emails = sorted(
+            str(r.data["personalizations"][0]["to"][0]["email"]) for r in standin.emails
+        )
+        texts = sorted(str(r.data["To"]) for r in standin.sms)
+        good = [who for who in people if who.id != "bad"]
+        assert emails == sorted(str(who.email) for who in good)  # once each
+        assert texts == sorted(str(who.phone) for who in people)  # once each
+        accepted = {r.message_id for r in standin.emails + standin.sms}
+        for who in good:
+            rows = h.store.ledger.messages_for_contact(who.id)
+            assert sorted((m.step_id, m.status) for m in rows) == [
+                ("offer", "sent"),
+                ("welcome", "sent"),
+            ]
+            assert {m.provider_message_id for m in rows} <= accepted
+        bad_rows = {m.step_id: m for m in h.store.ledger.messages_for_contact("bad")}
+        assert (bad_rows["welcome"].status, bad_rows["welcome"].reason) == (
+            "failed",
+            f"SendGrid answered HTTP 400: {refusal} (field: personalizations.0.to.0.email)",
+        )
+        assert bad_rows["offer"].status == "sent"
+        to_bad = [r for r in standin.requests if r.provider == SENDGRID and r.status == 400]
+        assert len(to_bad) == 1  # never retried
+        assert {result.outcome for result in results} == {"completed"}
