@@ -1,18 +1,44 @@
 """The `rapport` command line: one Typer app; each command lives in its own module in `commands/`.
 
-Domain errors become exit codes only here, at the top (`ExitCode`), so command code stays plain.
+Domain errors (`errors.py`) become exit codes only here, at the top (`exit_code_for`), so the code
+below says what went wrong and never how the process ends.
 """
 
 from __future__ import annotations
 
 import sys
+from enum import IntEnum
 from functools import lru_cache
 
 import typer
 
 from commands import NAMES, build_app
-from commands.common import ExitCode, RapportError, console_err
+from commands.common import console_err
+from errors import (
+    InterruptedByUserError,
+    InvalidInputError,
+    RapportError,
+    UnavailableError,
+)
 from settings import ConfigurationError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INVALID = 1  # the input (journey, template, contact file) is invalid
+    USAGE = 2  # bad arguments, or an internal/environment problem
+    UNAVAILABLE = 3  # a service the command needs (Temporal, the API) is not reachable
+    INTERRUPTED = 130
+
+
+def exit_code_for(error: RapportError) -> ExitCode:
+    if isinstance(error, InvalidInputError):
+        return ExitCode.INVALID
+    if isinstance(error, UnavailableError):
+        return ExitCode.UNAVAILABLE
+    if isinstance(error, InterruptedByUserError):
+        return ExitCode.INTERRUPTED
+    return ExitCode.USAGE
 
 
 @lru_cache(maxsize=1)
@@ -37,8 +63,9 @@ def main() -> None:
     try:
         build_app(requested_command(sys.argv[1:]))()
     except RapportError as error:
-        console_err().print(f"error: {error}", markup=False, highlight=False)
-        sys.exit(error.exit_code)
+        if str(error):  # empty when the command has printed its problems itself
+            console_err().print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(exit_code_for(error))
     except ConfigurationError as error:  # refused before anything started
         for problem in error.problems:
             console_err().print(f"error: {problem}", markup=False, highlight=False)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime.temporal import build_activities, build_worker, connect
+from runtime.temporal import connect
+from runtime.workers import build_activities, build_worker
 from settings import Settings, get_settings
 
 

@@ -16,25 +16,20 @@ started by this tick carries `segment_tick` in its data, which the next attempt 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.client import Client
 
 from activities.contact_context import contact_snapshots
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
-from store.models import Contact, Run
-from store.records import ContactRecord, RunRecord
-from store.sql import columns
+from store.records import RunRecord
 from workflows.expressions import ExpressionError, evaluate_condition
-from workflows.journey_workflow import workflow_id_for
+from workflows.ids import workflow_id_for
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import ENROL_PAGE, EnrolPageInput, PageResult
 
@@ -59,26 +54,12 @@ class Starter(Protocol):
 # --- bulk reads, one query each per page ----------------------------------------------------
 
 
-def contacts_after(store: Store, after: str | None, limit: int) -> list[ContactRecord]:
-    stmt = select(Contact).order_by(Contact.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(Contact.id > after)
-    with Session(store.engine) as session:
-        return [ContactRecord.model_validate(columns(row)) for row in session.scalars(stmt)]
-
-
 def earlier_runs(store: Store, journey: str, contact_ids: list[str]) -> dict[str, list[RunRecord]]:
     """The contacts' runs of `journey` (unkeyed: a segment journey has no trigger key)."""
-    found: dict[str, list[RunRecord]] = defaultdict(list)
-    if not contact_ids:
-        return found
-    stmt = select(Run).where(Run.journey == journey, Run.contact_id.in_(contact_ids))
-    with Session(store.engine) as session:
-        for row in session.scalars(stmt):
-            run = RunRecord.model_validate(columns(row))
-            if run.workflow_id == workflow_id_for(journey, run.contact_id):
-                found[run.contact_id].append(run)
-    return found
+    return {
+        contact_id: [run for run in runs if run.workflow_id == workflow_id_for(journey, contact_id)]
+        for contact_id, runs in store.runs_of_contacts(journey, contact_ids).items()
+    }
 
 
 def is_paused(store: Store, plan: JourneyPlan) -> bool:
@@ -112,7 +93,7 @@ def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selecti
         selection.journey_paused = True
         selection.next_after = request.after
         return selection
-    page = contacts_after(store, request.after, request.page_size)
+    page = store.contacts_after(request.after, request.page_size)
     selection.count("scanned", len(page))
     if len(page) == request.page_size:
         selection.next_after = page[-1].id

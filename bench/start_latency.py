@@ -80,7 +80,8 @@ with workflow.unsafe.imports_passed_through():
     from providers.messages import OutgoingEmail, SendResult
     from runtime.stack import ChildProcess, dev_server_command, wait_for_temporal
     from runtime.starter import start_run
-    from runtime.temporal import build_activities, build_worker, venv_binary, workflow_runner
+    from runtime.temporal import venv_binary
+    from runtime.workers import build_activities, build_worker, workflow_runner
     from settings import Settings
     from store import Store
     from store.records import ContactRecord

@@ -11,12 +11,13 @@ import typer
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.runs import Session, execution_status, handle_for, print_plain, session
+from errors import InvalidInputError
 from runtime.starter import TemporalUnavailableError, is_unavailable
 from settings import Settings, get_settings
 from store.vocab import RunStatus
-from workflows.journey_workflow import workflow_id_for
+from workflows.ids import workflow_id_for
 
 CLOSE_WAIT_SECONDS = 10.0
 ENDED_AS: dict[WorkflowExecutionStatus, RunStatus] = {
@@ -78,7 +79,7 @@ def command(
     """Cancel a contact's run of a journey."""
     results = asyncio.run(_cancel(get_settings(), contact, journey))
     if not results:
-        raise RapportError(f"{contact!r} has no open run of {journey!r}", ExitCode.INVALID)
+        raise InvalidInputError(f"{contact!r} has no open run of {journey!r}")
     if json_output:
         print_json({"contact_id": contact, "journey": journey, "cancelled": results})
         return

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from commands import erase
-from commands.common import ExitCode, RapportError, console_err, console_out, print_json
+from commands.common import console_err, console_out, print_json
 from commands.progress import import_bars, print_rejections
 from commands.runs import print_plain
+from errors import InvalidInputError, ProblemsReportedError
 from settings import get_settings
 from store import Store
 from store.importer import FatalImportError, ImportReport, import_contacts
@@ -66,7 +67,7 @@ def import_command(
     try:
         report = _run(store, file, format, dry_run, bars=err.is_terminal and not json_output)
     except FatalImportError as error:
-        raise RapportError(f"{file}: {error}; nothing was imported", ExitCode.INVALID) from None
+        raise InvalidInputError(f"{file}: {error}; nothing was imported") from None
     finally:
         store.close()
     if json_output:
@@ -74,7 +75,8 @@ def import_command(
     else:
         print_rejections(err, report.rejections, report.rejected)
         print_plain(console_out(), summary(report))
-    raise typer.Exit(ExitCode.INVALID if report.rejected else ExitCode.OK)
+    if report.rejected:
+        raise ProblemsReportedError()
 
 
 app.command("erase")(erase.command)

@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.runs import print_plain
 from consent.erasure import Erased, erase_contact
+from errors import InvalidInputError, RapportError
 from runtime.starter import connect_client
 from settings import Settings, get_settings
 from store import Store
@@ -44,9 +45,7 @@ def command(
     """Erase a contact (GDPR): cancel its runs, delete its data, keep its addresses suppressed."""
     if not yes:
         if not sys.stdin.isatty():
-            raise RapportError(
-                f"erasing {contact_id!r} cannot be undone: pass --yes to confirm", ExitCode.USAGE
-            )
+            raise RapportError(f"erasing {contact_id!r} cannot be undone: pass --yes to confirm")
         typer.confirm(
             f"Erase {contact_id!r}: cancel its runs and delete its profile, events and "
             "consent? This cannot be undone",
@@ -54,7 +53,7 @@ def command(
         )
     erased = asyncio.run(_erase(get_settings(), contact_id))
     if erased is None:
-        raise RapportError(f"no contact {contact_id!r} in the store", ExitCode.INVALID)
+        raise InvalidInputError(f"no contact {contact_id!r} in the store")
     result = erased.result
     if json_output:
         print_json({"runs_cancelled": erased.runs_cancelled, **result.model_dump()})

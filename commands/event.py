@@ -18,8 +18,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.runs import parse_data, print_plain, session
+from errors import InvalidInputError, UnavailableError
 from runtime.starter import TemporalUnavailableError
 from settings import Settings, get_settings
 from store.records import EventRecord
@@ -66,7 +67,7 @@ def _event(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in error.errors(include_url=False)
         )
-        raise RapportError(f"invalid event: {problems}", ExitCode.INVALID) from None
+        raise InvalidInputError(f"invalid event: {problems}") from None
 
 
 def command(
@@ -100,11 +101,10 @@ def command(
     try:
         result = asyncio.run(_send(settings, event))
     except TemporalUnavailableError as error:
-        raise RapportError(
+        raise UnavailableError(
             f"{error}\nThe event may be stored but not routed: once Temporal is back, run the "
             f"same command with --message-id {event.message_id} to finish it (an event with "
-            "the same id is never processed twice).",
-            ExitCode.UNAVAILABLE,
+            "the same id is never processed twice)."
         ) from None
     if json_output:
         print_json(result)

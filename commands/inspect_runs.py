@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.runs import (
     RunState,
     live_states,
@@ -22,6 +22,7 @@ from commands.runs import (
     when,
     where_now,
 )
+from errors import InvalidInputError
 from settings import Settings, get_settings
 from store.records import ContactRecord
 
@@ -33,7 +34,7 @@ async def _inspect(
         contact = await asyncio.to_thread(s.store.get_contact, contact_id)
         runs = await asyncio.to_thread(s.store.runs_for_contact, contact_id, journey)
         if contact is None and not runs:
-            raise RapportError(f"no contact {contact_id!r} in the store", ExitCode.INVALID)
+            raise InvalidInputError(f"no contact {contact_id!r} in the store")
         states = await live_states(s.client, runs, with_timeline=True)
         messages = await asyncio.to_thread(s.store.ledger.messages_for_contact, contact_id)
     for state in states:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commands.common import ExitCode, RapportError
+from errors import InvalidInputError, RapportError
 from settings import Settings
 from workflows.compiler import compile_journey, contact_attributes, journey_files
 from workflows.diagnostics import Severity
@@ -38,8 +38,7 @@ def load_plan(settings: Settings, journey: str) -> JourneyPlan:
     if plan is None or errors:
         # One diagnostic a line, each starting with FILE:LINE:COL as editors expect.
         found = "\n".join(str(d) for d in sorted(errors))
-        raise RapportError(
-            f"journey {journey!r} does not compile (run `rapport validate`):\n{found}",
-            ExitCode.INVALID,
+        raise InvalidInputError(
+            f"journey {journey!r} does not compile (run `rapport validate`):\n{found}"
         )
     return plan

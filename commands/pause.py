@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from commands.common import RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.loading import journey_path
 from commands.runs import print_plain, session
+from errors import RapportError
 from runtime.lifecycle import PauseReport, has_runs, pause_journey
 from settings import Settings, get_settings
 

@@ -22,8 +22,9 @@ import typer
 from pydantic import ValidationError
 
 from activities.contact_context import scratch_snapshot
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.loading import load_plan
+from errors import InvalidInputError, RapportError
 from rendering.bundle import template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
@@ -88,14 +89,13 @@ def _steps(path: Path | None) -> dict[str, Any]:
         reason = getattr(error, "strerror", None) or error
         raise RapportError(f"--steps: cannot read {path}: {reason}") from None
     except YamlProblem as problem:
-        raise RapportError(f"--steps: {problem.at(path)}", ExitCode.INVALID) from None
+        raise InvalidInputError(f"--steps: {problem.at(path)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RapportError(
+        raise InvalidInputError(
             f"--steps: {path} must map step ids to what they produced, e.g. "
-            "await_score: {event: {properties: {score: 3}}}",
-            ExitCode.INVALID,
+            "await_score: {event: {properties: {score: 3}}}"
         )
     return {str(key): value for key, value in data.items()}
 
@@ -115,7 +115,7 @@ def _recipient(step: SendStep, contact: ContactFile, context: ExpressionContext)
         try:
             value = render_value(step.to, context)
         except ExpressionError as error:
-            raise RapportError(f"to: {error.message}", ExitCode.INVALID) from None
+            raise InvalidInputError(f"to: {error.message}") from None
         return None if value is None else str(value)
     return contact.email if step.send == "email" else contact.phone
 
@@ -138,7 +138,7 @@ def _record(person: ContactFile, path: Path) -> ContactRecord:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"]) or "contact"
         message = problem["msg"].removeprefix("Value error, ")
-        raise RapportError(f"{path}: {field}: {message}", ExitCode.INVALID) from None
+        raise InvalidInputError(f"{path}: {field}: {message}") from None
 
 
 def _html_destination(option: str | None, plan: JourneyPlan, step_id: str) -> Path | None:
@@ -201,8 +201,9 @@ def command(
     try:
         person = load_contact_file(contact)
     except ContactFileError as error:
-        code = ExitCode.USAGE if "no such contact file" in error.message else ExitCode.INVALID
-        raise RapportError(error.message, code) from None
+        if "no such contact file" in error.message:
+            raise RapportError(error.message) from None
+        raise InvalidInputError(error.message) from None
     clock = _now(now)
     trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
     steps = _steps(steps_file)
@@ -260,9 +261,8 @@ def command(
                 "characters": sms.segments.characters,
             }
     except RenderError as error:
-        raise RapportError(
-            f"cannot render: {error}{_hint(bundle.files.values(), trigger_props, steps)}",
-            ExitCode.INVALID,
+        raise InvalidInputError(
+            f"cannot render: {error}{_hint(bundle.files.values(), trigger_props, steps)}"
         ) from None
     if json_output:
         print_json(result)

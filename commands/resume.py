@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from commands.common import RapportError, console_err, console_out, print_json
+from commands.common import console_err, console_out, print_json
 from commands.loading import journey_path, load_plan
 from commands.pause import describe
 from commands.runs import print_plain, session
+from errors import RapportError
 from runtime.lifecycle import PauseReport, has_runs, resume_journey
 from settings import Settings, get_settings
 from workflows.plan import JourneyPlan

@@ -21,7 +21,7 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from commands.common import RapportError
+from errors import RapportError
 from runtime.starter import TemporalUnavailableError, connect_client, is_unavailable
 from settings import Settings
 from store import Store

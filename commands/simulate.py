@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.loading import load_plan
+from errors import InvalidInputError, RapportError
 from runtime.simulator import SimulationError, SimulationResult, load_events_file, simulate
 from settings import get_settings
 from store.records import ContactRecord
@@ -62,15 +63,15 @@ def command(
         contact_file = load_contact_file(contact)
         record = ContactRecord(**contact_file.profile())
     except ContactFileError as error:
-        raise RapportError(str(error), ExitCode.INVALID) from None
+        raise InvalidInputError(str(error)) from None
     except ValidationError as error:
         problem = error.errors()[0]
-        raise RapportError(f"{contact}: {problem['msg']}", ExitCode.INVALID) from None
+        raise InvalidInputError(f"{contact}: {problem['msg']}") from None
     history = contact_file.event_records(begin)
     try:
         scheduled = load_events_file(events) if events else []
     except SimulationError as error:
-        raise RapportError(str(error), ExitCode.INVALID) from None
+        raise InvalidInputError(str(error)) from None
     result = asyncio.run(
         simulate(
             plan,

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from commands.common import ExitCode, console_err, console_out, print_json
+from commands.common import console_err, console_out, print_json
 from commands.loading import load_plan
 from commands.runs import parse_data, print_plain, session
+from errors import ProblemsReportedError
 from runtime.starter import StartResult, start_run
 from settings import Settings, get_settings
 from workflows.plan import JourneyPlan
@@ -52,4 +53,5 @@ def command(
         )
     else:
         print_plain(console_err(), f"not started: {result.reason}")
-    raise typer.Exit(ExitCode.OK if result.started else ExitCode.INVALID)
+    if not result.started:
+        raise ProblemsReportedError()

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from commands.common import ExitCode, console_err, console_out, print_json
+from commands.common import console_err, console_out, print_json
 from commands.runs import print_plain, session
+from errors import ProblemsReportedError
 from runtime.lifecycle import JourneyChange, LifecycleReport, invalid_journeys, sync_project
 from settings import Settings, get_settings
 from workflows.diagnostics import Severity
@@ -102,4 +103,5 @@ def command(
         if dry_run:
             summary += " (dry run: schedules not changed)"
         print_plain(err, summary)
-    raise typer.Exit(ExitCode.INVALID if invalid else ExitCode.OK)
+    if invalid:
+        raise ProblemsReportedError()

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from commands.common import ExitCode, console_err, print_json
+from commands.common import console_err, print_json
+from errors import ProblemsReportedError
 from settings import get_settings
 from workflows.diagnostics import Severity
 from workflows.project import compile_project
@@ -57,4 +58,5 @@ def command(
             f"{len(result.plans)} journey(s) valid, {errors} error(s), {warnings} warning(s)",
             markup=False,
         )
-    raise typer.Exit(ExitCode.INVALID if failed else ExitCode.OK)
+    if failed:
+        raise ProblemsReportedError()

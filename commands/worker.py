@@ -8,7 +8,7 @@ import logging
 import signal
 
 from runtime.starter import connect_client, temporal_address
-from runtime.temporal import build_activities, build_worker
+from runtime.workers import build_activities, build_worker
 from settings import Settings, get_settings
 
 log = logging.getLogger("rapport.worker")

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.starter import TemporalUnavailableError, is_unavailable
 from store import ErasureResult, Store
-from workflows.journey_workflow import workflow_id_for
+from workflows.ids import workflow_id_for
 from workflows.model import EventTrigger
 from workflows.plan import JourneyPlan
 

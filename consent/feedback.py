@@ -37,7 +37,7 @@ from store.records import ContactRecord, EventRecord, LedgerEntry
 from store.sql import normalize_address
 from store.types import utcnow
 from store.vocab import Channel, ConsentStatus, MessageStatus
-from workflows.journey_workflow import workflow_id_for
+from workflows.ids import workflow_id_for
 from workflows.model import EventTrigger
 from workflows.plan import JourneyPlan
 

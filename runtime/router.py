@@ -32,7 +32,8 @@ from workflows.expressions import (
     evaluate_condition,
     evaluate_expression,
 )
-from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.ids import workflow_id_for
+from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import EventTrigger, WaitForStep
 from workflows.plan import JourneyPlan
 

@@ -23,13 +23,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.contact_context import contact_snapshot
 from activities.journey_activities import JourneyActivities
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
-from runtime.temporal import build_worker, quiet_runtime, venv_binary
+from runtime.temporal import quiet_runtime, venv_binary
+from runtime.workers import build_worker
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
 from workflows.expressions import ExpressionError, evaluate_condition
-from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.ids import workflow_id_for
+from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import Duration, EventTrigger
 from workflows.plan import JourneyPlan
 from workflows.source import YamlProblem, read_yaml_file

@@ -34,10 +34,11 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from api.app import create_app, proxy_options
-from commands.common import ExitCode, RapportError
+from errors import InterruptedByUserError, UnavailableError
 from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
-from runtime.temporal import build_activities, build_worker, connect, venv_binary
+from runtime.temporal import connect, venv_binary
+from runtime.workers import build_activities, build_worker
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
@@ -162,10 +163,9 @@ def ensure_port_free(port: int, option: str) -> None:
         try:
             probe.bind((HOST, port))
         except OSError:
-            raise RapportError(
+            raise UnavailableError(
                 f"port {port} on {HOST} is in use ({option}): stop whatever holds it "
-                f"or choose another port with {option}",
-                ExitCode.UNAVAILABLE,
+                f"or choose another port with {option}"
             ) from None
 
 
@@ -180,12 +180,11 @@ async def wait_for_temporal(
     deadline = time.monotonic() + timeout
     while True:
         if stop is not None and stop.is_set():
-            raise RapportError("interrupted while waiting for Temporal", ExitCode.INTERRUPTED)
+            raise InterruptedByUserError("interrupted while waiting for Temporal")
         if server is not None and server.exited() is not None:
-            raise RapportError(
+            raise UnavailableError(
                 f"the Temporal dev server exited with code {server.exited()}; "
-                f"its log ({server.log_path}) ends with:\n{server.log_tail()}",
-                ExitCode.UNAVAILABLE,
+                f"its log ({server.log_path}) ends with:\n{server.log_tail()}"
             )
         try:
             client = await connect(settings, address)
@@ -250,7 +249,7 @@ async def _serve(server: uvicorn.Server) -> None:
     try:
         await server.serve()
     except SystemExit:  # uvicorn exits when it cannot bind
-        raise RapportError("the API server could not start", ExitCode.UNAVAILABLE) from None
+        raise UnavailableError("the API server could not start") from None
 
 
 def stack_settings(settings: Settings, options: StackOptions) -> Settings:
@@ -365,7 +364,7 @@ async def _serve_until_stopped(
             what = task.get_name()
             if task is watch and server is not None:
                 what = f"the Temporal dev server (see {server.log_path})"
-            raise RapportError(f"{what} stopped unexpectedly", ExitCode.UNAVAILABLE)
+            raise UnavailableError(f"{what} stopped unexpectedly")
     finally:
         log.info("stopping: the API")
         api.should_exit = True

@@ -26,13 +26,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from commands.common import ExitCode, RapportError
+from errors import InvalidInputError, UnavailableError
 from runtime.temporal import DEFAULT_ADDRESS, connect
 from settings import Settings
 from store import Store
 from store.records import RunRecord
 from workflows.contracts import EventPayload, JourneyInput
-from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.ids import workflow_id_for
+from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import Journey
 from workflows.plan import JourneyPlan
 
@@ -44,27 +45,25 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
-class UnknownContactError(RapportError):
+class UnknownContactError(InvalidInputError):
     """The contact is not in the store (import or identify it first)."""
 
     def __init__(self, contact_id: str) -> None:
         super().__init__(
             f"no contact {contact_id!r} in the store (add it with `rapport contacts import` "
-            "or the identify API first)",
-            ExitCode.INVALID,
+            "or the identify API first)"
         )
         self.contact_id = contact_id
 
 
-class TemporalUnavailableError(RapportError):
+class TemporalUnavailableError(UnavailableError):
     """Temporal cannot be reached; the message says where we looked and what to do."""
 
     def __init__(self, address: str, detail: str = "") -> None:
         why = f" ({detail})" if detail else ""
         super().__init__(
             f"cannot reach Temporal at {address}{why}: start the stack with `rapport run`, "
-            "or point TEMPORAL_ADDRESS at a running cluster",
-            ExitCode.UNAVAILABLE,
+            "or point TEMPORAL_ADDRESS at a running cluster"
         )
         self.address = address
 

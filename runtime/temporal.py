@@ -1,9 +1,10 @@
-"""Temporal client and worker construction, shared by the worker, the API, the CLI and tests."""
+"""The Temporal client: how every part connects (the worker, the API, the CLI and tests).
+
+Building the worker itself is `runtime.workers`, which sits above the activities it registers."""
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,37 +12,10 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.journey_activities import JourneyActivities
-from providers import email_provider, sms_provider
 from settings import Settings
-from store import Store
-from workflows.journey_workflow import JourneyWorkflow
-from workflows.segment_workflow import SegmentTickWorkflow
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
-WORKFLOWS = [JourneyWorkflow, SegmentTickWorkflow]
-# Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
-PASSTHROUGH = (
-    "jinja2",
-    "markupsafe",
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-    "croniter",
-    "babel",
-    "yaml",
-    "workflows",
-    "rendering",
-    "activities",
-    "providers",
-    "store",
-    "settings",
-    "sqlalchemy",
-    "httpx",
-)
 
 
 @lru_cache(maxsize=1)
@@ -83,37 +57,4 @@ async def connect(
         data_converter=pydantic_data_converter,
         runtime=quiet_runtime(),
         retry_config=FAIL_FAST if fail_fast else None,
-    )
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
-
-
-def build_activities(settings: Settings, store: Store | None = None) -> JourneyActivities:
-    return JourneyActivities(
-        store=store or Store.open(settings.database),
-        email=email_provider(settings),
-        sms=sms_provider(settings),
-        settings=settings,
-    )
-
-
-def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
-    # Imported here: the segment activities start runs through runtime.starter, which imports
-    # this module.
-    from activities.segment_activities import SegmentActivities
-
-    segments = SegmentActivities(activities.store, client, task_queue)
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[*activities.all(), *segments.all()],
-        workflow_runner=workflow_runner(),
-        # After a worker dies, its cached runs move to another worker this soon (default 10 s).
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-        max_concurrent_activities=64,
     )

@@ -7,7 +7,8 @@ inserts that may race use the database's INSERT … ON CONFLICT.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -214,19 +215,23 @@ class Store(TraitMethods):
             raise ValueError("page_size must be at least 1")
         after: str | None = None
         while True:
-            stmt = select(Contact).order_by(Contact.id).limit(page_size)
-            if after is not None:
-                stmt = stmt.where(Contact.id > after)
-            with self._sessions.read() as session:
-                rows = list(session.scalars(stmt))
-            traits = self.traits_for(row.id for row in rows)
-            page = [_contact(row, traits.get(row.id)) for row in rows]
+            page = self.contacts_after(after, page_size)
             if not page:
                 return
             yield page
             if len(page) < page_size:
                 return
             after = page[-1].id
+
+    def contacts_after(self, after: str | None, limit: int) -> list[ContactRecord]:
+        """At most `limit` contacts in id order, after the id `after` (keyset pagination)."""
+        stmt = select(Contact).order_by(Contact.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(Contact.id > after)
+        with self._sessions.read() as session:
+            rows = list(session.scalars(stmt))
+        traits = self.traits_for(row.id for row in rows)
+        return [_contact(row, traits.get(row.id)) for row in rows]
 
     def iter_contacts(self, page_size: int = 500) -> Iterator[ContactRecord]:
         """All contacts in id order, fetched `page_size` at a time (see `iter_contact_pages`)."""
@@ -673,6 +678,19 @@ class Store(TraitMethods):
             stmt = stmt.limit(limit)
         with self._sessions.read() as session:
             return [_run(row) for row in session.scalars(stmt)]
+
+    def runs_of_contacts(
+        self, journey: str, contact_ids: Collection[str]
+    ) -> dict[str, list[RunRecord]]:
+        """Each contact's runs of `journey`, in one query."""
+        found: dict[str, list[RunRecord]] = defaultdict(list)
+        if not contact_ids:
+            return found
+        stmt = select(Run).where(Run.journey == journey, Run.contact_id.in_(list(contact_ids)))
+        with self._sessions.read() as session:
+            for row in session.scalars(stmt):
+                found[row.contact_id].append(_run(row))
+        return found
 
     def runs_for_contact(self, contact_id: str, journey: str | None = None) -> list[RunRecord]:
         """The contact's runs (of one journey, if given), newest entry first."""

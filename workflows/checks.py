@@ -7,7 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rendering.bundle import TemplateBundle, TemplateNotFound, collect_template, lint_template
+from rendering.bundle import TemplateBundle, TemplateNotFound, collect_template
+from rendering.lints import lint_template
 from workflows.diagnostics import Reporter, Severity, suggest
 from workflows.durations import DurationError, parse_clock
 from workflows.expression_sites import expression_sites

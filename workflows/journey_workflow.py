@@ -94,11 +94,6 @@ SENDING = workflow.ActivityConfig(
 )
 
 
-def workflow_id_for(journey_id: str, contact_id: str, key: str | None = None) -> str:
-    base = f"journey:{journey_id}:{contact_id}"
-    return f"{base}:{key}" if key is not None else base
-
-
 def stable_fraction(*parts: str) -> float:
     """A number in [0, 1) fixed by its inputs: the same contact always lands in the same bucket."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()

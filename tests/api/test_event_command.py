@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from commands.common import ExitCode, RapportError
+from cli import ExitCode, exit_code_for
+from errors import RapportError
 from settings import get_settings
 from store import ContactRecord
 from tests.api.helpers import contact_id
@@ -63,5 +64,5 @@ async def test_temporal_down_says_how_to_finish_the_event(
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
     get_settings.cache_clear()
     _, _, error = await cli("event", "someone", "signed_up", "--message-id", "cli-down-1")
-    assert isinstance(error, RapportError) and error.exit_code == ExitCode.UNAVAILABLE
+    assert isinstance(error, RapportError) and exit_code_for(error) == ExitCode.UNAVAILABLE
     assert "cannot reach Temporal" in str(error) and "--message-id cli-down-1" in str(error)

@@ -19,7 +19,7 @@ from api.app import create_app
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
 from runtime.starter import connect_client
-from runtime.temporal import build_worker
+from runtime.workers import build_worker
 from store import Store
 from tests.api.helpers import WRITE_KEY, contact_id, eventually, outbox_mentions, ping_plans, serve
 from tests.stack.helpers import dev_server_process, free_port, project_settings

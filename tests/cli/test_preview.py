@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
-from commands.common import ExitCode, RapportError
+from cli import ExitCode, app, exit_code_for
+from errors import RapportError
 from tests.cli.conftest import Project
 
 runner = CliRunner()
@@ -138,7 +138,7 @@ def test_preview_takes_step_results(in_repo: Path, tmp_path: Path) -> None:
 
 def test_preview_of_an_unknown_step_suggests_one(in_repo: Path) -> None:
     error = failure("onboarding", "welcom", "--contact", "contacts/alice.yaml")
-    assert error.exit_code is ExitCode.USAGE
+    assert exit_code_for(error) is ExitCode.USAGE
     assert str(error) == (
         "journey 'onboarding' has no step 'welcom' (did you mean 'welcome'?); "
         "its send steps: welcome, tips, sms_offer"
@@ -147,7 +147,7 @@ def test_preview_of_an_unknown_step_suggests_one(in_repo: Path) -> None:
 
 def test_preview_of_a_step_that_sends_nothing(in_repo: Path) -> None:
     error = failure("onboarding", "await_order", "--contact", "contacts/alice.yaml")
-    assert error.exit_code is ExitCode.USAGE
+    assert exit_code_for(error) is ExitCode.USAGE
     assert str(error) == (
         "step 'await_order' of journey 'onboarding' sends nothing; "
         "its send steps: welcome, tips, sms_offer"
@@ -156,7 +156,7 @@ def test_preview_of_a_step_that_sends_nothing(in_repo: Path) -> None:
 
 def test_preview_render_error_names_the_template_line_and_a_hint(in_repo: Path) -> None:
     error = failure("feedback_follow_up", "apology", "--contact", "contacts/dana.yaml")
-    assert error.exit_code is ExitCode.INVALID
+    assert exit_code_for(error) is ExitCode.INVALID
     assert str(error) == (
         "cannot render: templates/feedback/apology.email.j2:2: subject: 'dict object' has no "
         "attribute 'order_id'\n"
@@ -167,7 +167,7 @@ def test_preview_render_error_names_the_template_line_and_a_hint(in_repo: Path) 
 
 def test_preview_with_a_missing_contact_file(in_repo: Path) -> None:
     error = failure("onboarding", "welcome", "--contact", "contacts/nobody.yaml")
-    assert error.exit_code is ExitCode.USAGE
+    assert exit_code_for(error) is ExitCode.USAGE
     assert str(error) == "contacts/nobody.yaml: no such contact file"
 
 

@@ -7,7 +7,8 @@ import json
 
 from temporalio.client import WorkflowExecutionStatus
 
-from commands.common import ExitCode, RapportError
+from cli import ExitCode, exit_code_for
+from errors import RapportError
 from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack
 
@@ -22,7 +23,7 @@ async def test_erase_cancels_the_runs_deletes_the_data_and_keeps_the_address_sup
 
     _, _, error = await cli("contacts", "erase", contact)
     assert isinstance(error, RapportError) and "pass --yes" in str(error)
-    assert error.exit_code == ExitCode.USAGE
+    assert exit_code_for(error) == ExitCode.USAGE
     assert stack.store.get_contact(contact) is not None
 
     code, out, error = await cli("contacts", "erase", contact, "--yes", "--json")
@@ -40,4 +41,4 @@ async def test_erase_cancels_the_runs_deletes_the_data_and_keeps_the_address_sup
 
     _, _, error = await cli("contacts", "erase", contact, "--yes")
     assert isinstance(error, RapportError) and f"no contact {contact!r}" in str(error)
-    assert error.exit_code == ExitCode.INVALID
+    assert exit_code_for(error) == ExitCode.INVALID

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from commands.common import RapportError
+from errors import RapportError
 from settings import get_settings
 from store import Store
 from store.importer import FatalImportError, import_contacts

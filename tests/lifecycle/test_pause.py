@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from commands.common import RapportError
+from errors import RapportError
 from runtime.lifecycle import pause_journey, resume_journey
 from runtime.schedules import describe_schedule
 from runtime.starter import start_run

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rendering.bundle import TemplateBundle, collect_template, lint_template
+from rendering.bundle import TemplateBundle, collect_template
+from rendering.lints import lint_template
 from workflows.diagnostics import Diagnostic, Severity
 
 Write = Callable[[str, str], Path]

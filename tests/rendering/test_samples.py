@@ -13,7 +13,8 @@ import pytest
 import yaml
 from babel import Locale
 
-from rendering.bundle import collect_template, lint_template, template_names
+from rendering.bundle import collect_template, template_names
+from rendering.lints import lint_template
 from rendering.render import render_email
 
 ROOT = Path(__file__).resolve().parents[2]

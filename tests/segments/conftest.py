@@ -20,7 +20,8 @@ from activities.journey_activities import JourneyActivities
 from activities.segment_activities import SegmentActivities, Starter
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.schedules import delete_schedule
-from runtime.temporal import WORKFLOWS, connect, workflow_runner
+from runtime.temporal import connect
+from runtime.workers import WORKFLOWS, workflow_runner
 from store import Store
 from store.records import ContactRecord, EventRecord, RunRecord
 from tests.stack.conftest import dev_server  # noqa: F401  (the session's dev server)

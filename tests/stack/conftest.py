@@ -16,7 +16,8 @@ from activities.journey_activities import JourneyActivities
 from cli import app
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
-from runtime.temporal import build_worker, connect
+from runtime.temporal import connect
+from runtime.workers import build_worker
 from settings import get_settings
 from store import Store
 from tests.stack.helpers import Stack, dev_server_process, free_port, project_settings

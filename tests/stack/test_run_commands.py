@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from commands.common import ExitCode, RapportError
+from cli import ExitCode, exit_code_for
+from errors import ProblemsReportedError, RapportError
 from settings import get_settings
 from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack, free_port
@@ -50,8 +51,8 @@ async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, c
 async def test_a_second_start_is_refused(stack: Stack, cli: Cli) -> None:
     contact = stack.contact()
     assert (await cli("start", "onboarding", "--contact", contact))[0] == 0
-    code, out, _ = await cli("start", "onboarding", "--contact", contact, "--json")
-    assert code == ExitCode.INVALID
+    _, out, error = await cli("start", "onboarding", "--contact", contact, "--json")
+    assert isinstance(error, ProblemsReportedError) and exit_code_for(error) == ExitCode.INVALID
     assert json.loads(out)["started"] is False
 
 
@@ -90,5 +91,5 @@ async def test_unknown_contact_and_unreachable_temporal_are_clear_errors(
     ):
         _, _, error = await cli(*args)
         assert isinstance(error, RapportError), args
-        assert error.exit_code == ExitCode.UNAVAILABLE
+        assert exit_code_for(error) == ExitCode.UNAVAILABLE
         assert "cannot reach Temporal" in str(error)

@@ -15,12 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.journey_activities import JourneyActivities
 from providers import EmailProvider, SmsProvider
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
-from runtime.temporal import build_worker
+from runtime.workers import build_worker
 from settings import Settings
 from store import Store
 from store.records import ContactRecord
 from workflows.contracts import EventPayload, JourneyInput, JourneyResult
-from workflows.journey_workflow import JourneyWorkflow, workflow_id_for
+from workflows.ids import workflow_id_for
+from workflows.journey_workflow import JourneyWorkflow
 from workflows.plan import JourneyPlan
 
 

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 from providers import OutgoingEmail, OutgoingSms, SendResult, TransientSendError
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from providers.sendgrid import SendGridEmailProvider
-from runtime.temporal import WORKFLOWS, workflow_runner
+from runtime.workers import WORKFLOWS, workflow_runner
 from tests.provider_standin import ProviderStandIn
 from tests.workflows.conftest import ROOT, compile_plan, contact, sample
 from tests.workflows.harness import harness

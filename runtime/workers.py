@@ -1,0 +1,70 @@
+"""Building the Temporal worker: the workflows, the activities and the sandbox they run in.
+
+The one place a worker is put together (`rapport worker`, the embedded stack, the simulator, tests).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.journey_activities import JourneyActivities
+from activities.segment_activities import SegmentActivities
+from providers import email_provider, sms_provider
+from settings import Settings
+from store import Store
+from workflows.journey_workflow import JourneyWorkflow
+from workflows.segment_workflow import SegmentTickWorkflow
+
+WORKFLOWS = [JourneyWorkflow, SegmentTickWorkflow]
+# Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
+PASSTHROUGH = (
+    "jinja2",
+    "markupsafe",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "croniter",
+    "babel",
+    "yaml",
+    "workflows",
+    "rendering",
+    "activities",
+    "providers",
+    "store",
+    "settings",
+    "sqlalchemy",
+    "httpx",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def build_activities(settings: Settings, store: Store | None = None) -> JourneyActivities:
+    return JourneyActivities(
+        store=store or Store.open(settings.database),
+        email=email_provider(settings),
+        sms=sms_provider(settings),
+        settings=settings,
+    )
+
+
+def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
+    segments = SegmentActivities(activities.store, client, task_queue)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[*activities.all(), *segments.all()],
+        workflow_runner=workflow_runner(),
+        # After a worker dies, its cached runs move to another worker this soon (default 10 s).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+        max_concurrent_activities=64,
+    )
