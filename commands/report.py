@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from commands.common import ExitCode, RapportError, console_out, print_json
+from commands.common import console_out, print_json
 from commands.report_tables import cohorts_table, loyalty_table, plain_lines, segments_table
+from errors import RapportError
 from reports.loyalty import LoyaltyQuery, loyalty_report
 from settings import get_settings
 from store import Store
@@ -71,7 +72,7 @@ def loyalty(
             nps_event=settings.nps_event,
         )
     except ValueError as error:
-        raise RapportError(f"--since/--until: {error}", ExitCode.USAGE) from None
+        raise RapportError(f"--since/--until: {error}") from None
     store = Store.open(settings.database)
     try:
         report = loyalty_report(store.engine, query)
