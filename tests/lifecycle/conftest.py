@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Iterator
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from cli import app, exit_code_for
+from errors import RapportError
 from settings import get_settings
 from tests.segments.conftest import Segments, segments  # noqa: F401
 from tests.stack.conftest import dev_server  # noqa: F401
@@ -35,8 +36,11 @@ def cli(segments: Segments, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:  
 
     async def run(*args: str) -> tuple[int, str, str]:
         result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
+        error = result.exception
+        if isinstance(error, RapportError):  # as `cli.main` ends the process
+            return exit_code_for(error), result.stdout, result.stderr
+        if error is not None and not isinstance(error, SystemExit):
+            raise error
         return result.exit_code, result.stdout, result.stderr
 
     yield run
