@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from commands.common import ExitCode, RapportError, console_err, console_out, print_json
+from commands.common import console_err, console_out, print_json
 from commands.progress import import_bars, print_rejections
 from commands.runs import print_plain
+from errors import InvalidInputError, ProblemsReportedError, UnavailableError
 from settings import Settings, get_settings
 from store import Store
 from store.event_file import EventImportReport
@@ -104,16 +105,16 @@ def import_command(
         else:
             report = asyncio.run(_import(settings, file, format, dry_run, None))
     except FatalImportError as error:
-        raise RapportError(f"{file}: {error}; nothing was imported", ExitCode.INVALID) from None
+        raise InvalidInputError(f"{file}: {error}; nothing was imported") from None
     except TemporalUnavailableError as error:
-        raise RapportError(
+        raise UnavailableError(
             f"{error}\nHistory was stored; a recent event may be stored but not routed: run "
-            "the same import again once Temporal is back (nothing is imported twice).",
-            ExitCode.UNAVAILABLE,
+            "the same import again once Temporal is back (nothing is imported twice)."
         ) from None
     if json_output:
         print_json(report.as_json())
     else:
         print_rejections(err, report.rejections, report.rejected)
         print_plain(console_out(), summary(report))
-    raise typer.Exit(ExitCode.INVALID if report.rejected else ExitCode.OK)
+    if report.rejected:
+        raise ProblemsReportedError()

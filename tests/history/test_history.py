@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from typer.testing import CliRunner
 
 from cli import app
-from commands.common import RapportError
+from errors import RapportError
 from settings import get_settings
 from store import ContactRecord, Store
 from tests.api.helpers import Served, contact_id
