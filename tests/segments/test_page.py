@@ -109,7 +109,8 @@ def test_a_page_reads_a_fixed_number_of_queries_whatever_its_size(
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 4  # paused flags, contacts, their one event question, their runs
+    # paused flags, contacts, their traits, their one event question, their runs
+    assert len(selects) == 5
     assert selection.result["scanned"] == 150 and selection.next_after == "c149"
     expected = [f"c{n:03d}" for n in range(60, 150) if n % 3]
     assert selection.to_start == expected
