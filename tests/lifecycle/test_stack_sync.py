@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.helpers import clean_env, free_port
-from tests.stack.test_processes import _cli, _interrupt, _start_stack
+from tests.stack.helpers import clean_env, free_port, start_stack
+from tests.stack.test_processes import _cli, _interrupt
 
 
 @pytest.mark.timeout(120)
@@ -19,7 +19,7 @@ async def test_rapport_run_creates_the_schedules_and_sync_agrees(tmp_path: Path)
     ports = (free_port(), free_port(), free_port())
     log = tmp_path / "run.log"
     env = clean_env(TEMPORAL_ADDRESS=f"127.0.0.1:{ports[1]}", RAPPORT_DATA_DIR=str(data_dir))
-    process, _ = await _start_stack(data_dir, *ports, log)
+    process, _ = await start_stack(data_dir, *ports, log)
     try:
         assert "schedule segment:win_back created" in log.read_text()
         code, out = await _cli("sync", "--json", env=env)
