@@ -37,7 +37,7 @@ from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
 from settings import Settings
 from store import Store
-from store.records import ContactRecord, LedgerEntry, RunRecord
+from store.records import ContactRecord, LedgerEntry, RunRecord, RunStepRecord
 from store.vocab import MessageStatus, RunStatus
 from workflows.contracts import (
     ContactSnapshot,
@@ -47,6 +47,7 @@ from workflows.contracts import (
     RunVariant,
     SendOutcome,
     SendRequest,
+    StepsReached,
     UpdateContactInput,
     WaitUntilInput,
     WebhookOutcome,
@@ -442,6 +443,22 @@ class JourneyActivities:
             )
         )
 
+    @activity.defn(name="record_steps")
+    async def record_steps(self, reached: StepsReached) -> None:
+        steps = [
+            RunStepRecord(
+                step_id=step.step_id,
+                kind=step.kind,
+                reached_at=step.at,
+                seq=step.seq,
+                variant=step.variant,
+            )
+            for step in reached.steps
+        ]
+        await asyncio.to_thread(
+            self.store.record_run_steps, reached.workflow_id, reached.run_id, steps
+        )
+
     def all(self) -> list[Any]:
         """Every activity, for the worker's registration list."""
         return [
@@ -454,6 +471,7 @@ class JourneyActivities:
             self.record_run_started,
             self.record_run_variant,
             self.record_run_ended,
+            self.record_steps,
         ]
 
 

@@ -4,16 +4,25 @@ by the database; `--json` prints the SPEC's object alone on stdout."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from commands.common import console_out, print_json
-from commands.report_tables import cohorts_table, loyalty_table, plain_lines, segments_table
+from commands.loading import load_plan
+from commands.report_tables import (
+    cohorts_table,
+    journey_tables,
+    loyalty_table,
+    plain_lines,
+    segments_table,
+)
 from errors import RapportError
+from reports.journey import JourneyQuery, journey_report
 from reports.loyalty import LoyaltyQuery, loyalty_report
-from settings import get_settings
+from settings import Settings, get_settings
 from store import Store
 from workflows.durations import DurationError, parse_duration
 
@@ -83,10 +92,64 @@ def loyalty(
         return
     out = console_out()
     if not out.is_terminal:
-        sys.stdout.write("".join(line + "\n" for line in plain_lines(report)))
+        print_lines(report)
         return
     out.print(loyalty_table(report, settings.order_event, settings.revenue_property))
     if report["rfm_segments"]:
         out.print(segments_table(report["rfm_segments"]))
     if "cohorts" in report:
         out.print(cohorts_table(report["cohorts"]))
+
+
+def print_lines(report: dict[str, Any]) -> None:
+    sys.stdout.write("".join(line + "\n" for line in plain_lines(report)))
+
+
+def step_order(settings: Settings, journey: str) -> tuple[str, ...] | None:
+    """The journey's step ids in YAML order, or None when it is not (or no longer) in
+    journeys/ or does not compile: the report then orders steps as the runs reached them."""
+    try:
+        return load_plan(settings, journey).step_ids
+    except RapportError:
+        return None
+
+
+@app.command("journey")
+def journey(
+    name: Annotated[str, typer.Argument(metavar="JOURNEY", help="The journey id (file name).")],
+    since: Annotated[
+        str | None, typer.Option(help=f"Runs that entered from then on: {WHEN_HELP}.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help=f"Runs that entered before then: {WHEN_HELP}.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Funnel, messages, outcomes and conversion against the holdout of the runs that entered
+    JOURNEY in [since, until) (every run without them)."""
+    settings = get_settings()
+    try:
+        query = JourneyQuery(
+            journey=name,
+            since=parse_when("--since", since) if since is not None else None,
+            until=parse_when("--until", until) if until is not None else None,
+        )
+    except ValueError as error:
+        raise RapportError(f"--since/--until: {error}") from None
+    order = step_order(settings, name)
+    store = Store.open(settings.database)
+    try:
+        if order is None and not store.list_runs(journey=name, limit=1):
+            load_plan(settings, name)  # neither runs nor a journey: say what is wrong
+        report = journey_report(store.engine, replace(query, step_order=order or ()))
+    finally:
+        store.close()
+    if json_output:
+        print_json(report)
+        return
+    out = console_out()
+    if not out.is_terminal:
+        print_lines(report)
+        return
+    for part in journey_tables(report):
+        out.print(part)

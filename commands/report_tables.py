@@ -132,3 +132,93 @@ def plain_lines(value: Any, prefix: str = "") -> list[str]:
         return lines
     shown = NA if value is None else "none" if value in ({}, []) else value
     return [f"{prefix.rstrip('.')}\t{shown}"]
+
+
+def journey_tables(report: dict[str, Any]) -> list[Any]:
+    """The journey report as a heading and tables: funnel, messages, conversion, variants."""
+    entered = report["entered"]
+    parts: list[Any] = [
+        f"[bold]{report['journey']}[/bold], runs that entered {period_line(report)}: "
+        f"{entered:,} entered, {report['holdout']:,} in the holdout (no marketing messages)"
+    ]
+    steps = Table(
+        title="Steps",
+        caption="reached: runs that got to the step; drop-off: runs that ended there without "
+        "converting",
+    )
+    for column in ("step", "reached", "of entered", "drop-off", "drop-off rate"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    for step in report["steps"]:
+        steps.add_row(
+            step["id"],
+            number(step["reached"]),
+            percent(step["reached"] / entered if entered else None),
+            number(step["drop_off"]),
+            percent(step["drop_off_rate"]),
+        )
+    parts.append(steps)
+    stages = [
+        "sent",
+        "delivered",
+        "opened",
+        "clicked",
+        "bounced",
+        "suppressed",
+        "skipped",
+        "failed",
+    ]
+    messages = Table(title="Messages", caption="a clicked message also counts as opened, …, sent")
+    messages.add_column("channel")
+    for stage in stages:
+        messages.add_column(stage, justify="right")
+    for channel, counts in report["messages"].items():
+        if counts:
+            messages.add_row(channel, *(number(counts.get(stage, 0)) for stage in stages))
+    parts.append(messages)
+    outcomes = ", ".join(f"{name} {count:,}" for name, count in report["outcomes"].items())
+    parts.append(f"Outcomes: {outcomes}")
+    conversion = report["conversion"]
+    table = Table(title="Goal conversion, treated against the holdout")
+    for column in ("group", "entered", "converted", "rate"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for group in ("treated", "holdout"):
+        figures = conversion[group]
+        table.add_row(
+            group,
+            number(figures["entered"]),
+            number(figures["converted"]),
+            percent(figures["rate"]),
+        )
+    parts.append(table)
+    if conversion["lift"] is None:
+        parts.append("Lift: n/a (both groups need runs)")
+    else:
+        interval = conversion["lift_ci95"]
+        p_value = conversion["p_value"]
+        parts.append(
+            f"Lift: {conversion['lift'] * 100:+.2f} points, 95% interval "
+            f"{interval[0] * 100:+.2f} to {interval[1] * 100:+.2f} (Newcombe), "
+            f"p = {'n/a' if p_value is None else p_value} (two-proportion z-test)"
+        )
+    median = report["median_time_to_convert_s"]
+    parts.append(
+        "Median time to convert (treated): "
+        + (NA if median is None else f"{median / 86400:.1f} days ({median:,} s)")
+    )
+    for step_id, arms in report["variants"].items():
+        variants = Table(title=f"Split {step_id}")
+        for column in ("arm", "runs", "sent", "clicked", "converted", "conversion"):
+            variants.add_column(column, justify="left" if column == "arm" else "right")
+        for arm, figures in arms.items():
+            if arm == "winner":
+                continue
+            variants.add_row(
+                arm,
+                number(figures["runs"]),
+                number(figures["sent"]),
+                number(figures["clicked"]),
+                number(figures["converted"]),
+                percent(figures["converted"] / figures["runs"] if figures["runs"] else None),
+            )
+        parts.append(variants)
+    return parts

@@ -137,6 +137,8 @@ class Event(Base):
         ),
         Index("ix_events_contact_name_timestamp", "contact_id", "name", "timestamp"),
         Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
+        # Reports aggregate one event name over a period, across contacts.
+        Index("ix_events_name_timestamp", "name", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -203,6 +205,7 @@ class Message(Base):
         Index("ix_messages_contact_created_at", "contact_id", "created_at"),
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_journey_status", "journey", "status"),
+        Index("ix_messages_workflow_id_created_at", "workflow_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -236,6 +239,7 @@ class Run(Base):
         UniqueConstraint("workflow_id", "run_id", name="uq_runs_workflow_id_run_id"),
         Index("ix_runs_journey_status", "journey", "status"),
         Index("ix_runs_contact_id", "contact_id"),
+        Index("ix_runs_journey_entered_at", "journey", "entered_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -251,3 +255,25 @@ class Run(Base):
     variant: Mapped[str | None] = mapped_column(String(ID_LEN))
     holdout: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RunStep(Base):
+    """A step a run reached (the journey funnel, `rapport report journey`): one row per run and
+    step however often a loop passes it. `first_seq`/`last_seq` number the run's step visits in
+    order, so the step a run left the journey from is the one with its highest `last_seq`;
+    `variant` is the arm a split step chose."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "run_id", "step_id", name="uq_run_steps_run_step"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    step_id: Mapped[str] = mapped_column(String(ID_LEN))
+    kind: Mapped[str] = mapped_column(String(32))
+    variant: Mapped[str | None] = mapped_column(String(ID_LEN))
+    first_reached_at: Mapped[datetime]
+    first_seq: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)

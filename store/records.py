@@ -194,6 +194,17 @@ class RunRecord(_Frozen):
     data: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class RunStepRecord(_Frozen):
+    """A run reached a step: when first, its visit number (`seq`, counting every step visit of
+    the run in order), its kind, and for a split the arm it chose."""
+
+    step_id: Id
+    kind: Annotated[str, Field(min_length=1, max_length=32)]
+    reached_at: UtcDatetime
+    seq: Annotated[int, Field(ge=1)]
+    variant: str | None = None
+
+
 class ErasureResult(_Frozen):
     """What `Store.delete_contact` did."""
 

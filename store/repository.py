@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, case, delete, func, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, aliased
 
@@ -26,6 +26,7 @@ from store.models import (
     Message,
     ProviderEvent,
     Run,
+    RunStep,
     Suppression,
 )
 from store.records import (
@@ -34,6 +35,7 @@ from store.records import (
     ErasureResult,
     EventRecord,
     RunRecord,
+    RunStepRecord,
 )
 from store.sql import Sessions, address_hash, check_choice, columns, execute, insert, inserted
 from store.trait_store import TraitMethods
@@ -700,3 +702,43 @@ class Store(TraitMethods):
         with self._sessions.read() as session:
             rows = session.scalars(stmt.order_by(Run.entered_at.desc(), Run.id.desc()))
             return [_run(row) for row in rows]
+
+    def record_run_steps(
+        self, workflow_id: str, run_id: str, steps: Iterable[RunStepRecord]
+    ) -> None:
+        """Record steps a run reached: one row per step, keeping its first reach and raising
+        its `last_seq`. Safe to repeat (a retried activity records the same values)."""
+        merged: dict[str, dict[str, Any]] = {}
+        for step in steps:
+            row = merged.get(step.step_id)
+            if row is None:
+                merged[step.step_id] = {
+                    "workflow_id": workflow_id,
+                    "run_id": run_id,
+                    "step_id": step.step_id,
+                    "kind": step.kind,
+                    "variant": step.variant,
+                    "first_reached_at": step.reached_at,
+                    "first_seq": step.seq,
+                    "last_seq": step.seq,
+                }
+                continue
+            row["first_seq"] = min(row["first_seq"], step.seq)
+            row["first_reached_at"] = min(row["first_reached_at"], step.reached_at)
+            row["last_seq"] = max(row["last_seq"], step.seq)
+            row["variant"] = step.variant or row["variant"]
+        if not merged:
+            return
+        with self._sessions.write() as session:
+            stmt = insert(session, RunStep).values(list(merged.values()))
+            later = stmt.excluded.last_seq > RunStep.last_seq
+            execute(
+                session,
+                stmt.on_conflict_do_update(
+                    index_elements=["workflow_id", "run_id", "step_id"],
+                    set_={
+                        "last_seq": case((later, stmt.excluded.last_seq), else_=RunStep.last_seq),
+                        "variant": func.coalesce(stmt.excluded.variant, RunStep.variant),
+                    },
+                ),
+            )

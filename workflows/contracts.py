@@ -46,6 +46,24 @@ class EventPayload(Contract):
         }
 
 
+class ReachedStep(Contract):
+    """A step the run reached, not yet recorded in the store (the journey funnel)."""
+
+    step_id: str
+    kind: str
+    at: datetime
+    seq: int = Field(description="The run's step visits counted in order, this one included.")
+    variant: str | None = Field(None, description="The arm a split chose.")
+
+
+class StepsReached(Contract):
+    """Steps a run reached since the last recording, for `run_steps`."""
+
+    workflow_id: str
+    run_id: str
+    steps: list[ReachedStep]
+
+
 class RunState(BaseModel):
     """Everything a run knows about itself, in one place.
 
@@ -71,6 +89,9 @@ class RunState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_for: str | None = Field(None, description="An event name, 'time', 'resume' or None.")
     waiting_until: datetime | None = None
+    unrecorded_steps: list[ReachedStep] = Field(
+        default_factory=list, description="Reached, to be recorded before the next wait."
+    )
 
 
 class JourneyInput(Contract):

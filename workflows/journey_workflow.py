@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         LoadContactInput,
         MessageContext,
+        ReachedStep,
         RunEnded,
         RunStarted,
         RunState,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RunVariant,
         SendOutcome,
         SendRequest,
+        StepsReached,
         TimelineEntry,
         UpdateContactInput,
         WaitUntilInput,
@@ -205,6 +207,7 @@ class JourneyWorkflow:
         state.waiting_for = state.waiting_until = None
         now = self._now()
         if outcome != "not_entered":
+            await self._record_steps()
             await workflow.execute_local_activity_method(
                 JourneyActivities.record_run_ended,
                 RunEnded(
@@ -248,6 +251,7 @@ class JourneyWorkflow:
         """A paused journey holds its runs before their next send, for as long as it takes;
         the hold also ends when the history is long enough to continue as new (paused)."""
         state = self._state
+        await self._record_steps()
         state.waiting_for = "resume"
         try:
             await workflow.wait_condition(
@@ -264,6 +268,14 @@ class JourneyWorkflow:
         step = self.plan.step(index)
         step_id = self.plan.step_ids[index]
         self._state.visits[step_id] = self._state.visits.get(step_id, 0) + 1
+        self._state.unrecorded_steps.append(
+            ReachedStep(
+                step_id=step_id,
+                kind=step_kind_of(step) or "step",
+                at=self._now(),
+                seq=sum(self._state.visits.values()),
+            )
+        )
         match step:
             case SendStep():
                 return await self._send(index, step_id, step)
@@ -565,6 +577,7 @@ class JourneyWorkflow:
 
     async def _wait_condition(self, done: Any, until: datetime) -> None:
         """Wait for `done()` or the deadline; a goal or exit_on event ends the run (`_Stop`)."""
+        await self._record_steps()
         remaining = until - self._now()
         if remaining > timedelta(0):
             with contextlib.suppress(TimeoutError):
@@ -632,6 +645,27 @@ class JourneyWorkflow:
         except ExpressionError as error:
             self._note(TimelineEntry(at=self._now(), type="error", step=step_id, reason=str(error)))
             return None
+
+    async def _record_steps(self) -> None:
+        """Record the steps reached since the last wait (the journey funnel): one local
+        activity per wait rather than one per step, and none before the first send."""
+        state = self._state
+        if not state.unrecorded_steps:
+            return
+        steps = [
+            step.model_copy(update={"variant": state.steps.get(step.step_id, {}).get("variant")})
+            if step.kind == "split"
+            else step
+            for step in state.unrecorded_steps
+        ]
+        state.unrecorded_steps = []
+        await workflow.execute_local_activity_method(
+            JourneyActivities.record_steps,
+            StepsReached(
+                workflow_id=workflow.info().workflow_id, run_id=state.entry_id, steps=steps
+            ),
+            **QUICK,
+        )
 
     async def _refresh_contact(self) -> None:
         self._snapshot = await workflow.execute_local_activity_method(

@@ -10,6 +10,7 @@ import pytest
 
 from store import Store
 from tests.cli.conftest import rapport
+from tests.store.test_report_journey import worked_example as journey_runs
 from tests.store.test_report_loyalty import worked_example
 
 
@@ -88,3 +89,31 @@ def test_loyalty_bad_options(shop: Path, args: list[str], message: str) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == message
     assert result.stdout == ""
+
+
+def test_journey_json_steps_in_the_order_runs_reached_them(shop: Path) -> None:
+    (shop / "journeys").mkdir()
+    (shop / "templates").mkdir()
+    with Store.open(f"sqlite:///{shop / 'rapport.db'}") as store:
+        journey_runs(store)
+    result = rapport("report", "journey", "winback", "--since", "2026-07-01", "--json", cwd=shop)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # No --until: r1 coming back on August 5th counts too.
+    assert (report["entered"], report["holdout"], report["until"]) == (8, 2, None)
+    assert report["conversion"]["treated"] == {"entered": 6, "converted": 2, "rate": 0.3333}
+    assert [step["id"] for step in report["steps"]] == [
+        "welcome",
+        "wait_2",
+        "ab",
+        "offer_a",
+        "offer_b",
+        "done",
+    ]
+
+
+def test_journey_unknown(shop: Path) -> None:
+    (shop / "journeys").mkdir()
+    result = rapport("report", "journey", "nosuch", cwd=shop)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no journey named 'nosuch' in journeys/")
