@@ -87,22 +87,25 @@ def loyalty(
         report = loyalty_report(store.engine, query)
     finally:
         store.close()
+    parts: list[Any] = [loyalty_table(report, settings.order_event, settings.revenue_property)]
+    if report["rfm_segments"]:
+        parts.append(segments_table(report["rfm_segments"]))
+    if "cohorts" in report:
+        parts.append(cohorts_table(report["cohorts"]))
+    show(report, parts, json_output)
+
+
+def show(report: dict[str, Any], parts: list[Any], json_output: bool) -> None:
+    """`--json`: the object alone; a terminal: the tables; a pipe: `path<TAB>value` lines."""
     if json_output:
         print_json(report)
         return
     out = console_out()
     if not out.is_terminal:
-        print_lines(report)
+        sys.stdout.write("".join(line + "\n" for line in plain_lines(report)))
         return
-    out.print(loyalty_table(report, settings.order_event, settings.revenue_property))
-    if report["rfm_segments"]:
-        out.print(segments_table(report["rfm_segments"]))
-    if "cohorts" in report:
-        out.print(cohorts_table(report["cohorts"]))
-
-
-def print_lines(report: dict[str, Any]) -> None:
-    sys.stdout.write("".join(line + "\n" for line in plain_lines(report)))
+    for part in parts:
+        out.print(part)
 
 
 def step_order(settings: Settings, journey: str) -> tuple[str, ...] | None:
@@ -144,12 +147,4 @@ def journey(
         report = journey_report(store.engine, replace(query, step_order=order or ()))
     finally:
         store.close()
-    if json_output:
-        print_json(report)
-        return
-    out = console_out()
-    if not out.is_terminal:
-        print_lines(report)
-        return
-    for part in journey_tables(report):
-        out.print(part)
+    show(report, journey_tables(report), json_output)
