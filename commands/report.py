@@ -84,7 +84,7 @@ def loyalty(
         raise RapportError(f"--since/--until: {error}") from None
     store = Store.open(settings.database)
     try:
-        report = loyalty_report(store.engine, query)
+        report = loyalty_report(store, query)
     finally:
         store.close()
     parts: list[Any] = [loyalty_table(report, settings.order_event, settings.revenue_property)]
@@ -144,7 +144,7 @@ def journey(
     try:
         if order is None and not store.list_runs(journey=name, limit=1):
             load_plan(settings, name)  # neither runs nor a journey: say what is wrong
-        report = journey_report(store.engine, replace(query, step_order=order or ()))
+        report = journey_report(store, replace(query, step_order=order or ()))
     finally:
         store.close()
     show(report, journey_tables(report), json_output)

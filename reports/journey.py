@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from reports.loyalty import day_or_instant, ratio
 from reports.sql import count_where, seconds_between
 from reports.stats import newcombe_interval, two_proportion_p_value
+from store import Store
 from store.models import Message, Run, RunStep
 from store.vocab import CHANNELS, SENT_STATUSES
 
@@ -62,9 +63,9 @@ def _runs(query: JourneyQuery) -> Select[Any]:
     return stmt
 
 
-def journey_report(engine: Engine, query: JourneyQuery) -> dict[str, Any]:
+def journey_report(store: Store, query: JourneyQuery) -> dict[str, Any]:
     runs = _runs(query).subquery()
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         groups = _groups(conn, runs)
         steps = _steps(conn, runs, query.step_order)
         messages = _messages(conn, runs, query.journey)

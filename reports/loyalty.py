@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
-from reports.sql import count_where, json_number, json_text, month_index
-from store.models import Contact, Event
+from reports.sql import count_where, json_number, month_index
+from store import Store
+from store.models import Event
 
 RATE_PLACES = 4
+RFM_SEGMENT = "rfm_segment"  # the built-in trait (SPEC §5b)
 MONEY_PLACES = 2
 PROMOTER_MIN, PASSIVE_MIN = 9, 7  # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors
 
@@ -54,16 +56,13 @@ def ratio(numerator: float, denominator: float, places: int = RATE_PLACES) -> fl
     return round(numerator / denominator, places) if denominator else None
 
 
-def loyalty_report(
-    engine: Engine, query: LoyaltyQuery, rfm_segments: dict[str, int] | None = None
-) -> dict[str, Any]:
-    """The report as SPEC §10's JSON. `rfm_segments` (contacts per segment now) is read from
-    the contacts' `rfm_segment` when not given."""
-    with engine.connect() as conn:
+def loyalty_report(store: Store, query: LoyaltyQuery) -> dict[str, Any]:
+    """The report as SPEC §10's JSON."""
+    with store.engine.connect() as conn:
         orders = _order_figures(conn, query)
         nps = _nps(conn, query)
-        segments = rfm_segments if rfm_segments is not None else rfm_segment_counts(conn)
         cohorts = _cohorts(conn, query) if query.cohorts else None
+    segments = store.trait_value_counts(RFM_SEGMENT)
 
     start = orders["active_at_start"]
     retention = orders["retained"] / start if start else None
@@ -180,18 +179,6 @@ def _nps(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
         "passives": passives,
         "detractors": detractors,
     }
-
-
-def rfm_segment_counts(conn: Connection) -> dict[str, int]:
-    """Contacts per `rfm_segment` attribute now, largest first."""
-    segment = json_text(conn.dialect.name, Contact.attributes, "rfm_segment")
-    rows = conn.execute(
-        select(segment.label("segment"), func.count().label("contacts"))
-        .where(segment.is_not(None))
-        .group_by(segment)
-        .order_by(func.count().desc(), segment)
-    )
-    return {str(name): int(count) for name, count in rows}
 
 
 def _month_label(index: int) -> str:

@@ -32,17 +32,6 @@ def json_number(dialect: str, column: Any, key: str) -> ColumnElement[Any]:
     )
 
 
-def json_text(dialect: str, column: Any, key: str) -> ColumnElement[Any]:
-    """`column[key]` as text (NULL when missing)."""
-    if dialect == "postgresql":
-        return column.op("->>")(key)
-    path = literal("$." + _json_path_key(key))
-    return case(
-        (func.json_type(column, path) == "text", func.json_extract(column, path)),
-        else_=None,
-    )
-
-
 def _json_path_key(key: str) -> str:
     """A JSON path member, quoted so that keys with dots or spaces work."""
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -178,7 +178,7 @@ def worked_example(store: Store) -> None:
 
 
 def report(store: Store, **options: Any) -> dict[str, Any]:
-    return journey_report(store.engine, JourneyQuery(journey="winback", **options))
+    return journey_report(store, JourneyQuery(journey="winback", **options))
 
 
 JULY = {"since": datetime(2026, 7, 1, tzinfo=UTC), "until": datetime(2026, 8, 1, tzinfo=UTC)}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reports.loyalty import LoyaltyQuery, loyalty_report
-from store import ContactRecord, EventRecord, Store
+from store import EventRecord, Store
 
 
 def at(text: str) -> datetime:
@@ -36,7 +36,7 @@ def nps(store: Store, contact: str, when: str, score: Any) -> None:
 
 
 def report(store: Store, since: str, until: str, **options: Any) -> dict[str, Any]:
-    return loyalty_report(store.engine, LoyaltyQuery(since=at(since), until=at(until), **options))
+    return loyalty_report(store, LoyaltyQuery(since=at(since), until=at(until), **options))
 
 
 def worked_example(store: Store) -> None:
@@ -61,7 +61,7 @@ def worked_example(store: Store) -> None:
     nps(store, "dee", "2026-09-10", 4)
     nps(store, "gus", "2026-10-01", 0)
     for contact, segment in [("ana", "champions"), ("ben", "lost"), ("cy", "champions")]:
-        store.upsert_contact(ContactRecord(id=contact, attributes={"rfm_segment": segment}))
+        store.set_traits(contact, {"rfm_segment": segment}, cause="rfm:test")
 
 
 def test_worked_example(store: Store) -> None:

@@ -22,7 +22,7 @@ async def test_steps_reached_are_recorded_before_the_wait_and_at_the_end(
         handle = await h.start(plan, contact("ada"))
         await h.advance(timedelta(hours=1))
         query = JourneyQuery(journey="two_emails", step_order=plan.step_ids)
-        waiting = journey_report(h.store.engine, query)
+        waiting = journey_report(h.store, query)
         assert [(s["id"], s["reached"]) for s in waiting["steps"]] == [
             ("first", 1),
             (plan.step_ids[1], 1),
@@ -31,7 +31,7 @@ async def test_steps_reached_are_recorded_before_the_wait_and_at_the_end(
         assert waiting["outcomes"]["running"] == 1
         await h.advance(timedelta(days=2))
         await handle.result()
-        ended = journey_report(h.store.engine, query)
+        ended = journey_report(h.store, query)
     assert [(s["id"], s["reached"], s["drop_off"]) for s in ended["steps"]] == [
         ("first", 1, 0),
         (plan.step_ids[1], 1, 0),
@@ -51,7 +51,7 @@ async def test_a_splits_arm_is_recorded_with_the_step(
             result = await (await h.start(plan, contact(f"c{n}"))).result()
             arm = next(e.result for e in result.timeline if e.type == "split") or ""
             chosen[arm] = chosen.get(arm, 0) + 1
-        report = journey_report(h.store.engine, JourneyQuery(journey="split"))
+        report = journey_report(h.store, JourneyQuery(journey="split"))
     assert set(chosen) == {"a", "b"}
     assert report["variants"] == {
         "pick": {
