@@ -146,13 +146,3 @@ def outbox_mentions(outbox: Path, needle: str) -> list[Path]:
         for path in outbox.iterdir()
         if path.is_file() and needle in path.read_text(encoding="utf-8", errors="replace")
     )
-
-
-async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll `check()` (sync) until it returns something truthy; returns it (or the last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)

@@ -3,7 +3,6 @@ description of the event endpoints."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,8 +11,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from api.app import create_app
 from store import Store, make_engine
-from tests.api.helpers import WRITE_KEY, Served, contact_id, eventually
-from tests.stack.helpers import free_port
+from tests.api.helpers import WRITE_KEY, Served, contact_id
+from tests.stack.helpers import closed_status, free_port
+from tests.waiting import eventually
 
 
 async def test_erasing_a_contact_cancels_its_runs_and_deletes_its_data(
@@ -35,7 +35,11 @@ async def test_erasing_a_contact_cancels_its_runs_and_deletes_its_data(
         runs = stack.store.runs_for_contact(user)
         return len([r for r in runs if r.status == "running"]) == 2
 
-    assert await eventually(both_running)
+    await eventually(
+        both_running,
+        f"the onboarding and feedback runs of {user} recorded as running",
+        seen=lambda _: stack.store.runs_for_contact(user),
+    )
 
     response = await api.delete(f"/v1/contacts/{user}")
     assert response.status_code == 200, response.text
@@ -45,11 +49,7 @@ async def test_erasing_a_contact_cancels_its_runs_and_deletes_its_data(
     assert erased["addresses_suppressed"] == 1
 
     for workflow_id in erased["runs_cancelled"]:
-        handle = stack.client.get_workflow_handle(workflow_id)
-        assert (
-            await eventually(lambda: True, timeout=0)
-            and (await _closed(handle)) is WorkflowExecutionStatus.CANCELED
-        )
+        assert await closed_status(stack.client, workflow_id) is WorkflowExecutionStatus.CANCELED
     assert (await api.get(f"/v1/contacts/{user}")).status_code == 404
     assert stack.store.recent_events(user) == []
     assert all(r.status == "cancelled" for r in stack.store.runs_for_contact(user))
@@ -57,15 +57,6 @@ async def test_erasing_a_contact_cancels_its_runs_and_deletes_its_data(
     assert stack.store.is_suppressed("email", email) == "erased"
     # Erasing again: there is nothing left to erase.
     assert (await api.delete(f"/v1/contacts/{user}")).status_code == 404
-
-
-async def _closed(handle: Any, timeout: float = 10.0) -> Any:
-    for _ in range(int(timeout / 0.05)):
-        status = (await handle.describe()).status
-        if status is not WorkflowExecutionStatus.RUNNING:
-            return status
-        await asyncio.sleep(0.05)
-    return status
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -13,8 +13,9 @@ import pytest
 import segment.analytics as analytics
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.api.helpers import WRITE_KEY, Served, contact_id, eventually, outbox_mentions
+from tests.api.helpers import WRITE_KEY, Served, contact_id, outbox_mentions
 from tests.stack.conftest import Cli
+from tests.waiting import eventually
 from workflows.journey_workflow import JourneyWorkflow
 
 
@@ -70,6 +71,7 @@ async def test_a_duplicate_message_id_starts_nothing(
     await call(client, "track", user, "pinged", {"order_id": "o-1"}, message_id=message_id)
     handle = stack.client.get_workflow_handle_for(JourneyWorkflow.run, f"journey:ping:{user}")
     assert (await handle.result()).outcome == "completed"
+    first_run = (await handle.describe()).run_id
     assert len(await stack.sent(user)) == 1
 
     # The same message again (a client retry): acknowledged, nothing started or sent.
@@ -79,8 +81,10 @@ async def test_a_duplicate_message_id_starts_nothing(
         json={"userId": user, "event": "pinged", "messageId": message_id, "properties": {}},
     )
     assert response.json() == {"success": True}
-    await asyncio.sleep(1.0)
-    assert len(await stack.sent(user, count=2, timeout=0.5)) == 1
+    # The API answers only once Temporal has accepted every start an event causes: a run
+    # started by the duplicate would be the journey's latest run by now.
+    assert (await handle.describe()).run_id == first_run
+    assert stack.ledger(user) == [("feedback/thanks", "sent", None)]
     assert len([e for e in stack.store.recent_events(user) if e.name == "pinged"]) == 1
     assert (
         served.state.metrics.registry.get_sample_value("rapport_events_routed_total")
@@ -104,7 +108,11 @@ async def _running_runs(served: Served, user: str, count: int) -> None:
         runs = served.stack.store.runs_for_contact(user)
         return len([r for r in runs if r.status == "running"]) >= count
 
-    assert await eventually(ready), f"{count} running run(s) of {user} not recorded"
+    await eventually(
+        ready,
+        f"{count} running run(s) of {user} recorded",
+        seen=lambda _: served.stack.store.runs_for_contact(user),
+    )
 
 
 async def test_wait_for_wakes_on_the_matching_event_and_not_on_another(
@@ -121,7 +129,7 @@ async def test_wait_for_wakes_on_the_matching_event_and_not_on_another(
     # Another cart's checkout, and an event the step does not wait for: the run keeps waiting.
     assert (await track("cart_checked_out", cart_id="c-9")).status_code == 200
     assert (await track("page_viewed", cart_id="c-1")).status_code == 200
-    await asyncio.sleep(0.5)
+    # A query sees every signal accepted before it (the API answered after they were).
     status = await _status(served, workflow_id)
     assert (status.step, status.waiting_for) == ("await_checkout", "cart_checked_out")
 
@@ -150,9 +158,10 @@ async def test_a_goal_event_exits_a_waiting_run_as_converted(
     handle = served.stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
     result = await asyncio.wait_for(handle.result(), 10)
     assert result.outcome == "converted"
-    run = served.stack.store.get_run(workflow_id)
-    assert run is not None and await eventually(
-        lambda: served.stack.store.get_run(workflow_id).outcome == "converted"  # type: ignore[union-attr]
+    await eventually(
+        lambda: getattr(served.stack.store.get_run(workflow_id), "outcome", None) == "converted",
+        f"{workflow_id} recorded as converted in the store",
+        seen=lambda _: served.stack.store.get_run(workflow_id),
     )
 
 
@@ -266,8 +275,9 @@ async def test_the_arm_a_split_chose_is_on_the_run_in_inspect_and_the_contact_ap
     user = contact_id("split")
     await api.post("/v1/identify", json={"userId": user, "traits": {"email": f"{user}@x.org"}})
     await api.post("/v1/track", json={"userId": user, "event": "ab_tested"})
-    assert await eventually(
-        lambda: [r for r in served.stack.store.runs_for_contact(user) if r.ended_at]
+    await eventually(
+        lambda: [r for r in served.stack.store.runs_for_contact(user) if r.ended_at],
+        f"the ab run of {user} recorded as ended",
     )
     code, out, _ = await cli("inspect", user, "--json")
     assert code == 0, out

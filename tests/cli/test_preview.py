@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli import ExitCode, app, exit_code_for
+from consent.tokens import read_unsubscribe_token
 from errors import RapportError
+from settings import get_settings
 from tests.cli.conftest import Project
 
 runner = CliRunner()
@@ -48,9 +51,15 @@ def test_preview_fills_in_links_and_brand(in_repo: Path, tmp_path: Path) -> None
     result = preview(
         "onboarding", "tips", "-c", "contacts/alice.yaml", "--html", str(tmp_path / "x.html")
     )
-    assert "Unsubscribe" in result["text"]
-    assert "/u/" in result["text"] and "?view=preferences" in result["text"]
-    assert "Rapport Coffee Co." in result["text"]
+    # The links carry a token signed with RAPPORT_SECRET for this contact; the footer the brand.
+    [token] = set(re.findall(r"http://127\.0\.0\.1:8000/u/([\w.-]+)", result["text"]))
+    assert read_unsubscribe_token(get_settings(), token).contact_id == "alice"
+    assert f"Unsubscribe (http://127.0.0.1:8000/u/{token})" in result["text"]
+    assert f"Email preferences (http://127.0.0.1:8000/u/{token}?view=preferences)" in result["text"]
+    assert result["text"].endswith(
+        "Rapport Coffee Co. · Rapport Coffee Co., 12 Harbour Street, Portsmouth PO1 2AB, "
+        "United Kingdom\n"
+    )
 
 
 def test_preview_writes_the_html_to_a_temporary_file_by_default(in_repo: Path) -> None:
@@ -91,14 +100,20 @@ def test_preview_sms_text_output(in_repo: Path) -> None:
     assert "Segments:  1 (GSM-7, 141 characters)" in result.stdout
 
 
-def test_preview_uses_the_contact_history_and_clock(in_repo: Path, tmp_path: Path) -> None:
+def test_preview_uses_the_contact_and_the_clock(in_repo: Path, tmp_path: Path) -> None:
     # Bruno last ordered 75 days before --now: the win-back email says so.
     result = preview(
-        "win_back", "vip_offer", "-c", "contacts/bruno.yaml", "--html", str(tmp_path / "x.html")
+        "win_back", "offer", "-c", "contacts/bruno.yaml", "--html", str(tmp_path / "x.html")
     )
     assert result["now"] == NOW
-    assert result["subject"]
-    assert "Bruno" in result["text"]
+    assert result["subject"] == "We miss you, Bruno: here's 15% off your next bag"
+    assert "It's been 75 days since your last order," in result["text"]
+    later = runner.invoke(
+        app,
+        ["preview", "win_back", "offer", "-c", "contacts/bruno.yaml", "--json",
+         "--html", str(tmp_path / "y.html"), "--now", "2026-12-08T12:00:00+00:00"],
+    )  # fmt: skip
+    assert "It's been 85 days since your last order," in json.loads(later.stdout)["text"]
 
 
 def test_preview_takes_trigger_properties(in_repo: Path) -> None:

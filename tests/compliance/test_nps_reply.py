@@ -17,8 +17,9 @@ from api.app import create_app
 from tests.compliance.conftest import compliance_settings
 from tests.compliance.helpers import PUBLIC_URL, SendGridSigner, inbound, post_twilio
 from tests.stack.helpers import ROOT, Stack
+from tests.waiting import eventually
 from workflows.compiler import compile_journey
-from workflows.contracts import JourneyResult
+from workflows.contracts import JourneyResult, RunStatus
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.plan import JourneyPlan
 
@@ -90,11 +91,12 @@ async def test_a_reply_3_to_the_nps_sms_takes_the_detractor_branch(
     handle = stack.client.get_workflow_handle_for(
         JourneyWorkflow.run, f"journey:feedback_follow_up:{dana}:{order}"
     )
-    for _ in range(200):  # the run is at its wait_for once the send is recorded
+
+    async def waiting_for_the_reply() -> RunStatus | None:
         status = await handle.query(JourneyWorkflow.status)
-        if status.waiting_for == "sms_replied":
-            break
-        await asyncio.sleep(0.05)
+        return status if status.waiting_for == "sms_replied" else None
+
+    status = await eventually(waiting_for_the_reply, "the run waiting for the SMS reply")
     assert status.step == "await_sms_score"
 
     reply = await post_twilio(app_client, "/webhooks/twilio/inbound", inbound(phone, "3"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
-from datetime import timedelta
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,26 +18,39 @@ from runtime.schedules import describe_schedule
 from runtime.starter import start_run
 from tests.lifecycle.conftest import Cli
 from tests.segments.conftest import Segments
-from workflows.contracts import RunStatus
+from tests.waiting import eventually
+from workflows.contracts import EventPayload, RunStatus
 from workflows.journey_workflow import JourneyWorkflow
 
+# The run waits for a `go` event (signalled by the test when it wants the run to move on), then
+# sends: no race with a real-time timer.
 HOLD = """\
 name: Hold before sending
 trigger: manual
 steps:
   - id: breather
-    wait: 2s
+    wait_for: go
+    timeout: 1h
   - id: hello
     send: email
     template: onboarding/welcome
 """
 
 
-async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+async def until(check: Callable[[], Any], what: str) -> None:
+    await eventually(check, what)
+
+
+async def go(segments: Segments, workflow_id: str) -> None:
+    """The event the held run waits for, once it waits (an event before the wait is history)."""
+    handle = segments.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
+
+    async def waiting() -> bool:
+        return (await handle.query(JourneyWorkflow.status)).waiting_for == "go"
+
+    await eventually(waiting, f"{workflow_id} waiting for go")
+    event = EventPayload(id=str(uuid.uuid4()), name="go", timestamp=datetime.now(UTC))
+    await handle.signal("event", event)
 
 
 def sent(segments: Segments, contact: str) -> list[str]:
@@ -54,7 +67,7 @@ async def test_pause_holds_a_running_run_before_its_send_and_resume_releases_it(
             segments.client, segments.store, plan, contact, task_queue=segments.queue
         )
         assert started.started
-        await until(lambda: segments.runs(plan.journey_id))
+        await until(lambda: segments.runs(plan.journey_id), "the run recorded")
         paused = await pause_journey(
             segments.client, segments.store, plan.journey_id, second_sweep_after=0
         )
@@ -64,13 +77,13 @@ async def test_pause_holds_a_running_run_before_its_send_and_resume_releases_it(
         async def held() -> RunStatus:
             return await handle.query(JourneyWorkflow.status)
 
-        deadline = time.monotonic() + 15
-        while (status := await held()).waiting_for != "resume":
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
+        assert (await held()).paused
+        await go(segments, started.workflow_id)  # on to the send, which the pause holds
+        status = await eventually(
+            lambda: _waiting_for_resume(held), "the run held before its send", seen=lambda _: None
+        )
         assert status.paused and status.step == "hello"
-        await asyncio.sleep(1.0)
-        assert sent(segments, contact) == []  # still held
+        assert sent(segments, contact) == []  # held: the query sees the run blocked on resume
 
         refused = await start_run(
             segments.client, segments.store, plan, "someone-else", task_queue=segments.queue
@@ -105,6 +118,7 @@ async def test_a_paused_journey_refuses_a_start(segments: Segments) -> None:
             segments.client, segments.store, plan, "c000", task_queue=segments.queue
         )
         assert allowed.started
+        await go(segments, allowed.workflow_id)
         await segments.client.get_workflow_handle(allowed.workflow_id).result()
 
 
@@ -128,13 +142,13 @@ async def test_pausing_a_segment_journey_removes_its_schedule_and_resume_restore
 
 
 async def test_pause_and_resume_commands(segments: Segments, cli: Cli) -> None:
-    plan = segments.write_journey(HOLD.replace("wait: 2s", "wait: 1h"))
+    plan = segments.write_journey(HOLD)
     [contact] = segments.contacts(1)
     async with segments.worker():
         started = await start_run(
             segments.client, segments.store, plan, contact, task_queue=segments.queue
         )
-        await until(lambda: segments.runs(plan.journey_id))
+        await until(lambda: segments.runs(plan.journey_id), "the run recorded")
         code, out, _ = await cli("pause", plan.journey_id, "--json")
         assert code == 0, out
         assert json.loads(out) == {
@@ -163,18 +177,26 @@ async def test_pause_and_resume_commands(segments: Segments, cli: Cli) -> None:
 async def test_the_second_sweep_catches_a_run_recorded_after_the_first(
     segments: Segments,
 ) -> None:
-    plan = segments.write_journey(HOLD.replace("wait: 2s", "wait: 1h"))
+    plan = segments.write_journey(HOLD)
     segments.contacts(2)
     async with segments.worker():
         first = await start_run(
             segments.client, segments.store, plan, "c000", task_queue=segments.queue
         )
-        await until(lambda: len(segments.runs(plan.journey_id)) == 1)
+        await until(lambda: len(segments.runs(plan.journey_id)) == 1, "the first run recorded")
         pausing = asyncio.create_task(
-            pause_journey(segments.client, segments.store, plan.journey_id, second_sweep_after=2)
+            pause_journey(segments.client, segments.store, plan.journey_id, second_sweep_after=3)
         )
-        await asyncio.sleep(0.5)
-        # A start that passed the paused check just before the flag was set.
+        first_handle = segments.client.get_workflow_handle_for(
+            JourneyWorkflow.run, first.workflow_id
+        )
+
+        async def first_sweep_done() -> bool:
+            return (await first_handle.query(JourneyWorkflow.status)).paused
+
+        await eventually(first_sweep_done, "the first sweep to pause the first run")
+        # A start that passed the paused check just before the flag was set: only the second
+        # sweep can reach it.
         late = await start_run(
             segments.client, segments.store, plan, "c001", task_queue=segments.queue, paused=False
         )
@@ -184,3 +206,8 @@ async def test_the_second_sweep_catches_a_run_recorded_after_the_first(
             handle = segments.client.get_workflow_handle_for(JourneyWorkflow.run, run.workflow_id)
             assert (await handle.query(JourneyWorkflow.status)).paused
             await handle.terminate("done")
+
+
+async def _waiting_for_resume(held: Callable[[], Awaitable[RunStatus]]) -> RunStatus | None:
+    status = await held()
+    return status if status.waiting_for == "resume" else None

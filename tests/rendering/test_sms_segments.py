@@ -69,7 +69,9 @@ def test_multipart_ucs2_segments_hold_67_units() -> None:
 
 
 def test_one_non_gsm_character_switches_the_whole_message_to_ucs2() -> None:
-    assert count_segments("a" * 69 + "\u2013")  # an en dash == SmsSegments("UCS-2", 70, 1)
+    # An en dash is outside GSM 03.38: all 70 characters become UCS-2 units, still one segment.
+    assert count_segments("a" * 69 + "\u2013") == SmsSegments("UCS-2", 70, 1)
+    assert count_segments("a" * 70 + "\u2013") == SmsSegments("UCS-2", 71, 2)
 
 
 def test_emoji_counts_two_code_units() -> None:

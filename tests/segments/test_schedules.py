@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,16 +17,10 @@ from runtime.schedules import (
 )
 from tests.segments.conftest import Segments
 from tests.stack.helpers import ROOT
+from tests.waiting import eventually
 from workflows.compiler import compile_journey
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import SegmentTickWorkflow, TickProgress
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 def onboarding() -> JourneyPlan:
@@ -71,9 +62,7 @@ async def test_paused_removed_and_broken_journeys(segments: Segments) -> None:
     broken = segments.journey()
     everything = {p.journey_id: p for p in (kept, paused_in_store, removed, broken)}
     await sync_schedules(segments.client, everything, segments.queue)
-    await eventually(
-        lambda: _listed_all(segments, set(everything)),
-    )
+    await eventually(lambda: _listed_all(segments, set(everything)), "the four schedules listed")
 
     paused_in_yaml = segments.journey(extra="status: paused", name=kept.journey_id)
     report = await sync_schedules(
@@ -123,11 +112,9 @@ async def test_an_at_in_the_past_is_not_scheduled(segments: Segments) -> None:
 
 
 async def test_an_at_journey_fires_once_and_enrols_the_segment(segments: Segments) -> None:
-    at = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    plan = segments.journey(at=at.isoformat())
     segments.contacts(6, tier=lambda n: "gold" if n < 2 else "silver")
     async with segments.worker():
-        await sync_schedules(segments.client, {plan.journey_id: plan}, segments.queue)
+        at, plan = await _arm_one_time_schedule(segments)
         deployed = await describe_schedule(segments.client, plan.journey_id)
         assert deployed is not None and deployed.next_action_times == [at]
         assert deployed.remaining_actions == 1
@@ -136,7 +123,7 @@ async def test_an_at_journey_fires_once_and_enrols_the_segment(segments: Segment
             now = await describe_schedule(segments.client, plan.journey_id)
             return now is not None and now.actions_taken == 1
 
-        await eventually(fired)
+        await eventually(fired, f"the one-time schedule of {plan.journey_id} to fire")
         result = await _last_tick(segments, plan)
         assert result.tick_at == at and result.enrolled == 2
         assert result.tick_id == f"segment-tick:{plan.journey_id}-{at:%Y-%m-%dT%H:%M:%SZ}"
@@ -148,7 +135,7 @@ async def test_an_at_journey_fires_once_and_enrols_the_segment(segments: Segment
         deployed = await describe_schedule(segments.client, plan.journey_id)
         assert deployed is not None and deployed.remaining_actions == 0
         assert deployed.next_action_times == []
-        await eventually(lambda: _entered(segments, plan, 2))
+        await eventually(lambda: _entered(segments, plan, 2), "2 runs entered")
     assert segments.entered(plan.journey_id) == {"c000": 1, "c001": 1}
 
 
@@ -168,9 +155,9 @@ async def test_a_scheduled_tick_run_twice_enrols_the_segment_once(segments: Segm
                     description.info.running_actions
                 )
 
-            await eventually(done)
+            await eventually(done, f"tick {len(results) + 1} to finish")
             results.append(await _last_tick(segments, plan))
-        await eventually(lambda: _entered(segments, plan, 3))
+        await eventually(lambda: _entered(segments, plan, 3), "3 runs entered")
         assert await latest_tick(segments.client, plan.journey_id) == results[-1]
         # `rapport list --journey J` shows the same progress above the runs.
         states, shown = await list_runs._list(segments.settings, plan.journey_id, None, 100)
@@ -180,6 +167,21 @@ async def test_a_scheduled_tick_run_twice_enrols_the_segment_once(segments: Segm
     first, second = results
     assert first.enrolled == 3 and second.enrolled == 0 and second.matched == 3
     assert segments.entered(plan.journey_id) == {"c000": 1, "c003": 1, "c006": 1}
+
+
+async def _arm_one_time_schedule(segments: Segments) -> tuple[datetime, JourneyPlan]:
+    """An `at` journey a few seconds ahead, synced. On a machine so loaded that the sync took
+    past that instant (reported as skipped: in the past), again further ahead."""
+    for lead in (3, 10, 30):
+        at = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
+        plan = segments.journey(at=at.isoformat())
+        report = await sync_schedules(segments.client, {plan.journey_id: plan}, segments.queue)
+        if report.created == [plan.journey_id]:
+            return at, plan
+        change = report.change(plan.journey_id)
+        assert change is not None and change.action == "skipped", change
+        assert change.reason == f"at {at.isoformat()} is in the past"
+    raise AssertionError("could not arm a one-time schedule 30 s ahead")
 
 
 async def _entered(segments: Segments, plan: JourneyPlan, count: int) -> bool:

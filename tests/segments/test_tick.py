@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,18 +11,12 @@ import pytest
 from runtime.starter import StartResult, start_run
 from store.records import ContactRecord
 from tests.segments.conftest import Segments
+from tests.waiting import eventually
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WIN_BACK = (
     'days_since(contact.last_order_at) >= 60 and count_events("order_placed", within="60d") == 0'
 )
-
-
-async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def days_ago(days: int) -> str:
@@ -33,11 +25,13 @@ def days_ago(days: int) -> str:
 
 async def settled(segments: Segments, journey: str, count: int) -> None:
     """Wait until `count` runs are recorded and have all ended."""
-    await until(
+    await eventually(
         lambda: (
             len(runs := segments.runs(journey)) >= count
             and all(run.ended_at is not None for run in runs)
-        )
+        ),
+        f"{count} runs of {journey} recorded and ended",
+        seen=lambda _: [(run.contact_id, run.ended_at) for run in segments.runs(journey)],
     )
 
 
@@ -68,15 +62,16 @@ async def test_tick_enrols_exactly_the_matching_contacts_page_by_page(segments: 
 async def test_progress_query_while_the_tick_runs(segments: Segments) -> None:
     plan = segments.journey("true")
     segments.contacts(6)
-    release = asyncio.Event()
+    release, starting = asyncio.Event(), asyncio.Event()
 
     async def slow_start(*args: Any, **kwargs: Any) -> StartResult:
+        starting.set()
         await release.wait()
         return await start_run(*args, **kwargs)
 
     async with segments.worker(start=slow_start):
         handle = await segments.start_tick(plan, page_size=2, concurrency=1)
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(starting.wait(), 20)  # the tick is inside its first page
         seen = await handle.query("progress")
         assert seen["pages"] == 0 and seen["done"] is False
         assert seen["journey"] == plan.journey_id and seen["version"] == plan.version
@@ -154,17 +149,25 @@ async def test_a_tick_killed_mid_way_and_run_again_enrols_each_contact_once(
     plan = segments.journey("true")
     contacts = segments.contacts(12)
 
+    starts_in_flight = 0
+
     async def slow_start(*args: Any, **kwargs: Any) -> StartResult:
-        await asyncio.sleep(0.15)
-        return await start_run(*args, **kwargs)
+        nonlocal starts_in_flight
+        starts_in_flight += 1
+        try:
+            await asyncio.sleep(0.15)
+            return await start_run(*args, **kwargs)
+        finally:
+            starts_in_flight -= 1
 
     async with segments.worker(start=slow_start):
         killed = await segments.start_tick(plan, tick_id="tick-k", page_size=2, concurrency=1)
-        await until(lambda: len(segments.runs(plan.journey_id)) >= 3)
+        await eventually(lambda: len(segments.runs(plan.journey_id)) >= 3, "3 runs started")
         await killed.terminate("killed mid-tick")
         rerun = await segments.tick(plan, tick_id="tick-k", page_size=2, concurrency=1)
         await settled(segments, plan.journey_id, 12)
-        await asyncio.sleep(0.5)  # a straggling start of the killed tick would show up by now
+        # A straggling start of the killed tick would still be in flight: wait for none.
+        await eventually(lambda: starts_in_flight == 0, "no start in flight")
     assert 0 < rerun.enrolled < 12
     # The killed tick's last page may still be starting runs while the rerun reads it: those
     # contacts are refused by start_run itself (already running, or reentry once recorded).

@@ -7,7 +7,6 @@ import os
 import re
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
 from runtime.temporal import venv_binary
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, LedgerEntry
+from tests.waiting import WaitTimeout, eventually
 from workflows.contact_file import load_contact_file
 from workflows.plan import JourneyPlan
 
@@ -84,19 +84,52 @@ class Stack:
         return str(profile["id"])
 
     async def sent(
-        self, contact_id: str, count: int = 1, timeout: float = 10.0
+        self, contact_id: str, count: int = 1, timeout: float = 20.0
     ) -> list[LedgerEntry]:
-        """Wait until the contact has `count` sent messages (oldest first)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = [
-                row
-                for row in self.store.ledger.messages_for_contact(contact_id)
-                if row.status == "sent"
-            ]
-            if len(rows) >= count or time.monotonic() > deadline:
-                return sorted(rows, key=lambda row: row.id)
-            await asyncio.sleep(0.01)
+        """Wait until the contact has `count` sent messages and return them (oldest first);
+        `WaitTimeout` with the contact's ledger when they do not come."""
+
+        def rows() -> list[LedgerEntry]:
+            messages = self.store.ledger.messages_for_contact(contact_id)
+            return sorted((r for r in messages if r.status == "sent"), key=lambda row: row.id)
+
+        await eventually(
+            lambda: len(rows()) >= count,
+            f"{count} sent message(s) to {contact_id}",
+            timeout=timeout,
+            interval=0.01,
+            seen=lambda _: self.ledger(contact_id),
+        )
+        return rows()
+
+    def ledger(self, contact_id: str) -> list[tuple[str, str, str | None]]:
+        """The contact's messages as (template, status, reason), oldest first."""
+        return [
+            (row.template, row.status, row.reason or row.error)
+            for row in sorted(
+                self.store.ledger.messages_for_contact(contact_id), key=lambda row: row.id
+            )
+        ]
+
+
+async def closed_status(
+    client: Client, workflow_id: str, timeout: float = 20.0
+) -> WorkflowExecutionStatus:
+    """Wait for the workflow to close (however it ends) and return how it closed; `WaitTimeout`
+    when it is still running after `timeout` seconds."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await asyncio.wait_for(handle.result(), timeout)
+    except TimeoutError:
+        status = (await handle.describe()).status
+        raise WaitTimeout(
+            f"timed out after {timeout:g} s waiting for {workflow_id} to close; it is {status}"
+        ) from None
+    except WorkflowFailureError:
+        pass  # cancelled, terminated, failed or timed out: the status says which
+    status = (await handle.describe()).status
+    assert status is not None
+    return status
 
 
 def processes_mentioning(text: str) -> list[str]:
