@@ -97,4 +97,3 @@ def test_no_generated_request_gets_a_server_error(api_schema: schemathesis.BaseS
     # The valid examples got through: events were acknowledged or refused as 503.
     assert seen["POST /v1/identify"] & {200}
     assert seen["POST /v1/track"] & {200, 503}
-    assert elapsed < 60
