@@ -37,8 +37,8 @@ def cli(segments: Segments, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:  
     async def run(*args: str) -> tuple[int, str, str]:
         result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
         error = result.exception
-        if isinstance(error, RapportError):  # as `cli.main` ends the process
-            return exit_code_for(error), result.stdout, result.stderr
+        if isinstance(error, RapportError):  # as `cli.main` ends the process: code, message
+            return exit_code_for(error), result.stdout, result.stderr + str(error)
         if error is not None and not isinstance(error, SystemExit):
             raise error
         return result.exit_code, result.stdout, result.stderr

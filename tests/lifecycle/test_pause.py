@@ -10,9 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from errors import RapportError
+from cli import ExitCode
 from runtime.lifecycle import pause_journey, resume_journey
 from runtime.schedules import describe_schedule
 from runtime.starter import start_run
@@ -170,8 +168,9 @@ async def test_pause_and_resume_commands(segments: Segments, cli: Cli) -> None:
         assert not (await handle.query(JourneyWorkflow.status)).paused
         await handle.terminate("done")
 
-    with pytest.raises(RapportError, match="no journey named 'no_such_journey'"):
-        await cli("pause", "no_such_journey")
+    code, _, error = await cli("pause", "no_such_journey")
+    assert code == ExitCode.USAGE
+    assert error.startswith("no journey named 'no_such_journey' in ")
 
 
 async def test_the_second_sweep_catches_a_run_recorded_after_the_first(
