@@ -21,6 +21,7 @@ from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
 from workflows.diagnostics import Diagnostic, Severity, display_path
 from workflows.event_questions import EventQuestion, sorted_questions
 from workflows.expressions import ExpressionError, event_questions
+from workflows.sandbox import static_limit_problems
 
 Channel = Literal["email", "sms"]
 
@@ -244,9 +245,14 @@ def collect_template(
             body, offset = front.body, front.line_offset
         try:
             ast = env.parse(body, relative, relative)
+            limits = static_limit_problems(ast)
         except TemplateSyntaxError as exc:
             diagnostics.append(_syntax_diagnostic(exc, shown, body, offset))
             continue
+        except RecursionError:
+            diagnostics.append(Diagnostic(shown, 1, 1, "the template is nested too deeply"))
+            continue
+        diagnostics.extend(Diagnostic(shown, offset + line, 1, text) for line, text in limits)
         try:
             event_questions(ast)
         except ExpressionError as error:

@@ -1,6 +1,7 @@
 """The sandboxed Jinja environment message templates run in (SPEC §4).
 
-- Sandboxed and immutable: templates cannot call unsafe attributes or mutate the context.
+- Sandboxed and immutable: templates cannot call unsafe attributes or mutate the context; and
+  bounded (`workflows/sandbox.py`): no `9 ** (9 ** 9)`, `"a" * 10 ** 9` or `range(10 ** 9)`.
 - `StrictUndefined`: a missing variable is an error; `| default(...)` is the documented fallback.
 - HTML autoescaping for email bodies (`*.email.j2`) and HTML layouts (`*.html.j2`); none for
   plain text (`*.text.j2`) and SMS (`*.sms.j2`).
@@ -22,9 +23,10 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment
 
 from rendering.frontmatter import parse_front_matter
+from workflows.sandbox import BoundedSandbox
 
 DEFAULT_LOCALE = "en_US"
 EMAIL_SUFFIX = ".email.j2"
@@ -161,7 +163,7 @@ def build_environment(
     undefined: type[Undefined] = StrictUndefined,
 ) -> SandboxedEnvironment:
     """A sandboxed environment over `files` (template path -> source) for one contact's locale."""
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=BundleLoader(files),
         undefined=undefined,
         autoescape=autoescape_for,

@@ -19,15 +19,17 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workflows.durations import DurationError, parse_duration
 from workflows.event_questions import EventAnswers, EventQuestion, answer_key
+from workflows.sandbox import BoundedSandbox, LimitExceeded, static_limit_problems
 
 FUNCTIONS = ("now", "days_since", "count_events", "last_event")
 EVENT_FUNCTIONS = ("count_events", "last_event")
+MAX_NESTING = 32  # levels of brackets: Jinja's parser recurses per level
+TOO_DEEP = "nested too deeply to evaluate: split it into simpler conditions"
 _TEMPLATED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
@@ -58,8 +60,8 @@ class ExpressionError(Exception):
 
 
 @lru_cache(maxsize=1)
-def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+def environment() -> BoundedSandbox:
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
     # Placeholders so the names resolve at parse time; evaluation passes real callables.
     for name in FUNCTIONS:
         env.globals[name] = None
@@ -70,10 +72,34 @@ def is_templated(value: str) -> bool:
     return bool(_TEMPLATED.search(value))
 
 
+def _nesting(text: str) -> int:
+    """How deeply brackets nest in `text` (quoted strings skipped)."""
+    depth = deepest = 0
+    quote: str | None = None
+    for char in text:
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
 def _parse(source: str, *, wrapped_lines: int | None = None) -> nodes.Template:
     """Parse `source`; `wrapped_lines`: line count of a bare condition wrapped in `{{ ( ) }}`."""
+    depth = _nesting(source) - (3 if wrapped_lines is not None else 2)  # the {{ ( ) }} around
+    if depth > MAX_NESTING:
+        raise ExpressionError(
+            f"nested too deeply: {depth} levels of brackets (at most {MAX_NESTING})"
+        )
     try:
-        return environment().parse(source)
+        tree = environment().parse(source)
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
     except TemplateSyntaxError as error:
         message = error.message or "syntax error"
         if wrapped_lines is not None and error.lineno > wrapped_lines:
@@ -93,6 +119,13 @@ def _parse(source: str, *, wrapped_lines: int | None = None) -> nodes.Template:
                 quote = " (a string without its closing quote?)" if unclosed else ""
                 message = f"unexpected character {char[1]}{quote}"
         raise ExpressionError(message, line_offset=return_line) from None
+    try:
+        problems = static_limit_problems(tree)
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
+    for line, message in problems:
+        raise ExpressionError(message, line_offset=line - 1)
+    return tree
 
 
 def parse_condition(expression: str, scope: Scope) -> nodes.Template:
@@ -132,6 +165,8 @@ def _check_names(tree: nodes.Template, scope: Scope) -> None:
         undeclared = meta.find_undeclared_variables(tree)
     except TemplateSyntaxError as error:  # TemplateAssertionError: an unknown filter or test
         raise _unknown_filter_or_test(error) from None
+    except RecursionError:  # `a + a + a + …` a few thousand times: no brackets, a deep tree
+        raise ExpressionError(TOO_DEEP) from None
     unknown = sorted(undeclared - allowed)
     if not unknown:
         return
@@ -301,16 +336,58 @@ def to_datetime(value: Any) -> datetime:
 
 
 def _run(call: Callable[[], Any]) -> Any:
+    """`call()`, with any failure of the evaluation as an ExpressionError: whatever a contact's
+    data makes an expression do, the caller records an error instead of crashing (in a
+    workflow, a crash would fail the task and Temporal would retry it forever)."""
     try:
-        return call()
+        return _defined(call())
     except ExpressionError:
         raise
     except UndefinedError as error:
         raise ExpressionError(f"undefined: {error.message}") from None
     except SecurityError as error:
         raise ExpressionError(f"not allowed: {error}") from None
-    except (TypeError, ValueError, ZeroDivisionError, AttributeError, KeyError) as error:
+    except LimitExceeded as error:
         raise ExpressionError(str(error)) from None
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
+    except MemoryError:
+        raise ExpressionError("out of memory while evaluating") from None
+    except ArithmeticError as error:  # ZeroDivisionError, OverflowError
+        raise ExpressionError(f"arithmetic error: {error}") from None
+    except Exception as error:  # TypeError, ValueError, KeyError, anything a filter raises
+        raise ExpressionError(str(error) or type(error).__name__) from None
+
+
+_DATA = (str, int, float, bool, datetime, date, type(None))
+
+
+def _data(value: Any) -> Any:
+    """A value that can be stored or sent: text, numbers, dates, lists and mappings of them."""
+    if isinstance(value, Mapping):
+        return {key: _data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_data(item) for item in value]
+    if not isinstance(value, _DATA):
+        raise ExpressionError(
+            f"the value is a {type(value).__name__}, not data a step can use "
+            "(text, a number, a date, a list or a mapping)"
+        )
+    return value
+
+
+def _defined(value: Any) -> Any:
+    """`value`, unless it is (or holds) an undefined name: an error rather than a value that
+    fails later, far from its cause (in a payload, or as the text "None")."""
+    if isinstance(value, Undefined):
+        raise ExpressionError(f"undefined: {value._undefined_message}")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _defined(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _defined(item)
+    return value
 
 
 @lru_cache(maxsize=2048)
@@ -324,7 +401,8 @@ def _compiled_template(value: str) -> Any:
 
 
 def evaluate_condition(expression: str, context: ExpressionContext) -> bool:
-    return bool(_run(lambda: _compiled_condition(expression)(**context.variables())))
+    # bool() inside _run: truth-testing an undefined value raises too.
+    return bool(_run(lambda: bool(_compiled_condition(expression)(**context.variables()))))
 
 
 def evaluate_expression(expression: str, context: ExpressionContext) -> Any:
@@ -346,5 +424,5 @@ def render_value(value: Any, context: ExpressionContext) -> Any:
         return value
     single = re.fullmatch(r"\{\{(.*)\}\}", value.strip(), re.DOTALL)
     if single and "}}" not in single.group(1) and "{{" not in single.group(1):
-        return evaluate_expression(single.group(1), context)
+        return _data(evaluate_expression(single.group(1), context))
     return _run(lambda: _compiled_template(value).render(**context.variables()))

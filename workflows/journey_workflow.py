@@ -374,6 +374,8 @@ class JourneyWorkflow:
 
     async def _wait_until(self, index: int, step_id: str, step: WaitUntilStep) -> int | None:
         when = self._value(step.wait_until, step_id)
+        if when is None:  # the error is on the timeline: no moment to wait for, so go on
+            return self.plan.following(index)
         if isinstance(when, datetime):
             when = when.isoformat()
         target: datetime = await workflow.execute_local_activity_method(
@@ -464,12 +466,21 @@ class JourneyWorkflow:
         return self.plan.index_of(chosen)
 
     async def _update(self, index: int, step_id: str, step: UpdateStep) -> int | None:
-        attributes = {key: self._value(value, step_id) for key, value in step.update.items()}
-        await workflow.execute_local_activity_method(
-            JourneyActivities.update_contact,
-            UpdateContactInput(contact_id=self.input.contact_id, attributes=attributes),
-            **QUICK,
-        )
+        attributes: dict[str, Any] = {}
+        for key, value in step.update.items():
+            try:
+                attributes[key] = render_value(value, self._context(None))
+            except ExpressionError as error:
+                # One attribute the contact's data cannot give keeps its stored value; the
+                # others are written, and the run goes on.
+                reason = f"{key}: {error} (attribute left unchanged)"
+                self._note(TimelineEntry(at=self._now(), type="error", step=step_id, reason=reason))
+        if attributes:
+            await workflow.execute_local_activity_method(
+                JourneyActivities.update_contact,
+                UpdateContactInput(contact_id=self.input.contact_id, attributes=attributes),
+                **QUICK,
+            )
         self._state.steps[step_id] = {"attributes": attributes}
         self._note(
             TimelineEntry(at=self._now(), type="update", step=step_id, result=", ".join(attributes))
@@ -478,9 +489,14 @@ class JourneyWorkflow:
         return self.plan.following(index)
 
     async def _webhook(self, index: int, step_id: str, step: WebhookStep) -> int | None:
+        url = self._value(step.webhook, step_id)
+        if url is None:  # the error is on the timeline; there is nowhere to call
+            self._state.steps[step_id] = {"status_code": None, "ok": False}
+            self._note(TimelineEntry(at=self._now(), type="webhook", step=step_id, status="failed"))
+            return self.plan.following(index)
         request = WebhookRequest(
             idempotency_key=self._ledger_key(step_id),
-            url=str(self._value(step.webhook, step_id)),
+            url=str(url),
             method=step.method,
             body=self._value(step.body, step_id) if step.body is not None else None,
             headers=step.headers,

@@ -81,3 +81,44 @@ def test_alias_bombs_cycles_deep_nesting_and_huge_files_are_diagnostics(project:
         "(an alias bomb?); write the values out instead of nesting aliases",
         "0 journey(s) valid, 4 error(s), 0 warning(s)",
     ]
+
+
+EXPENSIVE = """\
+name: Expensive
+trigger:
+  event: signed_up
+  when: 9**(9**9) > 1
+steps:
+  - id: check
+    branch:
+      - when: '"a" * 10**9 == "b"'
+        goto: deep
+    else: deep
+  - id: deep
+    branch:
+      - when: NESTED > 0
+        goto: sms
+    else: sms
+  - id: sms
+    send: sms
+    template: boom/hi
+""".replace("NESTED", "(" * 40 + "1" + ")" * 40)
+
+
+def test_expressions_too_expensive_to_compute_are_diagnostics(project: Project) -> None:
+    project.write("journeys/expensive.yaml", EXPENSIVE)
+    project.write("templates/boom/hi.sms.j2", "Hi {{ range(10**9) | list | length }}!\n")
+    result = validate(project, "journeys/expensive.yaml")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "journeys/expensive.yaml:4:9: invalid expression: 9 ** 387420489 is too large "
+        "(about 1,549,681,956 bits; at most 4,096)",
+        "journeys/expensive.yaml:8:15: invalid expression: repeating a value would make "
+        "1,000,000,000 characters or items; at most 1,000,000 are allowed",
+        "journeys/expensive.yaml:13:15: invalid expression: nested too deeply: 40 levels of "
+        "brackets (at most 32)",
+        "templates/boom/hi.sms.j2:1:1: range() would make 1,000,000,000 items; at most 10,000 "
+        "are allowed",
+        "0 journey(s) valid, 4 error(s), 0 warning(s)",
+    ]
