@@ -15,12 +15,12 @@ import typer
 from commands import NAMES, build_app
 from commands.common import console_err
 from errors import (
+    ConfigurationError,
     InterruptedByUserError,
     InvalidInputError,
     RapportError,
     UnavailableError,
 )
-from settings import ConfigurationError
 
 
 class ExitCode(IntEnum):
@@ -63,13 +63,12 @@ def main() -> None:
     try:
         build_app(requested_command(sys.argv[1:]))()
     except RapportError as error:
-        if str(error):  # empty when the command has printed its problems itself
-            console_err().print(f"error: {error}", markup=False, highlight=False)
-        sys.exit(exit_code_for(error))
-    except ConfigurationError as error:  # refused before anything started
-        for problem in error.problems:
+        # A configuration error lists every problem, one a line; a command that has printed
+        # its problems itself raises one without a message.
+        problems = error.problems if isinstance(error, ConfigurationError) else [str(error)]
+        for problem in filter(None, problems):
             console_err().print(f"error: {problem}", markup=False, highlight=False)
-        sys.exit(ExitCode.USAGE)
+        sys.exit(exit_code_for(error))
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
 

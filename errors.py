@@ -22,6 +22,15 @@ class ProblemsReportedError(InvalidInputError):
         super().__init__("")
 
 
+class ConfigurationError(RapportError):
+    """The configuration (environment, `.env`, options) is wrong: every problem, one line each
+    naming the variable, found before anything starts."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 class UnavailableError(RapportError):
     """A service the command needs (Temporal, the API, a port) is not there."""
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errors import ConfigurationError
 
 # The public development value of RAPPORT_SECRET: anyone can sign unsubscribe tokens with it, so
 # only a server whose public URL is this machine may use it (`Settings.serving_problems`).
 DEV_SECRET = "rapport-dev-secret-change-me"
 MIN_SECRET_BYTES = 32
-
-
-class ConfigurationError(ValueError):
-    """Settings a server must not start with; one line per problem (`cli.main` prints them and
-    chooses the exit code)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -192,6 +188,10 @@ class Settings(BaseSettings):
                 )
         return None
 
+    def configuration_problems(self) -> list[str]:
+        """Every problem of the configuration, one line each naming the variable (`CHECKS`)."""
+        return [problem for check in CHECKS for problem in check(self)]
+
     def serving_problems(self, *, api_host: str | None = None) -> list[str]:
         """What forbids starting a server that signs or verifies tokens (the worker, the API,
         the stack). With `api_host`, the interface an API will listen on: an API other
@@ -221,6 +221,146 @@ class Settings(BaseSettings):
             raise ConfigurationError(problems)
 
 
+# ---------------------------------------------------------------------------------------------
+# Checks of the whole configuration, run when it is loaded (`get_settings`), before anything
+# starts. Each takes the settings and yields its problems, one line each naming the variable;
+# to check something more, write one and add it to `CHECKS`.
+# ---------------------------------------------------------------------------------------------
+
+Check = Callable[[Settings], Iterable[str]]
+
+
+def http_base_url_problem(url: str, variable: str) -> str | None:
+    """Why `url` is not an absolute http(s) base URL (no query or fragment), if it is not."""
+    parts = urlsplit(url.strip())
+    if (
+        parts.scheme in ("http", "https")
+        and parts.netloc
+        and not parts.query
+        and not parts.fragment
+    ):
+        return None
+    return f"{variable} must be an http(s) base URL, e.g. https://host[:port]: {url!r}"
+
+
+def _port_problem(text: str) -> str | None:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+def check_twilio(settings: Settings) -> Iterable[str]:
+    sid = settings.twilio_account_sid or None
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+    if sid is None and not token:
+        return
+    if sid is None or not token:
+        missing, present = (
+            ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+            if sid is None
+            else ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID")
+        )
+        yield (
+            f"{missing} is not set but {present} is: set both to send SMS through Twilio, "
+            "or neither to use the local outbox"
+        )
+    elif not settings.twilio_from and not settings.twilio_messaging_service_sid:
+        yield (
+            "Twilio credentials are set but no sender: set TWILIO_FROM or "
+            "TWILIO_MESSAGING_SERVICE_SID"
+        )
+
+
+def check_provider_urls(settings: Settings) -> Iterable[str]:
+    for url, variable in (
+        (settings.sendgrid_api_host, "SENDGRID_API_HOST"),
+        (settings.twilio_api_base, "TWILIO_API_BASE"),
+        (settings.public_url, "RAPPORT_PUBLIC_URL"),
+    ):
+        problem = http_base_url_problem(url, variable)
+        if problem and variable == "RAPPORT_PUBLIC_URL":  # a path prefix is fine there
+            parts = urlsplit(url.strip())
+            problem = None if parts.scheme in ("http", "https") and parts.netloc else problem
+        if problem:
+            yield problem
+
+
+def check_database_url(settings: Settings) -> Iterable[str]:
+    if not settings.database_url:
+        return
+    from sqlalchemy.engine import make_url  # imported here: most commands never need it
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(settings.database_url)
+        url.port  # noqa: B018 (parsed lazily: a port that is not a number raises here)
+        url.get_dialect().import_dbapi()
+    except (ArgumentError, ValueError):
+        yield (
+            "RAPPORT_DATABASE_URL is not a database URL: use e.g. "
+            "postgresql+psycopg://user@127.0.0.1:5432/rapport or sqlite:///path/to/rapport.db"
+        )
+    except (NoSuchModuleError, ImportError):
+        yield (
+            f"RAPPORT_DATABASE_URL names a database this installation cannot use "
+            f"({settings.database_url.split(':', 1)[0]!r}): use postgresql+psycopg:// or sqlite://"
+        )
+
+
+def check_temporal(settings: Settings) -> Iterable[str]:
+    address = settings.temporal_address
+    if address is not None:
+        host, colon, port = address.strip().rpartition(":")
+        problem = _port_problem(port) if colon else "no port"
+        if problem is None and not host.strip("[]"):
+            problem = "no host"
+        if problem:
+            yield f"TEMPORAL_ADDRESS must be HOST:PORT like 127.0.0.1:7233 ({problem}): {address!r}"
+    cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
+    if (cert is None) != (key is None):
+        given, missing = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY")
+        if cert is None:
+            given, missing = missing, given
+        yield f"{missing} is not set but {given} is: mutual TLS needs both"
+    for path, variable in ((cert, "TEMPORAL_TLS_CERT"), (key, "TEMPORAL_TLS_KEY")):
+        if path is not None and not path.is_file():
+            yield f"{variable}: no such file {str(path)!r}"
+
+
+CHECKS: list[Check] = [check_twilio, check_provider_urls, check_database_url, check_temporal]
+
+
+def _validation_problem(error: ErrorDetails) -> str:
+    variable = ".".join(str(part) for part in error["loc"]) or "configuration"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{variable}: {message}"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and `.env`, checked whole: a
+    `ConfigurationError` lists every problem (bad values, then what does not fit together)."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+        problems = [_validation_problem(e) for e in errors]
+        # Check the rest too, the bad values at their defaults: every problem at once.
+        bad = {str(e["loc"][0]) for e in errors if e["loc"]}
+        defaults = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in Settings.model_fields.items()
+            if field.validation_alias in bad
+        }
+        # (A value pydantic could not tie to a field fails again: its problem is listed.)
+        with contextlib.suppress(ValidationError):
+            problems += Settings(**defaults).configuration_problems()
+        raise ConfigurationError(problems) from None
+    problems = settings.configuration_problems()
+    if problems:
+        raise ConfigurationError(problems)
+    return settings
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()

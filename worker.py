@@ -1,28 +1,20 @@
-"""The Temporal worker: runs journey workflows and their activities (`rapport worker`).
-
-Run as many as you like against one Temporal namespace and task queue; they share the work.
+"""`python worker.py`: the Temporal worker, the same as `rapport worker` (journey workflows and
+their activities). Run as many as you like against one Temporal namespace and task queue; they
+share the work. The worker itself is built in `runtime.workers` and served by `commands.worker`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import sys
 
-from runtime.temporal import connect
-from runtime.workers import build_activities, build_worker
-from settings import Settings, get_settings
-
-
-async def run_worker(settings: Settings) -> None:
-    client = await connect(settings)
-    activities = build_activities(settings)
-    try:
-        await build_worker(client, activities, settings.temporal_task_queue).run()
-    finally:
-        activities.store.close()
+import cli
 
 
 def main() -> None:
-    asyncio.run(run_worker(get_settings()))
+    # Through the CLI, so a configuration error is a line per problem and an exit code, never a
+    # traceback.
+    sys.argv[1:1] = ["worker"]
+    cli.main()
 
 
 if __name__ == "__main__":

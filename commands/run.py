@@ -44,11 +44,13 @@ def _print_ready(info: StackInfo) -> None:
 
 
 def command(
-    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
+    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.", min=1, max=65535)] = 8000,
     temporal_port: Annotated[
-        int, typer.Option(help="gRPC port of the Temporal dev server.")
+        int, typer.Option(help="gRPC port of the Temporal dev server.", min=1, max=65535)
     ] = 7233,
-    ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
+    ui_port: Annotated[
+        int, typer.Option(help="Port of the Temporal Web UI.", min=1, max=65535)
+    ] = 8233,
     data_dir: Annotated[
         Path, typer.Option(help="Where the Temporal and Rapport databases and the outbox live.")
     ] = Path(".rapport"),

@@ -5,18 +5,17 @@ from __future__ import annotations
 import math
 import time
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+
+from settings import http_base_url_problem
 
 REDACTED = "[redacted]"
 
 
 def check_base_url(url: str, setting: str) -> str:
     """`url` without a trailing slash; ValueError unless it is an absolute http(s) URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(
-            f"{setting} must be an http(s) base URL, e.g. https://host[:port]: {url!r}"
-        )
+    problem = http_base_url_problem(url, setting)
+    if problem is not None:
+        raise ValueError(problem)
     return url.rstrip("/")
 
 

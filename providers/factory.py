@@ -35,23 +35,16 @@ def email_provider(settings: Settings) -> EmailProvider:
 
 
 def sms_provider(settings: Settings) -> SmsProvider:
-    sid = settings.twilio_account_sid or None
+    from settings import check_twilio
+
+    for problem in check_twilio(settings):  # `get_settings` refuses these before anything starts
+        raise ProviderConfigError(problem)
+    sid = settings.twilio_account_sid
     token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
-    if sid is None and not token:
+    if not sid or not token:
         from providers.outbox import OutboxSmsProvider
 
         return OutboxSmsProvider(settings.outbox_dir)
-    if sid is None or not token:
-        missing = "TWILIO_ACCOUNT_SID" if sid is None else "TWILIO_AUTH_TOKEN"
-        raise ProviderConfigError(
-            f"{missing} is not set: set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to send SMS"
-            " through Twilio, or neither to use the local outbox"
-        )
-    if not settings.twilio_from and not settings.twilio_messaging_service_sid:
-        raise ProviderConfigError(
-            "Twilio credentials are set but no sender: set TWILIO_FROM or"
-            " TWILIO_MESSAGING_SERVICE_SID"
-        )
     from providers.twilio import TwilioSmsProvider
 
     return TwilioSmsProvider(
