@@ -243,7 +243,8 @@ def http_base_url_problem(url: str, variable: str) -> str | None:
     return f"{variable} must be an http(s) base URL, e.g. https://host[:port]: {url!r}"
 
 
-def _port_problem(text: str) -> str | None:
+def port_problem(text: str) -> str | None:
+    """Why `text` is not a TCP port, if it is not."""
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         return "the port must be a number from 1 to 65535"
     return None
@@ -311,7 +312,7 @@ def check_temporal(settings: Settings) -> Iterable[str]:
     address = settings.temporal_address
     if address is not None:
         host, colon, port = address.strip().rpartition(":")
-        problem = _port_problem(port) if colon else "no port"
+        problem = port_problem(port) if colon else "no port"
         if problem is None and not host.strip("[]"):
             problem = "no host"
         if problem:
@@ -334,6 +335,17 @@ def _validation_problem(error: ErrorDetails) -> str:
     variable = ".".join(str(part) for part in error["loc"]) or "configuration"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{variable}: {message}"
+
+
+def check_ports(**ports: int) -> None:
+    """`ConfigurationError` naming each option (`api_port` is `--api-port`) out of range."""
+    problems = [
+        f"--{option.replace('_', '-')}: {problem}"
+        for option, port in ports.items()
+        if (problem := port_problem(str(port)))
+    ]
+    if problems:
+        raise ConfigurationError(problems)
 
 
 def load_settings() -> Settings:

@@ -6,16 +6,17 @@ from typing import Annotated
 
 import typer
 
-from settings import get_settings
+from settings import check_ports, get_settings
 
 
 def command(
     host: Annotated[
         str, typer.Option(help="Interface to listen on (0.0.0.0 for every interface).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the HTTP API (track/identify, start runs, contacts, webhooks)."""
+    check_ports(port=port)
     settings = get_settings()
     settings.check_serving(api_host=host)  # before anything starts: refuse unsafe settings
 

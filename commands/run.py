@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from commands.common import console_out
-from settings import get_settings
+from settings import check_ports, get_settings
 
 if TYPE_CHECKING:
     from runtime.stack import StackInfo
@@ -44,13 +44,11 @@ def _print_ready(info: StackInfo) -> None:
 
 
 def command(
-    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.", min=1, max=65535)] = 8000,
+    api_port: Annotated[int, typer.Option(help="Port of the HTTP API.")] = 8000,
     temporal_port: Annotated[
-        int, typer.Option(help="gRPC port of the Temporal dev server.", min=1, max=65535)
+        int, typer.Option(help="gRPC port of the Temporal dev server.")
     ] = 7233,
-    ui_port: Annotated[
-        int, typer.Option(help="Port of the Temporal Web UI.", min=1, max=65535)
-    ] = 8233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
     data_dir: Annotated[
         Path, typer.Option(help="Where the Temporal and Rapport databases and the outbox live.")
     ] = Path(".rapport"),
@@ -59,6 +57,7 @@ def command(
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
     from runtime.stack import HOST, StackOptions, configure_logging, run_stack
 
+    check_ports(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port)
     settings = get_settings()
     settings.check_serving(api_host=HOST)  # before the dev server starts
     configure_logging()

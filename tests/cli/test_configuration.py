@@ -104,11 +104,13 @@ def test_every_command_refuses_a_bad_configuration_without_a_traceback(
     assert result.returncode == 2
 
 
-def test_a_port_out_of_range_is_a_usage_error(project: Project) -> None:
-    result = run(project, {}, "run", "--api-port", "70000", "--data-dir", "data")
-    assert result.returncode == 2
-    assert "Invalid value for '--api-port'" in result.stderr
-    assert "Traceback" not in result.stderr and not (project.root / "data").exists()
+def test_a_port_out_of_range_is_refused(project: Project) -> None:
+    result = run(project, {}, "run", "--api-port", "70000", "--ui-port", "0", "--data-dir", "data")
+    assert result.stderr.splitlines() == [
+        "error: --api-port: the port must be a number from 1 to 65535",
+        "error: --ui-port: the port must be a number from 1 to 65535",
+    ]
+    assert result.returncode == 2 and not (project.root / "data").exists()
 
 
 def test_temporal_tls_and_urls_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
