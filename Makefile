@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/rapport run
+	$(BIN)/rapport run --demo-shop
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,7 +26,12 @@ COMMANDS: dict[str, str] = {
     "resume": "resume",
 }
 # Sub-apps with commands of their own: command name -> module defining `app`.
-GROUPS: dict[str, str] = {"contacts": "contacts", "report": "report", "events": "events"}
+GROUPS: dict[str, str] = {
+    "contacts": "contacts",
+    "report": "report",
+    "events": "events",
+    "demo": "demo",
+}
 NAMES = frozenset(COMMANDS.values()) | frozenset(GROUPS)
 
 

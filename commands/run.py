@@ -52,6 +52,13 @@ def command(
     data_dir: Annotated[
         Path, typer.Option(help="Where the Temporal and Rapport databases and the outbox live.")
     ] = Path(".rapport"),
+    demo_shop: Annotated[
+        bool,
+        typer.Option(
+            "--demo-shop",
+            help="Seed the demo shop's year of history once (rapport demo seed; make run does).",
+        ),
+    ] = False,
 ) -> None:
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
@@ -62,6 +69,10 @@ def command(
     settings.check_serving(api_host=HOST)  # before the dev server starts
     configure_logging()
     options = StackOptions(
-        api_port=api_port, temporal_port=temporal_port, ui_port=ui_port, data_dir=data_dir
+        api_port=api_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        data_dir=data_dir,
+        demo_shop=demo_shop,
     )
     asyncio.run(run_stack(settings, options, _print_ready))

@@ -35,6 +35,7 @@ from temporalio.client import Client
 
 from api.app import create_app, proxy_options
 from errors import InterruptedByUserError, UnavailableError
+from runtime.demo_shop import seed_demo_shop_once
 from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
@@ -59,6 +60,7 @@ class StackOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     data_dir: Path = Path(".rapport")
+    demo_shop: bool = False  # seed `rapport demo seed`'s shop once (make run)
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,8 @@ async def run_stack(
             client = await wait_for_temporal(settings, address, server, stop=stop)
         store = await asyncio.to_thread(Store.open, settings.database)
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
+        if options.demo_shop:
+            await asyncio.to_thread(seed_demo_shop_once, store)
         await _serve_until_stopped(settings, options, client, store, server, seeded, on_ready, stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
