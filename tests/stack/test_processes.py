@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,9 @@ from tests.stack.helpers import (
     project_settings,
     start_stack,
 )
+from tests.waiting import eventually
 from workflows.compiler import compile_journey
+from workflows.contracts import EventPayload
 from workflows.journey_workflow import JourneyWorkflow
 
 DURABLE_JOURNEY = """\
@@ -38,7 +41,9 @@ steps:
     send: email
     template: onboarding/welcome
     category: transactional
-  - wait: 2s
+  - id: hold
+    wait_for: go
+    timeout: 1h
   - id: second
     send: email
     template: onboarding/welcome
@@ -56,14 +61,6 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-
-
-async def _until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_killing_the_worker_mid_run_loses_and_duplicates_nothing(
@@ -94,12 +91,19 @@ async def test_killing_the_worker_mid_run_loses_and_duplicates_nothing(
         client = await connect(settings)
         result = await start_run(client, store, plan, "dora", task_queue=queue)
         assert result.started
-        await _until(lambda: sent() == ["first"], 30, "the first send")
+        await eventually(lambda: sent() == ["first"], "the first send", seen=lambda _: sent())
         workers[0].kill()  # SIGKILL: no graceful shutdown, the run is mid-wait
         workers[0].wait()
         assert sent() == ["first"]
         workers.append(_worker(env, log))
         handle = client.get_workflow_handle_for(JourneyWorkflow.run, result.workflow_id)
+
+        async def holding() -> bool:  # the new worker has the run, past `first`, at its wait
+            return (await handle.query(JourneyWorkflow.status)).waiting_for == "go"
+
+        await eventually(holding, "the new worker to resume the run at its wait", timeout=60)
+        go = EventPayload(id=uuid.uuid4().hex, name="go", timestamp=datetime.now(UTC))
+        await handle.signal(JourneyWorkflow.on_event, go)
         outcome = await asyncio.wait_for(handle.result(), 60)
         assert outcome.outcome == "completed"
         assert sent() == ["first", "second"]
@@ -158,11 +162,14 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         code, out = await _cli("start", "onboarding", "--contact", "alice", env=env)
         assert code == 0, out
         outbox = data_dir / "outbox"
-        await _until(lambda: len(list(outbox.glob("*.eml"))) == 1, 5, "the welcome email")
+        await eventually(lambda: len(list(outbox.glob("*.eml"))) == 1, "the welcome email")
 
         assert await _interrupt(process) == 0, log.read_text()
-        await asyncio.sleep(0.2)
-        assert processes_mentioning(str(data_dir)) == []
+        await eventually(
+            lambda: processes_mentioning(str(data_dir)) == [],
+            "every process of the stack to exit",
+            seen=lambda _: processes_mentioning(str(data_dir)),
+        )
 
         process, _ = await start_stack(data_dir, *ports, log)
         running.append(process)
@@ -172,8 +179,11 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         assert (run["status"], run["execution"], run["step"]) == ("running", "running", "wait_2")
         assert len(list(outbox.glob("*.eml"))) == 1  # resumed, not re-sent
         assert await _interrupt(process) == 0, log.read_text()
-        await asyncio.sleep(0.2)
-        assert processes_mentioning(str(data_dir)) == []
+        await eventually(
+            lambda: processes_mentioning(str(data_dir)) == [],
+            "every process of the stack to exit",
+            seen=lambda _: processes_mentioning(str(data_dir)),
+        )
     finally:
         for process in running:
             if process.returncode is None:
