@@ -20,6 +20,7 @@ from errors import ConfigurationError
 # only a server whose public URL is this machine may use it (`Settings.serving_problems`).
 DEV_SECRET = "rapport-dev-secret-change-me"
 MIN_SECRET_BYTES = 32
+DEV_SERVER_DB_NAME = "temporal.db"
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def dev_server_db(self) -> Path:
+        """The embedded Temporal dev server's SQLite file (`rapport run`)."""
+        return self.data_dir / DEV_SERVER_DB_NAME
 
     @property
     def public_url_is_loopback(self) -> bool:

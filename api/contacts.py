@@ -1,5 +1,6 @@
 """`GET /v1/contacts/{id}`: a contact's profile, consent, runs and messages, from the store;
-`DELETE /v1/contacts/{id}`: erasure (GDPR) — the contact's runs cancelled, its data deleted."""
+`DELETE /v1/contacts/{id}`: erasure (GDPR) — the contact's runs deleted from Temporal, its data
+deleted."""
 
 from __future__ import annotations
 
@@ -56,12 +57,14 @@ def get_contact(
 @router.delete(
     "/{contact_id}",
     response_model=ErasureView,
-    summary="Erase a contact (GDPR): cancel its runs, delete its data",
-    description="First every open journey run of the contact is cancelled (Temporal must "
-    "accept each cancellation, else 503 and nothing is deleted); then, in one transaction, the "
-    "profile, events and consent are deleted, ledger rows and runs are kept for counts without "
-    "personal data, and the contact's addresses are suppressed by hash. An event that arrives "
-    "later for the same id creates a new, empty contact.",
+    summary="Erase a contact (GDPR): delete its runs and its data",
+    description="First every workflow execution of the contact, open or closed, is deleted "
+    "from Temporal with its history (Temporal must accept each deletion, else 503 and nothing "
+    "else is deleted); then, in one transaction, the profile, events, consent and traits are "
+    "deleted, ledger rows and runs are kept for counts without personal data, and the "
+    "contact's addresses are suppressed by hash; then the contact's outbox files are removed "
+    "and SQLite's write-ahead log is checkpointed (docs/compliance.md says what is erased "
+    "where). An event that arrives later for the same id creates a new, empty contact.",
     responses={
         404: {
             "model": Problem,
@@ -83,6 +86,18 @@ async def erase_contact(
     store = state.store
     if await asyncio.to_thread(store.get_contact, contact_id) is None:
         raise HTTPException(404, detail=f"no contact {contact_id!r} in the store")
-    erased = await erasure.erase_contact(state.temporal.get, store, state.plans, contact_id)
+    erased = await erasure.erase_contact(
+        state.temporal.get,
+        store,
+        state.plans,
+        contact_id,
+        outbox_dir=state.settings.outbox_dir,
+        temporal_db=state.settings.dev_server_db,
+    )
     state.metrics.erased.inc()
-    return ErasureView(runs_cancelled=erased.runs_cancelled, **erased.result.model_dump())
+    return ErasureView(
+        runs_cancelled=erased.runs_cancelled,
+        executions_deleted=erased.executions_deleted,
+        outbox_files_deleted=erased.outbox_files_deleted,
+        **erased.result.model_dump(),
+    )

@@ -202,6 +202,11 @@ class ErasureView(BaseModel):
                 {
                     "contact_id": "alice",
                     "runs_cancelled": ["journey:onboarding:alice"],
+                    "executions_deleted": [
+                        "journey:onboarding:alice",
+                        "journey:feedback_follow_up:alice:B-3318",
+                    ],
+                    "outbox_files_deleted": 2,
                     "profile_deleted": True,
                     "events_deleted": 12,
                     "consents_deleted": 2,
@@ -215,7 +220,15 @@ class ErasureView(BaseModel):
 
     contact_id: str
     runs_cancelled: list[str] = Field(
-        description="Workflow ids of the contact's runs that were cancelled."
+        description="Workflow ids of the contact's runs that were still open: ended by the "
+        "deletion, recorded as cancelled."
+    )
+    executions_deleted: list[str] = Field(
+        description="Workflow ids of every execution of the contact deleted from Temporal, "
+        "open or closed, with its history."
+    )
+    outbox_files_deleted: int = Field(
+        description="The contact's messages removed from the local outbox (`.eml`, `.txt`)."
     )
     profile_deleted: bool
     events_deleted: int

@@ -1,6 +1,7 @@
 """`rapport contacts erase ID`: erase a contact (GDPR), as `DELETE /v1/contacts/{id}` does —
-its journey runs cancelled first, then its profile, events and consent deleted, its messages
-redacted, and its addresses kept only as hashed suppressions (docs/compliance.md)."""
+its journey runs deleted from Temporal first, then its profile, events and consent deleted,
+its messages redacted, its outbox files removed, and its addresses kept only as hashed
+suppressions (docs/compliance.md)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,14 @@ async def _erase(settings: Settings, contact_id: str) -> Erased | None:
         if await asyncio.to_thread(store.get_contact, contact_id) is None:
             return None
         plans = await asyncio.to_thread(lambda: compile_project(settings).plans)
-        return await erase_contact(lambda: connect_client(settings), store, plans, contact_id)
+        return await erase_contact(
+            lambda: connect_client(settings),
+            store,
+            plans,
+            contact_id,
+            outbox_dir=settings.outbox_dir,
+            temporal_db=settings.dev_server_db,
+        )
     finally:
         store.close()
 
@@ -42,13 +50,13 @@ def command(
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Erase a contact (GDPR): cancel its runs, delete its data, keep its addresses suppressed."""
+    """Erase a contact (GDPR): delete its runs and data, keep its addresses suppressed."""
     if not yes:
         if not sys.stdin.isatty():
             raise RapportError(f"erasing {contact_id!r} cannot be undone: pass --yes to confirm")
         typer.confirm(
-            f"Erase {contact_id!r}: cancel its runs and delete its profile, events and "
-            "consent? This cannot be undone",
+            f"Erase {contact_id!r}: delete its runs, profile, events, consent and outbox "
+            "files? This cannot be undone",
             abort=True,
         )
     erased = asyncio.run(_erase(get_settings(), contact_id))
@@ -56,11 +64,20 @@ def command(
         raise InvalidInputError(f"no contact {contact_id!r} in the store")
     result = erased.result
     if json_output:
-        print_json({"runs_cancelled": erased.runs_cancelled, **result.model_dump()})
+        print_json(
+            {
+                "runs_cancelled": erased.runs_cancelled,
+                "executions_deleted": erased.executions_deleted,
+                "outbox_files_deleted": erased.outbox_files_deleted,
+                **result.model_dump(),
+            }
+        )
         return
     print_plain(
         console_out(),
-        f"erased {contact_id!r}: {_plural(len(erased.runs_cancelled), 'run')} cancelled, "
+        f"erased {contact_id!r}: {_plural(len(erased.executions_deleted), 'run')} deleted "
+        f"from Temporal ({len(erased.runs_cancelled)} still open), "
+        f"{_plural(erased.outbox_files_deleted, 'outbox file')} removed, "
         f"{_plural(result.events_deleted, 'event')} and "
         f"{_plural(result.consents_deleted, 'consent record')} deleted, "
         f"{_plural(result.messages_redacted, 'message')} redacted, "

@@ -40,7 +40,7 @@ from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
 from runtime.workers import build_activities, build_worker
-from settings import Settings
+from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contact_file import ContactFileError, load_contact_file
@@ -87,9 +87,18 @@ def dev_server_command(data_dir: Path, port: int, ui_port: int) -> list[str]:
         "server",
         "start-dev",
         "--db-filename",
-        str(data_dir / "temporal.db"),
+        str(data_dir / DEV_SERVER_DB_NAME),
         "--sqlite-pragma",
         "journal_mode=wal",
+        # Deleted rows zeroed, not left in free pages: erasure deletes workflow histories.
+        "--sqlite-pragma",
+        "secure_delete=on",
+        # Erasure deletes closed executions too; the server deletes one only once its queues'
+        # ack levels pass its close, saved every 30 s by default: every second instead.
+        "--dynamic-config-value",
+        'history.transferProcessorUpdateAckInterval="1s"',
+        "--dynamic-config-value",
+        'history.visibilityProcessorUpdateAckInterval="1s"',
         "--sqlite-pragma",
         "synchronous=normal",
         "--ip",

@@ -99,6 +99,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are zeroed, not left in free pages: erasure must leave no copy in
+            # the file (consent/erasure.py).
+            cursor.execute("PRAGMA secure_delete=ON")
             if not memory:
                 _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous=NORMAL")

@@ -7,6 +7,7 @@ inserts that may race use the database's INSERT … ON CONFLICT.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -21,6 +22,7 @@ from store.ledger import MessageLedger
 from store.models import (
     Consent,
     Contact,
+    ContactTrait,
     Event,
     JourneyState,
     Message,
@@ -106,6 +108,27 @@ class Store(TraitMethods):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def checkpoint(self, attempts: int = 20) -> bool:
+        """SQLite: fold the write-ahead log into the database file and truncate it, so rows
+        just erased leave no older copy there (with `secure_delete` the file keeps none either).
+        Retried while a reader holds the log; False if it never got through. PostgreSQL: True,
+        nothing to do here (VACUUM reclaims dead rows; see docs/compliance.md)."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        for _attempt in range(attempts):
+            connection = self.engine.raw_connection()  # outside any transaction, as it must be
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = cursor.fetchone()
+                cursor.close()
+            finally:
+                connection.close()
+            if busy is None or not busy[0]:
+                return True
+            time.sleep(0.05)
+        return False
 
     def __enter__(self) -> Store:
         return self
@@ -267,6 +290,7 @@ class Store(TraitMethods):
             events = execute(session, delete(Event).where(Event.contact_id == contact_id))
             self.delete_traits(session, contact_id)
             consents = execute(session, delete(Consent).where(Consent.contact_id == contact_id))
+            execute(session, delete(ContactTrait).where(ContactTrait.contact_id == contact_id))
             messages = execute(
                 session,
                 update(Message)

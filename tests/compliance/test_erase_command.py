@@ -1,19 +1,20 @@
 """`rapport contacts erase ID` on the shared dev server and store: the contact's runs are
-cancelled, its data deleted, and its address stays suppressed."""
+deleted from Temporal, its data and outbox files deleted, and its address stays suppressed."""
 
 from __future__ import annotations
 
 import json
 
-from temporalio.client import WorkflowExecutionStatus
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli import ExitCode, exit_code_for
 from errors import RapportError
 from tests.stack.conftest import Cli
-from tests.stack.helpers import Stack, closed_status
+from tests.stack.helpers import Stack
 
 
-async def test_erase_cancels_the_runs_deletes_the_data_and_keeps_the_address_suppressed(
+async def test_erase_deletes_the_runs_and_the_data_and_keeps_the_address_suppressed(
     stack: Stack, cli: Cli
 ) -> None:
     contact = stack.contact("alice")
@@ -32,7 +33,12 @@ async def test_erase_cancels_the_runs_deletes_the_data_and_keeps_the_address_sup
     workflow_id = f"journey:onboarding:{contact}"
     assert report["runs_cancelled"] == [workflow_id]
     assert report["profile_deleted"] is True and report["messages_redacted"] == 1
-    assert await closed_status(stack.client, workflow_id) is WorkflowExecutionStatus.CANCELED
+    assert report["executions_deleted"] == [workflow_id]
+    assert report["outbox_files_deleted"] == 1
+    with pytest.raises(RPCError) as gone:
+        await stack.client.get_workflow_handle(workflow_id).describe()
+    assert gone.value.status == RPCStatusCode.NOT_FOUND
+    assert not [p for p in stack.outbox.glob("*") if (email or "").encode() in p.read_bytes()]
     assert stack.store.get_contact(contact) is None
     assert stack.store.is_suppressed("email", email or "") == "erased"
     [message] = stack.store.ledger.messages_for_contact(contact)

@@ -12,16 +12,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 from typer.testing import CliRunner
 
-from activities.journey_activities import JourneyActivities
 from cli import app
-from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.stack import wait_for_temporal
 from runtime.temporal import connect
-from runtime.workers import build_worker
 from settings import get_settings
-from store import Store
-from tests.stack.helpers import Stack, dev_server_process, free_port, project_settings
-from workflows.project import compile_project
+from tests.stack.helpers import (
+    Stack,
+    dev_server_process,
+    free_port,
+    project_settings,
+    worker_stack,
+)
 
 
 @pytest.fixture(scope="session")
@@ -43,18 +44,8 @@ async def stack(dev_server: str, tmp_path_factory: pytest.TempPathFactory) -> As
         temporal_address=dev_server,
         temporal_task_queue=f"stack-{uuid.uuid4().hex[:8]}",
     )
-    client = await connect(settings)
-    store = Store.open(settings.database)
-    activities = JourneyActivities(
-        store=store,
-        email=OutboxEmailProvider(settings.outbox_dir),
-        sms=OutboxSmsProvider(settings.outbox_dir),
-        settings=settings,
-    )
-    plans = compile_project(settings).plans
-    async with build_worker(client, activities, settings.temporal_task_queue):
-        yield Stack(settings, client, store, settings.outbox_dir, plans)
-    store.close()
+    async with worker_stack(settings, await connect(settings)) as running:
+        yield running
 
 
 # `rapport …` in this process against the shared stack: exit code, stdout, exception.

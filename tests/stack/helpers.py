@@ -8,21 +8,25 @@ import re
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
+from activities.journey_activities import JourneyActivities
+from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import venv_binary
+from runtime.workers import build_worker
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, LedgerEntry
 from tests.waiting import WaitTimeout, eventually
 from workflows.contact_file import load_contact_file
 from workflows.plan import JourneyPlan
+from workflows.project import compile_project
 
 ROOT = Path(__file__).resolve().parents[2]
 RAPPORT = venv_binary("rapport")
@@ -233,3 +237,22 @@ async def start_stack(
             urls[found[1]] = found[2]
         if text.startswith("Try:"):
             return process, urls
+
+
+@asynccontextmanager
+async def worker_stack(settings: Settings, client: Client) -> AsyncIterator[Stack]:
+    """The project's journeys, a worker in this process on the settings' task queue, the
+    SQLite store and the outbox of the settings' data dir."""
+    store = Store.open(settings.database)
+    activities = JourneyActivities(
+        store=store,
+        email=OutboxEmailProvider(settings.outbox_dir),
+        sms=OutboxSmsProvider(settings.outbox_dir),
+        settings=settings,
+    )
+    plans = compile_project(settings).plans
+    try:
+        async with build_worker(client, activities, settings.temporal_task_queue):
+            yield Stack(settings, client, store, settings.outbox_dir, plans)
+    finally:
+        store.close()
