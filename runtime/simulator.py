@@ -32,7 +32,7 @@ from workflows.contracts import EventPayload, JourneyInput, JourneyResult, Timel
 from workflows.expressions import ExpressionError, evaluate_condition
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
-from workflows.model import Duration, EventTrigger
+from workflows.model import EventTrigger, Offset
 from workflows.plan import JourneyPlan
 from workflows.source import YamlProblem, read_yaml_file
 
@@ -46,7 +46,7 @@ class SimulationError(Exception):
 class ScheduledEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    after: Duration = Field(description="When, counted from the simulation start.")
+    after: Offset = Field(description="When, counted from the simulation start (0m: at it).")
     event: str = Field(min_length=1)
     properties: dict[str, Any] = Field(default_factory=dict)
 

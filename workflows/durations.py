@@ -19,8 +19,11 @@ class DurationError(ValueError):
     pass
 
 
-def parse_duration(text: str, *, allow_negative: bool = False) -> timedelta:
-    """Parse `30m`, `2h`, `3d`, `1w` or ISO 8601 (`P3D`, `PT2H`, `P1W`)."""
+def parse_duration(
+    text: str, *, allow_negative: bool = False, allow_zero: bool = False
+) -> timedelta:
+    """Parse `30m`, `2h`, `3d`, `1w` or ISO 8601 (`P3D`, `PT2H`, `P1W`). A wait must be longer
+    than zero; an offset from a moment (`allow_zero`) may be the moment itself."""
     if not isinstance(text, str):
         raise DurationError(f"expected a duration such as 30m, 2h, 3d, 1w or P3D, got {text!r}")
     raw = text.strip()
@@ -45,7 +48,7 @@ def parse_duration(text: str, *, allow_negative: bool = False) -> timedelta:
         negative = bool(iso["sign"])
     if negative and not allow_negative:
         raise DurationError(f"invalid duration {text!r}: must not be negative here")
-    if seconds == 0 and not negative:
+    if seconds == 0 and not negative and not allow_zero:
         raise DurationError(f"invalid duration {text!r}: must be longer than zero")
     return timedelta(seconds=-seconds if negative else seconds)
 

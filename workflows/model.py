@@ -61,12 +61,12 @@ class LanguageModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _parse_duration(value: object, *, allow_negative: bool) -> object:
+def _parse_duration(value: object, *, allow_negative: bool, allow_zero: bool = False) -> object:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         raise ValueError(f"a duration needs a unit: write {value}d, {value}h or {value}m")
-    return parse_duration(str(value), allow_negative=allow_negative)
+    return parse_duration(str(value), allow_negative=allow_negative, allow_zero=allow_zero)
 
 
 _DURATION_SCHEMA = WithJsonSchema(
@@ -74,15 +74,22 @@ _DURATION_SCHEMA = WithJsonSchema(
 )
 _DURATION_TEXT = PlainSerializer(format_duration, return_type=str, when_used="always")
 
+# A wait is longer than zero; an offset from a moment may be zero (the moment itself).
 Duration = Annotated[
     timedelta,
     BeforeValidator(lambda v: _parse_duration(v, allow_negative=False)),
     _DURATION_TEXT,
     _DURATION_SCHEMA,
 ]
+Offset = Annotated[
+    timedelta,
+    BeforeValidator(lambda v: _parse_duration(v, allow_negative=False, allow_zero=True)),
+    _DURATION_TEXT,
+    _DURATION_SCHEMA,
+]
 SignedDuration = Annotated[
     timedelta,
-    BeforeValidator(lambda v: _parse_duration(v, allow_negative=True)),
+    BeforeValidator(lambda v: _parse_duration(v, allow_negative=True, allow_zero=True)),
     _DURATION_TEXT,
     _DURATION_SCHEMA,
 ]

@@ -119,6 +119,32 @@ def _kind_name(model: type[BaseModel] | None) -> str:
     return ""
 
 
+def _home(model: type[BaseModel]) -> str:
+    """What `model` is called in "'key' is a key of …"."""
+    for kind, cls in STEP_KINDS.items():
+        if cls is model:
+            return f"a {kind} step"
+    names: dict[type[BaseModel], str] = {
+        Journey: "the journey (top level)",
+        JourneySettings: "settings",
+        BranchCase: "a branch case",
+        EventCondition: "goal/exit_on",
+    }
+    return names.get(model, "the trigger")
+
+
+def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
+    """A close key of the same place; else, for a key valid elsewhere, where it belongs (not
+    "did you mean" the very word); else a close key of any place."""
+    close = suggest(key, _keys(model) if model is not None else _ALL_KEYS)
+    if close:
+        return close
+    homes = list(dict.fromkeys(_home(m) for m in _MODELS if m is not model and key in _keys(m)))
+    if homes:
+        return f" ('{key}' is a key of {', '.join(homes)})"
+    return suggest(key, [k for k in _ALL_KEYS if k != key])
+
+
 def report_model_error(report: Reporter, raw: Any, detail: ErrorDetails) -> None:
     loc, model = _untagged(tuple(detail["loc"]))
     path = _resolve(raw, loc)
@@ -134,9 +160,8 @@ def report_model_error(report: Reporter, raw: Any, detail: ErrorDetails) -> None
     elif kind == "missing":
         report.error(path, f"missing required key '{field_name}'{_kind_name(model)}")
     elif kind == "extra_forbidden":
-        choices = _keys(model) if model is not None else _ALL_KEYS
-        suggestion = suggest(field_name, choices) or suggest(field_name, _ALL_KEYS)
-        report.error(path, f"unknown key '{field_name}'{_kind_name(model)}{suggestion}", key=True)
+        hint = _unknown_key_hint(field_name, model)
+        report.error(path, f"unknown key '{field_name}'{_kind_name(model)}{hint}", key=True)
     elif kind == "invalid_step":
         step_message, key = _step_kind_problem(value)
         if key is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.compiler.conftest import HEAD, Project
 
 SEND = "  - id: welcome\n    send: email\n    template: onboarding/welcome\n"
@@ -259,3 +261,31 @@ def test_an_unquoted_yes_or_no_gets_a_quoting_hint(project: Project) -> None:
         "journeys/test.yaml:5:11: exit: expected text, got false: YAML reads unquoted "
         'yes/no/on/off/true/false as booleans; quote the text, e.g. "no"'
     ]
+
+
+def test_a_key_valid_elsewhere_says_where_it_belongs_not_did_you_mean_itself(
+    project: Project,
+) -> None:
+    text = HEAD + '  - wait_until: "09:00"\n    timezone: Europe/Paris\n'
+    assert project.errors(text) == [
+        "journeys/test.yaml:6:5: unknown key 'timezone' of a wait_until step "
+        "('timezone' is a key of settings)"
+    ]
+
+
+def test_a_key_of_several_places_lists_them(project: Project) -> None:
+    text = HEAD + SEND + "    when: contact.vip\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:8:5: unknown key 'when' of a send step ('when' is a key of a "
+        "wait_for step, the trigger, a branch case, goal/exit_on)"
+    ]
+
+
+def test_a_wait_of_zero_is_refused_but_an_offset_of_zero_is_the_moment_itself(
+    project: Project,
+) -> None:
+    assert project.errors(HEAD + "  - wait: 0m\n") == [
+        "journeys/test.yaml:5:11: wait: invalid duration '0m': must be longer than zero"
+    ]
+    plan = project.plan(HEAD + '  - wait_until: "09:00"\n    offset: 0m\n')
+    assert [step.offset for step in plan.journey.steps] == [timedelta(0)]  # type: ignore[union-attr]

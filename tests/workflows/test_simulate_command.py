@@ -93,3 +93,22 @@ def test_a_bad_events_file_names_the_file_and_field(tmp_path: Path) -> None:
         "use 30m, 2h, 3d, 1w or ISO 8601 such as P3D or PT2H"
     )
     assert "Traceback" not in done.stderr
+
+
+def test_an_event_at_the_start_itself_is_simulated(tmp_path: Path) -> None:
+    events = tmp_path / "events.yaml"
+    events.write_text("- after: 0m\n  event: signed_up\n  properties: {plan: starter}\n")
+    done = simulate(
+        "onboarding",
+        "--contact",
+        "contacts/alice.yaml",
+        "--events",
+        str(events),
+        "--start",
+        "2026-11-02T15:00:00Z",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["started_at"] == "2026-11-02T15:00:00+00:00"
+    assert result["timeline"][0]["step"] == "welcome"
