@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider tests/structure  # every module in a layer
 
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache .mypy_cache .ruff_cache
