@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, or_, select
-from sqlalchemy.orm import aliased
 
 from reports.loyalty import day_or_instant, ratio
 from reports.sql import count_where, seconds_between
@@ -127,49 +126,53 @@ def _round(value: float | None) -> float | None:
 
 def _steps(conn: Connection, runs: Any, order: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per step: runs that reached it, and runs that left the journey there without
-    converting (ended, and it was the last step they reached)."""
+    converting (ended, and it was the last step they reached: their highest `last_seq`)."""
     joined = and_(RunStep.workflow_id == runs.c.workflow_id, RunStep.run_id == runs.c.run_id)
-    other = aliased(RunStep)
-    last_seq = (
-        select(func.max(other.last_seq))
-        .where(other.workflow_id == runs.c.workflow_id, other.run_id == runs.c.run_id)
-        .correlate(runs)
-        .scalar_subquery()
-    )
-    left_here = and_(
-        runs.c.ended_at.is_not(None),
-        or_(runs.c.outcome.is_(None), runs.c.outcome != "converted"),
-        RunStep.last_seq == last_seq,
-    )
-    rows = conn.execute(
-        select(
-            RunStep.step_id,
-            func.count().label("reached"),
-            count_where(left_here).label("drop_off"),
-            func.avg(RunStep.first_seq).label("position"),
-        )
+    reached_rows = conn.execute(
+        select(RunStep.step_id, func.count(), func.avg(RunStep.first_seq))
         .select_from(runs)
         .join(RunStep, joined)
         .group_by(RunStep.step_id)
     ).all()
-    found = {row.step_id: row for row in rows}
-    known = list(order) + sorted(
-        (s for s in found if s not in order), key=lambda s: (float(found[s].position), s)
-    )
-    steps = []
-    for step_id in known:
-        row = found.get(step_id)
-        reached = int(row.reached) if row else 0
-        drop_off = int(row.drop_off) if row else 0
-        steps.append(
-            {
-                "id": step_id,
-                "reached": reached,
-                "drop_off": drop_off,
-                "drop_off_rate": ratio(drop_off, reached),
-            }
+    last = (
+        select(RunStep.workflow_id, RunStep.run_id, func.max(RunStep.last_seq).label("last_seq"))
+        .select_from(runs)
+        .join(RunStep, joined)
+        .where(
+            runs.c.ended_at.is_not(None),
+            or_(runs.c.outcome.is_(None), runs.c.outcome != "converted"),
         )
-    return steps
+        .group_by(RunStep.workflow_id, RunStep.run_id)
+        .subquery()
+    )
+    dropped = dict(
+        conn.execute(
+            select(RunStep.step_id, func.count())
+            .join(
+                last,
+                and_(
+                    RunStep.workflow_id == last.c.workflow_id,
+                    RunStep.run_id == last.c.run_id,
+                    RunStep.last_seq == last.c.last_seq,
+                ),
+            )
+            .group_by(RunStep.step_id)
+        ).all()
+    )
+    reached = {step: int(count) for step, count, _ in reached_rows}
+    position = {step: float(avg) for step, _, avg in reached_rows}
+    known = list(order) + sorted(
+        (s for s in reached if s not in order), key=lambda s: (position[s], s)
+    )
+    return [
+        {
+            "id": step_id,
+            "reached": reached.get(step_id, 0),
+            "drop_off": int(dropped.get(step_id, 0)),
+            "drop_off_rate": ratio(int(dropped.get(step_id, 0)), reached.get(step_id, 0)),
+        }
+        for step_id in known
+    ]
 
 
 def _run_messages(runs: Any, journey: str) -> Any:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import aliased
 
 from reports.sql import count_where, json_number, month_index
 from store import Store
@@ -106,20 +107,18 @@ def _days(window: timedelta) -> int | float:
 
 
 def _order_figures(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
-    """Every order figure in one statement: one pass over the orders before `until`, grouped
-    per customer, then counted."""
+    """The order figures in two statements: the per-customer counts over every order before
+    `until` (answered from the (name, contact_id, timestamp) index alone, no table reads), then
+    the period's revenue (reading only the period's orders)."""
     ts = Event.timestamp
-    revenue = json_number(conn.dialect.name, Event.properties, query.revenue_property)
-    in_period = ts >= query.since
     per_customer = (
         select(
             Event.contact_id,
             func.min(ts).label("first_order"),
             count_where(ts >= query.since - query.window, ts < query.since).label("before"),
-            count_where(in_period).label("during"),
+            count_where(ts >= query.since).label("during"),
             count_where(ts >= query.until - query.window).label("at_end"),
             func.count().label("up_to_until"),
-            func.sum(case((in_period, func.coalesce(revenue, 0.0)), else_=0.0)).label("revenue"),
         )
         .where(Event.name == query.order_event, ts < query.until)
         .group_by(Event.contact_id)
@@ -134,13 +133,20 @@ def _order_figures(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
             count_where(c.at_end > 0).label("active_at_end"),
             count_where(c.during > 0).label("buyers"),
             func.coalesce(func.sum(c.during), 0).label("orders"),
-            func.coalesce(func.sum(c.revenue), 0.0).label("revenue"),
             count_where(c.up_to_until >= 2).label("repeaters"),
             func.count().label("customers"),
         )
     ).one()
-    figures = dict(row._mapping)
-    return {k: float(v) if k == "revenue" else int(v) for k, v in figures.items()}
+    figures: dict[str, Any] = {key: int(value) for key, value in row._mapping.items()}
+    revenue = json_number(conn.dialect.name, Event.properties, query.revenue_property)
+    figures["revenue"] = float(
+        conn.execute(
+            select(func.coalesce(func.sum(revenue), 0.0)).where(
+                Event.name == query.order_event, ts >= query.since, ts < query.until
+            )
+        ).scalar_one()
+    )
+    return figures
 
 
 def _nps(conn: Connection, query: LoyaltyQuery) -> dict[str, Any]:
@@ -188,54 +194,52 @@ def _month_label(index: int) -> str:
 def _cohorts(conn: Connection, query: LoyaltyQuery) -> list[dict[str, Any]]:
     """Customers by the month (UTC) of their first order, for first orders in the period; for
     each later month up to the one holding `until`, the share of the cohort ordering in it.
-    Orders on or after `until` are not seen, so the last month may be a partial one."""
+    Orders on or after `until` are not seen, so the last month may be a partial one.
+
+    A customer whose first order is in the period has every order in it: only the period's
+    orders are read, of contacts with no order before `since`."""
     dialect = conn.dialect.name
     ts = Event.timestamp
-    firsts = (
-        select(Event.contact_id, func.min(ts).label("first_order"))
-        .where(Event.name == query.order_event, ts < query.until)
-        .group_by(Event.contact_id)
-        .having(func.min(ts) >= query.since)
-        .subquery()
+    earlier = aliased(Event)
+    ordered_before = (
+        select(earlier.id)
+        .where(
+            earlier.contact_id == Event.contact_id,
+            earlier.name == query.order_event,
+            earlier.timestamp < query.since,
+        )
+        .exists()
     )
-    cohort = month_index(dialect, firsts.c.first_order).label("cohort")
-    sizes = {
-        int(month): int(customers)
-        for month, customers in conn.execute(
-            select(cohort, func.count()).group_by(cohort).order_by(cohort)
-        )
-    }
-    active = (
-        select(
-            Event.contact_id,
-            month_index(dialect, firsts.c.first_order).label("cohort"),
-            month_index(dialect, ts).label("month"),
-        )
-        .join(firsts, firsts.c.contact_id == Event.contact_id)
-        .where(Event.name == query.order_event, ts < query.until)
+    months = (
+        select(Event.contact_id, month_index(dialect, ts).label("month"))
+        .where(Event.name == query.order_event, ts >= query.since, ts < query.until)
+        .where(~ordered_before)
         .distinct()
         .subquery()
     )
-    later = (active.c.month - active.c.cohort).label("offset")
-    returning: dict[tuple[int, int], int] = {
-        (int(month), int(offset)): int(customers)
-        for month, offset, customers in conn.execute(
-            select(active.c.cohort, later, func.count())
-            .where(and_(active.c.month > active.c.cohort))
-            .group_by(active.c.cohort, later)
+    first_month = func.min(months.c.month).over(partition_by=months.c.contact_id)
+    with_cohort = select(months.c.month, first_month.label("cohort")).subquery()
+    offset = (with_cohort.c.month - with_cohort.c.cohort).label("offset")
+    counts: dict[tuple[int, int], int] = {
+        (int(cohort), int(later)): int(customers)
+        for cohort, later, customers in conn.execute(
+            select(with_cohort.c.cohort, offset, func.count()).group_by(
+                with_cohort.c.cohort, offset
+            )
         )
     }
     last_month = _month_of(query.until - timedelta(microseconds=1))
+    cohorts = sorted(cohort for cohort, later in counts if later == 0)
     return [
         {
             "month": _month_label(month),
-            "customers": size,
+            "customers": counts[(month, 0)],
             "retention": [
-                ratio(returning.get((month, offset), 0), size)
-                for offset in range(1, last_month - month + 1)
+                ratio(counts.get((month, later), 0), counts[(month, 0)])
+                for later in range(1, last_month - month + 1)
             ],
         }
-        for month, size in sizes.items()
+        for month in cohorts
     ]
 
 

@@ -139,6 +139,8 @@ class Event(Base):
         Index("ix_events_contact_timestamp", "contact_id", "timestamp"),
         # Reports aggregate one event name over a period, across contacts.
         Index("ix_events_name_timestamp", "name", "timestamp"),
+        # ... and per customer: every order of each contact, read from the index alone.
+        Index("ix_events_name_contact_timestamp", "name", "contact_id", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
