@@ -181,19 +181,6 @@ class Settings(BaseSettings):
             "print(secrets.token_urlsafe(32))')"
         )
 
-    def trusted_proxies_problem(self) -> str | None:
-        for entry in self.trusted_proxy_list:
-            if entry == "*":
-                continue
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                return (
-                    f"RAPPORT_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
-                    "(e.g. 10.0.0.5 or 10.0.0.0/8, or * for any)"
-                )
-        return None
-
     def configuration_problems(self) -> list[str]:
         """Every problem of the configuration, one line each naming the variable (`CHECKS`)."""
         return [problem for check in CHECKS for problem in check(self)]
@@ -204,7 +191,8 @@ class Settings(BaseSettings):
         machines can reach — it listens off loopback, or RAPPORT_PUBLIC_URL (where providers
         and people reach it, perhaps through a proxy or tunnel) is not this machine — needs
         write keys, as without them it trusts whoever seems to connect from this machine."""
-        problems = [p for p in (self.secret_problem(), self.trusted_proxies_problem()) if p]
+        secret = self.secret_problem()
+        problems = [secret] if secret else []
         if api_host is not None and not self.write_key_list:
             if not is_loopback_host(api_host):
                 problems.append(
@@ -334,7 +322,26 @@ def check_temporal(settings: Settings) -> Iterable[str]:
             yield f"{variable}: no such file {str(path)!r}"
 
 
-CHECKS: list[Check] = [check_twilio, check_provider_urls, check_database_url, check_temporal]
+def check_trusted_proxies(settings: Settings) -> Iterable[str]:
+    for entry in settings.trusted_proxy_list:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            yield (
+                f"RAPPORT_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/8, or * for any)"
+            )
+
+
+CHECKS: list[Check] = [
+    check_twilio,
+    check_provider_urls,
+    check_database_url,
+    check_temporal,
+    check_trusted_proxies,
+]
 
 
 def _validation_problem(error: ErrorDetails) -> str:

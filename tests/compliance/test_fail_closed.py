@@ -79,7 +79,7 @@ def test_which_settings_may_serve() -> None:
     assert keyed.serving_problems(api_host="0.0.0.0") == []
 
     bad_proxy = project_settings(trusted_proxies="10.0.0.0/8, nginx")
-    assert bad_proxy.serving_problems() == [
+    assert bad_proxy.configuration_problems() == [  # checked for every command
         "RAPPORT_TRUSTED_PROXIES: 'nginx' is not an IP address or network "
         "(e.g. 10.0.0.5 or 10.0.0.0/8, or * for any)"
     ]
