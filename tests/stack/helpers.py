@@ -30,6 +30,7 @@ from workflows.project import compile_project
 
 ROOT = Path(__file__).resolve().parents[2]
 RAPPORT = venv_binary("rapport")
+SECOND_NAMESPACE = "rapport-second"
 
 
 def free_port() -> int:
@@ -171,6 +172,8 @@ def dev_server_process(port: int, db_file: Path | None = None) -> Iterator[subpr
             "--port",
             str(port),
             *storage,
+            "--namespace",  # besides `default`, for the tests of a non-default namespace
+            SECOND_NAMESPACE,
             "--log-level",
             "error",
         ],
