@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from store import Store
+from store.models import Base
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import ContactSnapshot
 from workflows.durations import parse_duration
@@ -104,7 +105,9 @@ def scratch_snapshot(
     """The snapshot of a contact that lives in no database (a contact file for `preview`):
     stored in a throwaway in-memory store so that its questions get the same answers, from the
     same queries, as a run's."""
-    with Store.open("sqlite://") as store:
+    with Store.open("sqlite://", migrate_schema=False) as store:
+        # The models' tables straight away: a scratch store needs no migration history.
+        Base.metadata.create_all(store.engine)
         store.upsert_contact(profile)
         for event in history:
             store.record_event(event)
