@@ -213,7 +213,7 @@ class JourneyActivities:
             template=request.template.name,
             recipient=to,
             created_at=request.context.now,
-        )
+        ).entry
 
     def _blocked_reason(
         self, request: SendRequest, contact: ContactRecord | None, to: str | None

@@ -72,7 +72,7 @@ def _now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise RapportError(
             f"--now expects an ISO 8601 timestamp such as 2026-11-28T12:00:00+00:00, got {text!r}"

@@ -42,7 +42,7 @@ def parse_when(option: str, text: str) -> datetime:
         if len(raw) == 10:
             day = date.fromisoformat(raw)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise RapportError(f"{option}: {text!r} is not {WHEN_HELP}") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

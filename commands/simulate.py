@@ -25,7 +25,7 @@ def _parse_start(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise RapportError(f"--start: {text!r} is not an ISO 8601 timestamp") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -98,7 +98,7 @@ def _as_datetime(value: Any, filter_name: str) -> datetime_type:
         return datetime_type(value.year, value.month, value.day)
     if isinstance(value, str):
         try:
-            return datetime_type.fromisoformat(value.strip().replace("Z", "+00:00"))
+            return datetime_type.fromisoformat(value.strip())
         except ValueError:
             pass
     raise ValueError(

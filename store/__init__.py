@@ -3,7 +3,7 @@ message ledger, on SQLite or PostgreSQL through SQLAlchemy 2, with Alembic migra
 
     store = Store.open()                      # settings' database, migrated to head
     store.upsert_contact(ContactRecord(id="u1", email="ada@example.com"))
-    entry = store.ledger.claim(key, contact_id="u1", channel="email")
+    entry, created = store.ledger.claim(key, contact_id="u1", channel="email")
 """
 
 from store.db import make_engine, migrate

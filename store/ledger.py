@@ -9,6 +9,7 @@ status it has reached, so a retried or replayed send sees `sent` and does not se
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -27,6 +28,13 @@ from store.vocab import (
     Channel,
     MessageStatus,
 )
+
+
+class Claim(NamedTuple):
+    """A ledger row and whether this claim inserted it."""
+
+    entry: LedgerEntry
+    created: bool
 
 
 class UnknownMessageError(KeyError):
@@ -67,49 +75,11 @@ class MessageLedger:
         status: MessageStatus = "queued",
         reason: str | None = None,
         created_at: datetime | None = None,
-    ) -> LedgerEntry:
+    ) -> Claim:
         """The ledger row for `key`: inserted with these fields if there is none, else the
-        existing row unchanged (the fields given here are then ignored)."""
-        entry, _created = self.try_claim(
-            key,
-            contact_id=contact_id,
-            channel=channel,
-            category=category,
-            workflow_id=workflow_id,
-            step_id=step_id,
-            journey=journey,
-            template=template,
-            recipient=recipient,
-            provider=provider,
-            subject=subject,
-            body=body,
-            status=status,
-            reason=reason,
-            created_at=created_at,
-        )
-        return entry
-
-    def try_claim(
-        self,
-        key: str,
-        *,
-        contact_id: str,
-        channel: Channel,
-        category: Category = "marketing",
-        workflow_id: str | None = None,
-        step_id: str | None = None,
-        journey: str | None = None,
-        template: str | None = None,
-        recipient: str | None = None,
-        provider: str | None = None,
-        subject: str | None = None,
-        body: str | None = None,
-        status: MessageStatus = "queued",
-        reason: str | None = None,
-        created_at: datetime | None = None,
-    ) -> tuple[LedgerEntry, bool]:
-        """Like `claim`, also telling whether this call created the row. `created_at` is the
-        run's clock (the simulator's clock is not the wall clock); it drives the frequency cap."""
+        existing row unchanged (the fields given here are then ignored); `created` says which.
+        `created_at` is the run's clock (the simulator's is not the wall clock); it drives the
+        frequency cap."""
         if not key:
             raise ValueError("idempotency key must not be empty")
         check_choice("channel", channel, CHANNELS)
@@ -142,7 +112,7 @@ class MessageLedger:
             )
             created = inserted(session, stmt)
             row = session.scalars(select(Message).where(Message.idempotency_key == key)).one()
-            return _entry(row), created
+            return Claim(_entry(row), created)
 
     def _locked(self, session: Session, key: str) -> Message:
         row = session.scalars(

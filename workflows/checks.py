@@ -221,7 +221,7 @@ def _check_wait_until(report: Reporter, path: YamlPath, text: str) -> None:
     except DurationError:
         pass
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         report.error(
             path,

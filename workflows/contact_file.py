@@ -98,7 +98,7 @@ def _parse_at(value: Any) -> datetime | timedelta:
     else:
         raise ValueError(f"a relative time is in the past: write -{text} for {text} ago")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"{value!r} is neither an ISO timestamp (2026-11-01T09:00:00+00:00) nor a negative "

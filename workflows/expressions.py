@@ -327,7 +327,7 @@ def to_datetime(value: Any) -> datetime:
         moment = datetime(value.year, value.month, value.day)
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)
         except ValueError:
             raise ExpressionError(f"not a date or timestamp: {value!r}") from None
     else:

@@ -25,7 +25,7 @@ def claim(store: Store, key: str = "wf-1:welcome", **fields: object) -> LedgerEn
         "recipient": "ada@example.com",
     }
     values.update(fields)
-    return store.ledger.claim(key, **values)  # type: ignore[arg-type]
+    return store.ledger.claim(key, **values).entry  # type: ignore[arg-type]
 
 
 def test_claim_is_idempotent_second_claim_returns_first_row_with_its_status(store: Store) -> None:
@@ -42,10 +42,10 @@ def test_claim_is_idempotent_second_claim_returns_first_row_with_its_status(stor
     assert len(store.ledger.messages_for_contact("u1")) == 1
 
 
-def test_try_claim_tells_which_call_created_the_row(store: Store) -> None:
+def test_claim_tells_which_call_created_the_row(store: Store) -> None:
     fields = {"contact_id": "u1", "channel": "sms"}
-    _, created = store.ledger.try_claim("k", **fields)  # type: ignore[arg-type]
-    _, again = store.ledger.try_claim("k", **fields)  # type: ignore[arg-type]
+    _, created = store.ledger.claim("k", **fields)  # type: ignore[arg-type]
+    _, again = store.ledger.claim("k", **fields)  # type: ignore[arg-type]
     assert (created, again) == (True, False)
 
 
@@ -58,7 +58,7 @@ def test_concurrent_claims_from_threads_return_one_row(store: Store, store_url: 
         def attempt(n: int) -> tuple[LedgerEntry, bool]:
             target = store if n % 2 else other
             barrier.wait(timeout=30)
-            return target.ledger.try_claim(
+            return target.ledger.claim(
                 "wf-race:step", contact_id="u1", channel="email", body=f"attempt {n}"
             )
 
