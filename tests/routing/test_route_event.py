@@ -111,3 +111,48 @@ async def test_wait_for_wakes_on_the_matching_event_only(stack: Stack, tmp_path:
         JourneyWorkflow.run, f"journey:cart:{dana}:c-2"
     ).result()
     assert closed.outcome == "converted"
+
+
+LOYAL_REWARD = """\
+name: Loyal reward
+trigger:
+  event: order_placed
+  when: count_events("order_placed") >= journey.orders_for_reward
+data:
+  orders_for_reward: 3
+steps:
+  - id: thanks
+    send: email
+    template: feedback/thanks
+    category: transactional
+"""
+
+
+async def test_a_trigger_when_counts_the_whole_history_with_the_journey_data(
+    stack: Stack, tmp_path: Path
+) -> None:
+    path = tmp_path / "loyal_reward.yaml"
+    path.write_text(LOYAL_REWARD)
+    plan, diagnostics = compile_journey(path, ROOT / "templates")
+    assert plan is not None, diagnostics
+    index = EventIndex.build({"loyal_reward": plan})
+    erin, fred = stack.contact("eli"), stack.contact("chen")
+    for contact_id, orders in ((erin, 2), (fred, 1)):
+        for n in range(orders):
+            order = event(contact_id, "order_placed", order_id=f"{contact_id}-{n}")
+            stack.store.record_event(
+                order.model_copy(update={"timestamp": datetime(2026, 1, 1, tzinfo=UTC)})
+            )
+    for n in range(600):  # newer than the orders: the 500 newest events hold no order
+        stack.store.record_event(event(erin, "email_opened", message=f"m-{n}"))
+    results = {}
+    for contact_id in (erin, fred):
+        third = event(contact_id, "order_placed", order_id=f"{contact_id}-new")
+        stack.store.record_event(third)  # the router routes stored events
+        results[contact_id] = await route_event(
+            stack.client, stack.store, index, third, task_queue=stack.task_queue
+        )
+    assert [r.workflow_id for r in results[erin].started if r.started] == [
+        f"journey:loyal_reward:{erin}"
+    ]
+    assert results[fred].skipped == {"loyal_reward": "trigger `when` is false for this event"}
