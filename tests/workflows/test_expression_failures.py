@@ -1,6 +1,6 @@
 """An expression that fails for one contact's data (a huge power, a huge range or repetition, an
 attribute the contact lacks) is a recorded step error the run survives, not a workflow task that
-fails and is retried forever (issue 14 item 6)."""
+fails and is retried forever; a template that does is a failed send (issue 14 item 6)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ steps:
     webhook: "https://{{ contact.crm_host }}/hooks"
   - id: later
     wait_until: "{{ contact.next_visit }}"
+  - id: nudge
+    send: sms
+    template: fragile/nudge
+    category: transactional
   - id: done
     exit: completed
 """
@@ -47,6 +51,10 @@ async def test_a_run_survives_every_evaluation_failure(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    (tmp_path / "templates" / "fragile").mkdir()
+    (tmp_path / "templates" / "fragile" / "nudge.sms.j2").write_text(
+        "Hi {{ contact.first_name }}{{ '!' * contact.big }}\n"
+    )
     path = tmp_path / "fragile.yaml"
     path.write_text(FRAGILE)
     plan = compile_plan(path, tmp_path / "templates")
@@ -92,7 +100,13 @@ async def test_a_run_survives_every_evaluation_failure(
         ("error", "call", None),
         ("webhook", "call", "failed"),
         ("error", "later", None),
+        ("send", "nudge", "failed"),
     ]
+    (nudge,) = [e for e in result.timeline if e.type == "send"]
+    assert nudge.reason == (
+        f"render error: {tmp_path}/templates/fragile/nudge.sms.j2:1: repeating a value would "
+        "make 1,000,000,000 characters or items; at most 1,000,000 are allowed"
+    )
     assert stored is not None
     assert stored.attributes["plan"] == "gold"
     assert "banner" not in stored.attributes and "nickname" not in stored.attributes
