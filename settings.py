@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     journeys_dir: Path = Field(Path("journeys"), validation_alias="RAPPORT_JOURNEYS_DIR")
     templates_dir: Path = Field(Path("templates"), validation_alias="RAPPORT_TEMPLATES_DIR")
     contacts_dir: Path = Field(Path("contacts"), validation_alias="RAPPORT_CONTACTS_DIR")
+    traits_dir: Path = Field(Path("traits"), validation_alias="RAPPORT_TRAITS_DIR")
     database_url: str | None = Field(None, validation_alias="RAPPORT_DATABASE_URL")
 
     temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")

@@ -15,25 +15,16 @@ from typing import Any
 from store import Store
 from store.models import Base
 from store.records import ContactRecord, EventRecord
+from store.traits import TraitUpdater
 from workflows.contracts import ContactSnapshot
 from workflows.durations import parse_duration
 from workflows.event_questions import EventAnswers, EventQuestion, LatestEvent, sorted_questions
 
 
 def flatten_contact(record: ContactRecord) -> dict[str, Any]:
-    """`contact.*` as expressions and templates see it: profile fields, then every attribute."""
-    contact: dict[str, Any] = dict(record.attributes)
-    contact.update(
-        {
-            "id": record.id,
-            "email": record.email,
-            "phone": record.phone,
-            "timezone": record.timezone,
-            "locale": record.locale,
-            "created_at": record.created_at.isoformat() if record.created_at else None,
-        }
-    )
-    return {key: value for key, value in contact.items() if value is not None}
+    """`contact.*` as expressions and templates see it (`ContactRecord.flattened`): attributes,
+    then the computed traits the store loaded with the contact, then the profile fields."""
+    return record.flattened()
 
 
 def answer_event_questions(
@@ -101,13 +92,15 @@ def scratch_snapshot(
     history: Iterable[EventRecord],
     questions: Iterable[EventQuestion],
     now: datetime,
+    traits: TraitUpdater | None = None,
 ) -> ContactSnapshot:
     """The snapshot of a contact that lives in no database (a contact file for `preview`):
     stored in a throwaway in-memory store so that its questions get the same answers, from the
-    same queries, as a run's."""
+    same queries, as a run's — and, with `traits`, its history counts in its traits."""
     with Store.open("sqlite://", migrate_schema=False) as store:
         # The models' tables straight away: a scratch store needs no migration history.
         Base.metadata.create_all(store.engine)
+        store.use_traits(traits)
         store.upsert_contact(profile)
         for event in history:
             store.record_event(event)

@@ -24,6 +24,7 @@ from api.metrics import Metrics, ResponseCounter
 from api.schemas import Health, Problem
 from api.state import ApiState, ClientFactory, TemporalClients
 from runtime.starter import connect_client
+from runtime.traits import open_store
 from settings import Settings
 from store import Store
 from workflows.plan import JourneyPlan
@@ -82,7 +83,7 @@ def create_app(
     metrics = Metrics()
     state = ApiState(
         settings=settings,
-        store=store if store is not None else Store.open(settings.database),
+        store=store if store is not None else open_store(settings),
         temporal=TemporalClients(client_factory or partial(connect_client, settings)),
         plans=plans if plans is not None else load_plans(settings),
         metrics=metrics,

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
-from api.ingest import ClientGetter, ingest_event, is_history
-from runtime.router import EventIndex
+from api.ingest import ClientGetter, ingest_event
+from runtime.router import EventIndex, is_history
 from store import EventRecord, Store
 from store.event_file import EventImportReport, stage_events, staged_events
 from store.importer import Progress, detect_format

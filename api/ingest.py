@@ -38,10 +38,9 @@ from datetime import datetime, timedelta
 
 from temporalio.client import Client
 
-from runtime.router import EventIndex, RouteResult, route_event
+from runtime.router import EventIndex, RouteResult, is_history, route_event
 from settings import Settings
 from store import ContactRecord, EventRecord, Store
-from store.types import utcnow
 from workflows.diagnostics import Severity
 from workflows.plan import JourneyPlan
 from workflows.project import compile_project
@@ -51,11 +50,6 @@ log = logging.getLogger("rapport.api")
 ClientGetter = Callable[[], Awaitable[Client]]
 
 DEFAULT_TRIGGER_MAX_AGE = timedelta(hours=24)
-
-
-def is_history(event: EventRecord, max_age: timedelta, now: datetime | None = None) -> bool:
-    """Whether the event is too old to start or signal anything (SPEC §5b)."""
-    return event.timestamp < (now or utcnow()) - max_age
 
 
 def load_plans(settings: Settings) -> dict[str, JourneyPlan]:

@@ -16,6 +16,7 @@ ALICE_EXAMPLE: dict[str, Any] = {
     "timezone": "America/New_York",
     "locale": "en_US",
     "attributes": {"first_name": "Alice", "plan": "starter"},
+    "traits": {"orders": 1, "lifetime_spend": 42.5, "tier": "bronze", "rfm_segment": "new"},
     "created_at": "2025-03-01T09:30:00Z",
     "updated_at": "2025-03-01T09:30:00Z",
     "consent": {"email": "subscribed", "sms": "subscribed", "records": []},
@@ -162,6 +163,11 @@ class ContactView(BaseModel):
     timezone: str | None
     locale: str | None
     attributes: dict[str, JsonValue]
+    traits: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Computed traits (traits/*.yaml and the built-in rfm_*), read as "
+        "contact.NAME in journeys and templates; see docs/traits.md.",
+    )
     created_at: datetime | None
     updated_at: datetime | None
     consent: ConsentView

@@ -31,6 +31,7 @@ GROUPS: dict[str, str] = {
     "report": "report",
     "events": "events",
     "demo": "demo",
+    "traits": "traits",
 }
 NAMES = frozenset(COMMANDS.values()) | frozenset(GROUPS)
 

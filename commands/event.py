@@ -34,7 +34,10 @@ async def _send(settings: Settings, event: EventRecord) -> dict[str, Any]:
     from runtime.router import EventIndex
 
     index = EventIndex.build(load_plans(settings))
+    from runtime.traits import install_traits
+
     async with session(settings) as s:
+        await asyncio.to_thread(install_traits, s.store, settings)
 
         async def client() -> Any:
             return s.client

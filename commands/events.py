@@ -16,7 +16,6 @@ from commands.progress import import_bars, print_rejections
 from commands.runs import print_plain
 from errors import InvalidInputError, ProblemsReportedError, UnavailableError
 from settings import Settings, get_settings
-from store import Store
 from store.event_file import EventImportReport
 from store.importer import FatalImportError, Progress
 
@@ -31,9 +30,10 @@ async def _import(
     from api.ingest import load_plans
     from runtime.router import EventIndex
     from runtime.starter import connect_client
+    from runtime.traits import open_store
 
     index = EventIndex.build(load_plans(settings))
-    store = await asyncio.to_thread(Store.open, settings.database)
+    store = await asyncio.to_thread(open_store, settings)
     clients: list[Any] = []
 
     async def client() -> Any:

@@ -67,21 +67,35 @@ def _lines(state: RunState) -> list[str]:
     return lines
 
 
+def _traits_line(contact: ContactRecord | None) -> str:
+    """`traits: orders=3, rfm_segment=champions, tier=gold` (sorted by name)."""
+    if contact is None or not contact.traits:
+        return ""
+    return "traits: " + ", ".join(f"{k}={v}" for k, v in sorted(contact.traits.items()))
+
+
 def _print(
     out: Console, contact: ContactRecord | None, contact_id: str, states: list[RunState]
 ) -> None:
     header = contact_id
     if contact is not None:
         header += "".join(f"  {v}" for v in (contact.email, contact.phone) if v)
+    traits = _traits_line(contact)
     if not states:
         print_plain(out, f"{header}: in no journey")
+        if traits:
+            print_plain(out, traits)
         return
     if out.is_terminal:
         out.print(Text(header, style="bold"))
+        if traits:
+            out.print(Text(traits))
         for state in states:
             out.print(Panel(Text("\n".join(_lines(state))), expand=False))
         return
     print_plain(out, header)
+    if traits:
+        print_plain(out, traits)
     for state in states:
         for line in _lines(state):
             print_plain(out, line)

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +29,7 @@ from errors import InvalidInputError, RapportError
 from rendering.bundle import template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
+from runtime.traits import load_traits
 from settings import get_settings
 from store.records import ContactRecord
 from workflows.contact_file import ContactFile, ContactFileError, load_contact_file
@@ -208,11 +210,13 @@ def command(
     trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
     steps = _steps(steps_file)
     bundle = plan.template_for(send)
+    program = load_traits(settings)
     snapshot = scratch_snapshot(
         _record(person, contact),
         person.event_records(clock),
         {*plan.event_questions, *template_event_questions(bundle)},
         clock,
+        traits=replace(program, clock=lambda: clock) if program is not None else None,
     )
     variables = message_variables(
         snapshot,

@@ -1,4 +1,5 @@
-"""`rapport validate [PATH…]`: compile journeys, report every error as FILE:LINE:COL."""
+"""`rapport validate [PATH…]`: compile journeys and traits, report every error as
+FILE:LINE:COL."""
 
 from __future__ import annotations
 
@@ -11,23 +12,52 @@ from commands.common import console_err, print_json
 from errors import ProblemsReportedError
 from settings import get_settings
 from workflows.diagnostics import Severity
-from workflows.project import compile_project
+from workflows.project import compile_project, compile_project_traits
+from workflows.trait_compiler import TraitCompileResult
+
+
+def _split(
+    paths: list[Path] | None, traits_dir: Path
+) -> tuple[list[Path] | None, list[Path] | None]:
+    """(journey paths, trait paths) of the arguments: a path inside the traits directory is a
+    traits file. Without arguments, both directories."""
+    if not paths:
+        return None, None
+    traits_root = traits_dir.resolve()
+    is_trait = [p.resolve() == traits_root or traits_root in p.resolve().parents for p in paths]
+    journeys = [p for p, t in zip(paths, is_trait, strict=True) if not t]
+    traits = [p for p, t in zip(paths, is_trait, strict=True) if t]
+    return journeys, traits
+
+
+def _traits_line(result: TraitCompileResult) -> str:
+    program = result.program
+    if program is None:
+        return ""
+    files = ", ".join(program.files)
+    return f"ok traits ({len(program.names)} traits in {files}, version {program.version})"
 
 
 def command(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Journey files or directories (default: journeys/).", show_default=False
+            help="Journey or trait files or directories (default: journeys/ and traits/).",
+            show_default=False,
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Compile journeys and their templates; exit 1 when any is invalid."""
+    """Compile journeys with their templates, and traits; exit 1 when any is invalid."""
     settings = get_settings()
-    result = compile_project(settings, paths)
-    diagnostics = sorted(result.diagnostics)
+    journey_paths, trait_paths = _split(paths, settings.traits_dir)
+    result = compile_project(settings, journey_paths) if journey_paths != [] else None
+    traits = compile_project_traits(settings, trait_paths) if trait_paths != [] else None
+    diagnostics = sorted(
+        [*(result.diagnostics if result else []), *(traits.diagnostics if traits else [])]
+    )
+    plans = result.plans if result else {}
     failed = any(
         d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
         for d in diagnostics
@@ -38,8 +68,13 @@ def command(
                 "ok": not failed,
                 "journeys": {
                     journey_id: {"version": plan.version, "steps": len(plan.step_ids)}
-                    for journey_id, plan in sorted(result.plans.items())
+                    for journey_id, plan in sorted(plans.items())
                 },
+                "traits": (
+                    {"version": traits.program.version, "names": traits.program.names}
+                    if traits and traits.program
+                    else None
+                ),
                 "diagnostics": [d.as_dict() for d in diagnostics],
             }
         )
@@ -49,13 +84,15 @@ def command(
             err.print(str(diagnostic), markup=False, highlight=False)
         errors = sum(d.severity is Severity.ERROR for d in diagnostics)
         warnings = len(diagnostics) - errors
-        for journey_id, plan in sorted(result.plans.items()):
+        for journey_id, plan in sorted(plans.items()):
             err.print(
                 f"ok {journey_id} (version {plan.version}, {len(plan.step_ids)} steps)",
                 markup=False,
             )
+        if traits is not None and traits.program is not None and traits.program.names:
+            err.print(_traits_line(traits), markup=False)
         err.print(
-            f"{len(result.plans)} journey(s) valid, {errors} error(s), {warnings} warning(s)",
+            f"{len(plans)} journey(s) valid, {errors} error(s), {warnings} warning(s)",
             markup=False,
         )
     if failed:

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from runtime.starter import connect_client, temporal_address
+from runtime.trait_activities import TraitActivities
 from runtime.workers import build_activities, build_worker
 from settings import Settings, get_settings
 
@@ -17,7 +18,10 @@ log = logging.getLogger("rapport.worker")
 async def serve_worker(settings: Settings) -> None:
     client = await connect_client(settings, fail_fast=False)
     activities = build_activities(settings)
-    worker = build_worker(client, activities, settings.temporal_task_queue)
+    traits = TraitActivities(activities.store, client, settings)
+    worker = build_worker(
+        client, activities, settings.temporal_task_queue, more_activities=traits.all()
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

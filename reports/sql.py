@@ -10,31 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, func, literal
+from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, func
 from sqlalchemy.sql.elements import KeyedColumnElement
 
+from store.json_sql import json_number
 
-def json_number(dialect: str, column: Any, key: str) -> ColumnElement[Any]:
-    """`column[key]` when it is a JSON number, else NULL (a missing key, a string, a bool):
-    a property holding text never breaks a sum, and never counts."""
-    if dialect == "postgresql":
-        return case(
-            (
-                func.json_typeof(column.op("->")(key)) == "number",
-                cast(column.op("->>")(key), Float),
-            ),
-            else_=None,
-        )
-    path = literal("$." + _json_path_key(key))
-    return case(
-        (func.json_type(column, path).in_(["integer", "real"]), func.json_extract(column, path)),
-        else_=None,
-    )
-
-
-def _json_path_key(key: str) -> str:
-    """A JSON path member, quoted so that keys with dots or spaces work."""
-    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+__all__ = ["count_where", "json_number", "month_index", "seconds_between"]
 
 
 def month_index(dialect: str, timestamp: KeyedColumnElement[Any] | Any) -> ColumnElement[int]:

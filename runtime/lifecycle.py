@@ -120,6 +120,7 @@ class LifecycleReport:
     journeys: list[JourneyChange]
     schedules: SyncReport | None = None
     invalid: list[str] = field(default_factory=list)
+    traits_schedule_created: bool = False
 
     def of(self, change: Change) -> list[str]:
         return [j.journey for j in self.journeys if j.change == change]
@@ -221,6 +222,10 @@ async def sync_project(
         )
         for journey in report.journeys:
             journey.schedule = report.schedules.change(journey.journey)
+        # Imported here: the traits schedule's module builds on the router, as this one does.
+        from runtime.trait_schedule import ensure_traits_schedule
+
+        report.traits_schedule_created = await ensure_traits_schedule(client, task_queue)
     return report
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -209,6 +210,35 @@ async def route_event(
         for workflow_id in sorted(targets):
             if await _signal(client, workflow_id, payload):
                 result.signalled.append(workflow_id)
+    return result
+
+
+def is_history(event: EventRecord, max_age: timedelta, now: datetime | None = None) -> bool:
+    """Whether the event is too old to start or signal anything (SPEC §5b)."""
+    return event.timestamp < (now or datetime.now(UTC)) - max_age
+
+
+async def route_trait_changes(
+    store: Store,
+    index: EventIndex,
+    client: Callable[[], Awaitable[Client]],
+    *,
+    task_queue: str,
+    max_age: timedelta,
+    now: datetime | None = None,
+) -> RouteResult:
+    """Route the stored `trait_changed` events nobody routed yet (a rebuild's), oldest first,
+    and mark them routed; those older than `max_age` are history and only marked. Temporal is
+    contacted (`client()`) only when a journey listens for `trait_changed`."""
+    result = RouteResult()
+    while batch := await asyncio.to_thread(store.unrouted_trait_changes, 200):
+        for event in batch:
+            if index.concerns(event.name) and not is_history(event, max_age, now):
+                routed = await route_event(
+                    await client(), store, index, event, task_queue=task_queue
+                )
+                result.merge(routed)
+        await asyncio.to_thread(store.mark_routed, batch)
     return result
 
 

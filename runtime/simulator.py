@@ -24,6 +24,7 @@ from activities.contact_context import contact_snapshot
 from activities.journey_activities import JourneyActivities
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import quiet_runtime, venv_binary
+from runtime.traits import install_traits
 from runtime.workers import build_worker
 from settings import Settings
 from store import Store
@@ -139,6 +140,7 @@ async def simulate(
     outbox = directory / "outbox"
     sim_settings = settings.model_copy(update={"data_dir": directory})
     store = Store.open(f"sqlite:///{directory / 'simulation.db'}")
+    install_traits(store, settings)  # the contact's history and events count in its traits
     try:
         store.upsert_contact(contact)
         for event in history:

@@ -39,6 +39,8 @@ from runtime.demo_shop import seed_demo_shop_once
 from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
+from runtime.trait_activities import TraitActivities
+from runtime.traits import open_store
 from runtime.workers import build_activities, build_worker
 from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
@@ -305,7 +307,7 @@ async def run_stack(
             client = await connect_client(settings)
         else:
             client = await wait_for_temporal(settings, address, server, stop=stop)
-        store = await asyncio.to_thread(Store.open, settings.database)
+        store = await asyncio.to_thread(open_store, settings)  # keeps traits current
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
         if options.demo_shop:
             await asyncio.to_thread(seed_demo_shop_once, store)
@@ -331,7 +333,10 @@ async def _serve_until_stopped(
     stop: asyncio.Event,
 ) -> None:
     activities = build_activities(settings, store)
-    worker = build_worker(client, activities, settings.temporal_task_queue)
+    traits = TraitActivities(store, client, settings)
+    worker = build_worker(
+        client, activities, settings.temporal_task_queue, more_activities=traits.all()
+    )
 
     # The API answers HTTP clients: its own fail-fast client turns a Temporal outage into a 503
     # within seconds, while the worker's client keeps retrying patiently.

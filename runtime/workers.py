@@ -5,7 +5,9 @@ The one place a worker is put together (`rapport worker`, the embedded stack, th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -18,8 +20,9 @@ from settings import Settings
 from store import Store
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.segment_workflow import SegmentTickWorkflow
+from workflows.traits_workflow import TraitsRefreshWorkflow
 
-WORKFLOWS = [JourneyWorkflow, SegmentTickWorkflow]
+WORKFLOWS = [JourneyWorkflow, SegmentTickWorkflow, TraitsRefreshWorkflow]
 # Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
 PASSTHROUGH = (
     "jinja2",
@@ -56,13 +59,21 @@ def build_activities(settings: Settings, store: Store | None = None) -> JourneyA
     )
 
 
-def build_worker(client: Client, activities: JourneyActivities, task_queue: str) -> Worker:
+def build_worker(
+    client: Client,
+    activities: JourneyActivities,
+    task_queue: str,
+    *,
+    more_activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """The worker; `more_activities`: those its composition root adds (the traits schedule's
+    `runtime.trait_activities`, which routes events and so sits above this module)."""
     segments = SegmentActivities(activities.store, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *segments.all()],
+        activities=[*activities.all(), *segments.all(), *more_activities],
         workflow_runner=workflow_runner(),
         # After a worker dies, its cached runs move to another worker this soon (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),

@@ -81,6 +81,22 @@ class ContactRecord(_Frozen):
     def _blank(cls, value: Any) -> Any:
         return _blank_to_none(value)
 
+    def flattened(self) -> dict[str, Any]:
+        """`contact.*` as expressions and templates see it: attributes, then traits (a trait
+        wins over an attribute of the same name), then the profile fields; no None values."""
+        contact: dict[str, Any] = {**self.attributes, **self.traits}
+        contact.update(
+            {
+                "id": self.id,
+                "email": self.email,
+                "phone": self.phone,
+                "timezone": self.timezone,
+                "locale": self.locale,
+                "created_at": self.created_at.isoformat() if self.created_at else None,
+            }
+        )
+        return {key: value for key, value in contact.items() if value is not None}
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from store.models import Contact, ContactTrait, Event
 from store.records import ContactRecord, EventRecord
+from store.rfm import rfm_selects
 from store.sql import Sessions, columns, execute, insert
+from store.trait_rebuild import AggregateQuery, aggregate_select, rebuild_in_session
 from store.traits import TRAITS_SOURCE, TraitChange, TraitRow, TraitUpdater, value_text
 from store.types import utcnow
 
@@ -258,37 +260,87 @@ class TraitMethods:
     ) -> list[TraitChange]:
         """Set trait values outright (a value of None clears it); stores a `trait_changed`
         event (unrouted) per value that changed, its message id made from `cause`."""
+        return self.set_traits_many({contact_id: values}, cause=cause, at=at)
+
+    def set_traits_many(
+        self,
+        values: Mapping[str, Mapping[str, JsonValue]],
+        *,
+        cause: str,
+        at: datetime | None = None,
+    ) -> list[TraitChange]:
+        """`set_traits` for many contacts (contact id -> name -> value) in one transaction."""
         when = at or utcnow()
+        changes: list[tuple[TraitChange, str]] = []
+        if not values:
+            return []
         with self._sessions.write() as session:
             stored = {
-                row.name: row
+                (row.contact_id, row.name): row
                 for row in session.scalars(
                     select(ContactTrait)
-                    .where(ContactTrait.contact_id == contact_id, ContactTrait.name.in_(values))
+                    .where(ContactTrait.contact_id.in_(list(values)))
                     .with_for_update()
                 )
             }
-            changes: list[tuple[TraitChange, str]] = []
-            for name, value in values.items():
-                row = stored.get(name)
-                old = row.value if row is not None else None
-                if row is None:
-                    session.add(
-                        ContactTrait(
-                            contact_id=contact_id,
-                            name=name,
-                            value=value,
-                            value_text=value_text(value),
-                            state={},
-                            updated_at=when,
+            for contact_id, named in values.items():
+                for name, value in named.items():
+                    row = stored.get((contact_id, name))
+                    old = row.value if row is not None else None
+                    if old == value:
+                        continue
+                    if row is None:
+                        session.add(
+                            ContactTrait(
+                                contact_id=contact_id,
+                                name=name,
+                                value=value,
+                                value_text=value_text(value),
+                                state={},
+                                updated_at=when,
+                            )
                         )
-                    )
-                elif old != value:
-                    row.value, row.value_text, row.updated_at = value, value_text(value), when
-                if old != value:
+                    else:
+                        row.value, row.value_text, row.updated_at = value, value_text(value), when
                     changes.append((TraitChange(contact_id, name, old, value, when), cause))
             self._store_changes(session, changes, None)
-            return [change for change, _ in changes]
+        return [change for change, _ in changes]
+
+    def rebuild_aggregates(
+        self, queries: Sequence[AggregateQuery], *, cause: str, now: datetime
+    ) -> int:
+        """Recompute aggregate traits from every stored event, in SQL (store/trait_rebuild.py);
+        a `trait_changed` event (unrouted, at `now`) for each value that changed. Returns how
+        many changed."""
+        if not queries:
+            return 0
+        with self._sessions.write() as session:
+            dialect = session.get_bind().dialect.name
+            fills = [(aggregate_select(dialect, q), q.name, q.empty) for q in queries]
+            return rebuild_in_session(session, fills, cause, now)
+
+    def rebuild_rfm(
+        self, order_event: str, revenue_property: str, *, cause: str, now: datetime
+    ) -> int:
+        """Score every customer by RFM quintile in SQL (store/rfm.py); returns the changes."""
+        with self._sessions.write() as session:
+            dialect = session.get_bind().dialect.name
+            fills = [
+                (select_, name, None)
+                for select_, name in rfm_selects(dialect, order_event, revenue_property)
+            ]
+            return rebuild_in_session(session, fills, cause, now)
+
+    def unrouted_trait_changes(self, limit: int = 500) -> list[EventRecord]:
+        """`trait_changed` events not routed yet (a rebuild's), oldest first."""
+        with self._sessions.read() as session:
+            rows = session.scalars(
+                select(Event)
+                .where(Event.source == TRAITS_SOURCE, Event.routed_at.is_(None))
+                .order_by(Event.id)
+                .limit(limit)
+            )
+            return [EventRecord.model_validate(columns(row)) for row in rows]
 
     def trait_value_counts(self, name: str) -> dict[str, int]:
         """How many contacts have each value of the trait `name` (contacts without it are not

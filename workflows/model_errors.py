@@ -145,7 +145,15 @@ def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
     return suggest(key, [k for k in _ALL_KEYS if k != key])
 
 
-def report_model_error(report: Reporter, raw: Any, detail: ErrorDetails) -> None:
+def report_model_error(
+    report: Reporter,
+    raw: Any,
+    detail: ErrorDetails,
+    *,
+    keys: Iterable[str] | None = None,
+) -> None:
+    """One pydantic error at its YAML node. `keys`: the keys valid where the error is, for
+    "did you mean" (default: the journey language's, with where a key belongs)."""
     loc, model = _untagged(tuple(detail["loc"]))
     path = _resolve(raw, loc)
     kind = detail["type"]
@@ -160,7 +168,9 @@ def report_model_error(report: Reporter, raw: Any, detail: ErrorDetails) -> None
     elif kind == "missing":
         report.error(path, f"missing required key '{field_name}'{_kind_name(model)}")
     elif kind == "extra_forbidden":
-        hint = _unknown_key_hint(field_name, model)
+        hint = (
+            suggest(field_name, keys) if keys is not None else _unknown_key_hint(field_name, model)
+        )
         report.error(path, f"unknown key '{field_name}'{_kind_name(model)}{hint}", key=True)
     elif kind == "invalid_step":
         step_message, key = _step_kind_problem(value)

@@ -62,7 +62,7 @@ def test_graph_of_an_unknown_journey_lists_the_journeys(project: Project) -> Non
     assert result.stdout == ""
     assert result.stderr == (
         "error: no journey named 'onbording' in journeys/ (journeys: feedback_follow_up, "
-        "onboarding, vip_event, win_back)\n"
+        "loyalty_tier_upgrade, onboarding, referral_reward, vip_event, win_back)\n"
     )
 
 

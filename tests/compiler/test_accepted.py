@@ -213,6 +213,13 @@ def test_the_sample_journeys_compile_without_diagnostics(project: Project) -> No
     shutil.copytree(ROOT / "journeys", project.root / "journeys")
     result = compile_paths([project.root / "journeys"], project.templates)
     assert [str(d) for d in result.diagnostics] == []
-    assert sorted(result.plans) == ["feedback_follow_up", "onboarding", "vip_event", "win_back"]
+    assert sorted(result.plans) == [
+        "feedback_follow_up",
+        "loyalty_tier_upgrade",
+        "onboarding",
+        "referral_reward",
+        "vip_event",
+        "win_back",
+    ]
     for plan in result.plans.values():
         assert JourneyPlan.model_validate_json(plan.model_dump_json()) == plan

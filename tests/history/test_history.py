@@ -154,8 +154,11 @@ def test_events_import_names_the_file_and_line_of_each_bad_line(
         "1 as history (starting nothing)"
     )
     with Store.open(get_settings().database) as store:
-        [order] = store.recent_events("j1")
+        [order] = [e for e in store.recent_events("j1") if e.name == "order_placed"]
+        traits = store.traits_of("j1")
     assert (order.message_id, order.properties, order.source) == ("m-1", {"total": 12}, "import")
+    # The history counts in traits/loyalty.yaml's traits.
+    assert (traits["orders"], traits["lifetime_spend"], traits["tier"]) == (1, 12, "bronze")
 
 
 def test_a_file_without_the_required_columns_imports_nothing(

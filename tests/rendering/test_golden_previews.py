@@ -84,6 +84,15 @@ CASES = [
     Case("feedback_follow_up", "staff_alert", "dana", {"order_id": "B-3318"}, DETRACTOR),
     Case("feedback_follow_up", "review_ask", "dana", {"order_id": "B-3318"}, PROMOTER),
     Case("feedback_follow_up", "thanks", "dana", {"order_id": "B-3318"}, PASSIVE),
+    # bruno's three orders in contacts/bruno.yaml (256.90) make him silver (traits/loyalty.yaml).
+    Case("loyalty_tier_upgrade", "congratulate", "bruno", {"trait": "tier", "new": "silver"}),
+    Case("loyalty_tier_upgrade", "gold_sms", "bruno", {"trait": "tier", "new": "gold"}),
+    Case(
+        "referral_reward",
+        "thank_referrer",
+        "dana",
+        {"referral_id": "r-1042", "friend_name": "Sam"},
+    ),
 ]
 PLANS = compile_project(project_settings()).plans
 
@@ -98,6 +107,7 @@ def preview_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Non
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAPPORT_JOURNEYS_DIR", str(ROOT / "journeys"))
     monkeypatch.setenv("RAPPORT_TEMPLATES_DIR", str(ROOT / "templates"))
+    monkeypatch.setenv("RAPPORT_TRAITS_DIR", str(ROOT / "traits"))
     monkeypatch.setenv("RAPPORT_SECRET", SECRET)
     monkeypatch.setenv("RAPPORT_PUBLIC_URL", PUBLIC_URL)
     get_settings.cache_clear()

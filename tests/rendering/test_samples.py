@@ -29,15 +29,17 @@ CONTACT_FILES = sorted(CONTACTS.glob("*.yaml"))
 TRANSACTIONAL_ONLY = {"feedback/apology", "feedback/staff_alert"}
 
 
-def test_the_four_journeys_have_their_templates() -> None:
+def test_the_sample_journeys_have_their_templates() -> None:
     assert EMAILS == [
         "feedback/apology",
         "feedback/nps_survey",
         "feedback/review_ask",
         "feedback/staff_alert",
         "feedback/thanks",
+        "loyalty/tier_upgrade",
         "onboarding/tips",
         "onboarding/welcome",
+        "referral/thank_you",
         "vip_event/confirmation",
         "vip_event/follow_up",
         "vip_event/invitation",
@@ -46,6 +48,7 @@ def test_the_four_journeys_have_their_templates() -> None:
     ]
     assert SMSES == [
         "feedback/nps_survey",
+        "loyalty/gold_welcome",
         "onboarding/first_order_offer",
         "vip_event/reminder",
         "win_back/last_chance",

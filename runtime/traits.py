@@ -1,0 +1,125 @@
+"""Traits at run time (SPEC §5b): compiling `traits/`, installing them on a store so each stored
+event updates them, and recomputing them — all of them (`rapport traits rebuild`) or the rolling
+windows and RFM (the nightly `traits:rfm` schedule).
+
+A rebuild recomputes every aggregate trait in SQL (`store/trait_rebuild.py`), then RFM in SQL
+(`store/rfm.py`), then the derived traits a page of contacts at a time (their expressions are
+evaluated in Python). Every value that changes leaves a `trait_changed` event at the rebuild's time;
+`route_trait_changes` then starts and signals the journeys that listen for them, like any event.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from pydantic import JsonValue
+
+from settings import Settings
+from store import Store
+from store.trait_rebuild import AggregateQuery
+from store.types import utcnow
+from workflows.diagnostics import Severity
+from workflows.project import compile_project_traits
+from workflows.trait_program import Aggregate, TraitProgram
+from workflows.trait_sql import sql_filter
+
+log = logging.getLogger("rapport.traits")
+
+DERIVED_PAGE = 500
+
+
+def load_traits(settings: Settings) -> TraitProgram | None:
+    """The compiled traits, or None (logged, one diagnostic a line) when they have errors."""
+    result = compile_project_traits(settings)
+    for diagnostic in sorted(result.diagnostics):
+        if diagnostic.severity is Severity.ERROR:
+            log.error("%s", diagnostic)
+    if result.program is None and not result.ok:
+        log.error("traits not kept current: fix traits/ (run `rapport validate`)")
+    return result.program
+
+
+def open_store(settings: Settings) -> Store:
+    """The settings' store, keeping the project's traits current as events are stored."""
+    store = Store.open(settings.database)
+    install_traits(store, settings)
+    return store
+
+
+def install_traits(store: Store, settings: Settings) -> TraitProgram | None:
+    program = load_traits(settings)
+    store.use_traits(program)
+    return program
+
+
+def aggregate_query(aggregate: Aggregate, now: datetime) -> AggregateQuery:
+    return AggregateQuery(
+        name=aggregate.name,
+        kind=aggregate.kind,
+        event=aggregate.event,
+        prop=aggregate.property,
+        since=now - aggregate.within if aggregate.within is not None else None,
+        condition=partial(sql_filter, aggregate.when) if aggregate.when is not None else None,
+    )
+
+
+@dataclass
+class RebuildReport:
+    aggregates: int = 0  # values changed
+    derived: int = 0
+    rfm: int = 0
+    at: datetime | None = None
+
+    @property
+    def changed(self) -> int:
+        return self.aggregates + self.derived + self.rfm
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat() if self.at else None,
+            "changed": {"aggregates": self.aggregates, "derived": self.derived, "rfm": self.rfm},
+        }
+
+
+def rederive(store: Store, program: TraitProgram, cause: str, now: datetime) -> int:
+    """Re-evaluate the derived traits of every contact, a page at a time."""
+    if not program.derived:
+        return 0
+    changed = 0
+    for page in store.iter_contact_pages(DERIVED_PAGE):
+        values: dict[str, dict[str, JsonValue]] = {}
+        for contact in page:
+            derived = program.derive(contact, contact.traits, now)
+            differing = {k: v for k, v in derived.items() if contact.traits.get(k) != v}
+            if differing:
+                values[contact.id] = differing
+        changed += len(store.set_traits_many(values, cause=cause, at=now))
+    return changed
+
+
+def rebuild(
+    store: Store,
+    program: TraitProgram | None,
+    settings: Settings,
+    *,
+    windows_only: bool = False,
+    now: datetime | None = None,
+) -> RebuildReport:
+    """Recompute traits (all, or only the rolling windows) and RFM; see the module docstring."""
+    moment = now or utcnow()
+    cause = f"rebuild:{moment.isoformat()}"
+    report = RebuildReport(at=moment)
+    if program is not None:
+        aggregates = program.windowed if windows_only else program.aggregates
+        queries = [aggregate_query(a, moment) for a in aggregates]
+        report.aggregates = store.rebuild_aggregates(queries, cause=cause, now=moment)
+    report.rfm = store.rebuild_rfm(
+        settings.order_event, settings.revenue_property, cause=cause, now=moment
+    )
+    if program is not None:  # after RFM: a derived trait may read rfm_segment
+        report.derived = rederive(store, program, cause, moment)
+    return report

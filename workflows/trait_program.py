@@ -1,0 +1,221 @@
+"""Compiled traits (`TraitProgram`) and how they are kept current as each event is stored.
+
+`TraitProgram` is the store's `TraitUpdater`: `Store.record_event` hands it every new event with
+the contact's current trait rows, inside the event's transaction. Each aggregate keeps just what
+it needs to take one more event in O(1) — a count, a sum, a min or max, the timestamp of the
+first or last value (so history arriving out of order still ends right), sum and count for an
+average — and derived traits (`value:`) are re-evaluated, in dependency order, when an aggregate
+they read changed. Rolling windows (`within:`) only ever grow here: events leaving the window
+are taken out by the traits schedule and `rapport traits rebuild` (`runtime/traits.py`), which
+recompute in SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import JsonValue
+
+from workflows.expressions import (
+    ExpressionContext,
+    ExpressionError,
+    evaluate_condition,
+    evaluate_expression,
+    to_datetime,
+)
+from workflows.trait_model import TIMESTAMP, Kind
+
+if TYPE_CHECKING:  # the store is imported when traits run, not when `rapport validate` checks them
+    from store.records import ContactRecord, EventRecord
+    from store.traits import TraitRow
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# What a derived trait reads for an aggregate that has no row yet.
+EMPTY = {"count": 0, "sum": 0}
+
+
+def iso_second(moment: datetime) -> str:
+    """A timestamp as trait values hold it: ISO 8601 in UTC to the second (as SQL writes it)."""
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    name: str
+    kind: Kind
+    event: str
+    property: str | None  # None: the event itself; TIMESTAMP: when it happened
+    within: timedelta | None = None
+    when: str | None = None
+
+    def reading(self, event: EventRecord) -> tuple[bool, JsonValue]:
+        """(does the event count, the value it brings)."""
+        if self.property is None:
+            return True, iso_second(event.timestamp) if self.kind in ("first", "last") else None
+        if self.property == TIMESTAMP:
+            return True, iso_second(event.timestamp)
+        if self.property not in event.properties:
+            return False, None
+        value = event.properties[self.property]
+        if value is None:
+            return False, None
+        if self.kind in ("sum", "avg", "min", "max") and _number(value) is None:
+            return False, None
+        return True, value
+
+    def admits(self, event: EventRecord, now: datetime) -> bool:
+        if event.name != self.event:
+            return False
+        if self.within is not None and event.timestamp < now - self.within:
+            return False
+        if self.when is None:
+            return True
+        variables = {
+            "id": event.message_id or "",
+            "name": event.name,
+            "properties": dict(event.properties),
+            "timestamp": event.timestamp.isoformat(),
+        }
+        context = ExpressionContext(now=event.timestamp).with_event(variables)
+        try:
+            return evaluate_condition(self.when, context)
+        except ExpressionError:
+            return False  # e.g. the property is missing on this event: it does not count
+
+    def take(self, row: TraitRow, event: EventRecord) -> TraitRow | None:
+        """The row after one more event, or None when the event changes nothing."""
+        from store.traits import TraitRow
+
+        counts, value = self.reading(event)
+        if not counts:
+            return None
+        state = dict(row.state)
+        current = row.value
+        if self.kind == "count":
+            return TraitRow((_number(current) or 0) + 1, state)
+        number = _number(value)
+        if self.kind == "sum" and number is not None:
+            return TraitRow((_number(current) or 0) + number, state)
+        if self.kind == "avg" and number is not None:
+            total = (state.get("sum") or 0) + number
+            n = (state.get("count") or 0) + 1
+            return TraitRow(total / n, {"sum": total, "count": n})
+        if self.kind in ("min", "max"):
+            if current is None:
+                return TraitRow(value, state)
+            if isinstance(value, str) != isinstance(current, str):
+                return None  # a timestamp against a number: the trait's own type wins
+            better = value < current if self.kind == "min" else value > current  # type: ignore[operator]
+            return TraitRow(value, state) if better else None
+        at = event.timestamp
+        seen = to_datetime(state["at"]) if state.get("at") else None
+        if seen is not None and (at >= seen if self.kind == "first" else at < seen):
+            return None
+        return TraitRow(value, {"at": at.isoformat()})
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    expression: str
+    reads: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TraitProgram:
+    """Every trait of `traits/`, checked; derived traits in dependency order."""
+
+    aggregates: tuple[Aggregate, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    files: tuple[str, ...] = ()
+    clock: Any = field(default=utcnow, compare=False, repr=False)
+
+    @cached_property
+    def by_event(self) -> dict[str, tuple[Aggregate, ...]]:
+        found: dict[str, list[Aggregate]] = {}
+        for aggregate in self.aggregates:
+            found.setdefault(aggregate.event, []).append(aggregate)
+        return {name: tuple(items) for name, items in found.items()}
+
+    @cached_property
+    def version(self) -> str:
+        text = json.dumps(
+            [
+                [
+                    [a.name, a.kind, a.event, a.property, str(a.within), a.when]
+                    for a in self.aggregates
+                ],
+                [[d.name, d.expression] for d in self.derived],
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.aggregates] + [d.name for d in self.derived]
+
+    @property
+    def windowed(self) -> tuple[Aggregate, ...]:
+        return tuple(a for a in self.aggregates if a.within is not None)
+
+    # -- the store's TraitUpdater -----------------------------------------------------------
+
+    def concerns(self, event_name: str) -> bool:
+        return event_name in self.by_event
+
+    def apply(
+        self, event: EventRecord, contact: ContactRecord, rows: Mapping[str, TraitRow]
+    ) -> dict[str, TraitRow]:
+        from store.traits import TraitRow
+
+        now = self.clock()
+        changed: dict[str, TraitRow] = {}
+        for aggregate in self.by_event.get(event.name, ()):
+            if not aggregate.admits(event, now):
+                continue
+            after = aggregate.take(rows.get(aggregate.name, TraitRow()), event)
+            if after is not None:
+                changed[aggregate.name] = after
+        if changed and self.derived:
+            values = {name: row.value for name, row in rows.items()}
+            values.update({name: row.value for name, row in changed.items()})
+            for name, value in self.derive(contact, values, now).items():
+                if rows.get(name, TraitRow()).value != value:
+                    changed[name] = TraitRow(value)
+        return changed
+
+    def derive(
+        self, contact: ContactRecord, values: Mapping[str, JsonValue], now: datetime
+    ) -> dict[str, JsonValue]:
+        """The derived traits' values for a contact whose other traits are `values`."""
+        defaults = {a.name: EMPTY[a.kind] for a in self.aggregates if a.kind in EMPTY}
+        view = contact.model_copy(update={"traits": {**defaults, **values}}).flattened()
+        derived: dict[str, JsonValue] = {}
+        for item in self.derived:
+            try:
+                value = evaluate_expression(item.expression, ExpressionContext(now, contact=view))
+            except ExpressionError:
+                value = None  # e.g. it reads an attribute this contact lacks
+            json_value = value if isinstance(value, str | int | float | bool) else None
+            derived[item.name] = json_value
+            if json_value is None:
+                view.pop(item.name, None)
+            else:
+                view[item.name] = json_value
+        return derived
