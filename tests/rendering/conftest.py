@@ -26,6 +26,8 @@ BRAND = {
 # journeys/*.yaml), keyed by template folder.
 JOURNEY_DATA: dict[str, dict[str, Any]] = {
     "onboarding": {"offer_code": "WELCOME10"},
+    "loyalty": {"silver_discount_percent": 5, "gold_discount_percent": 10},
+    "referral": {"reward_percent": 20},
     "win_back": {"offer_code": "COMEBACK", "discount_percent": 15, "vip_discount_percent": 25},
     "vip_event": {
         "event_name": "Winter Reserve Tasting",
@@ -39,6 +41,19 @@ JOURNEY_DATA: dict[str, dict[str, Any]] = {
     },
 }
 # What earlier steps produced, as `steps.*` (the feedback journey waits for a score).
+# What started the run, per template directory, where the default trigger does not fit.
+TRIGGERS: dict[str, dict[str, Any]] = {
+    "loyalty": {
+        "name": "trait_changed",
+        "properties": {"trait": "tier", "old": "silver", "new": "gold"},
+        "timestamp": "2026-11-27T12:00:00+00:00",
+    },
+    "referral": {
+        "name": "referral_completed",
+        "properties": {"referral_id": "r-1042", "friend_name": "Sam"},
+        "timestamp": "2026-11-27T12:00:00+00:00",
+    },
+}
 STEPS: dict[str, dict[str, Any]] = {
     "feedback": {
         "await_score": {
@@ -118,10 +133,11 @@ def build_variables(
         "properties": {"order_id": orders[-1]["properties"]["order_id"] if orders else "1042"},
         "timestamp": (NOW - timedelta(days=1)).isoformat(),
     }
+    trigger = trigger or TRIGGERS.get(journey) or default_trigger
     return {
         "contact": contact,
-        "event": dict(trigger or default_trigger),
-        "trigger": dict(trigger or default_trigger),
+        "event": dict(trigger),
+        "trigger": dict(trigger),
         "journey": dict(JOURNEY_DATA.get(journey, {})),
         "steps": dict(steps if steps is not None else STEPS.get(journey, {})),
         "now": now,

@@ -110,7 +110,7 @@ def test_the_sample_traits_compile_in_dependency_order() -> None:
         "orders_90d",
         "average_order_value",
         "first_order_at",
-        "last_order_at",
+        "latest_order_at",
         "referrals",
         "tier",
     ]
