@@ -40,7 +40,7 @@ from runtime.lifecycle import sync_at_start
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
 from runtime.trait_activities import TraitActivities
-from runtime.traits import open_store
+from runtime.traits import open_store, rebuild_installed
 from runtime.workers import build_activities, build_worker
 from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
@@ -311,6 +311,9 @@ async def run_stack(
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
         if options.demo_shop:
             await asyncio.to_thread(seed_demo_shop_once, store)
+        # Traits were kept current as the history went in; RFM is relative to every customer,
+        # so it is scored once now (then nightly, by the traits:rfm schedule).
+        await asyncio.to_thread(rebuild_installed, store, settings)
         await _serve_until_stopped(settings, options, client, store, server, seeded, on_ready, stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -85,6 +85,14 @@ class RebuildReport:
         }
 
 
+def rebuild_installed(store: Store, settings: Settings) -> RebuildReport:
+    """`rebuild` with the traits installed on `store` (`open_store`)."""
+    program = store.trait_updater if isinstance(store.trait_updater, TraitProgram) else None
+    report = rebuild(store, program, settings)
+    log.info("traits rebuilt: %d value(s) changed", report.changed)
+    return report
+
+
 def rederive(store: Store, program: TraitProgram, cause: str, now: datetime) -> int:
     """Re-evaluate the derived traits of every contact, a page at a time."""
     if not program.derived:

@@ -20,7 +20,8 @@ from settings import get_settings
 from store import ContactRecord, Store
 from tests.api.helpers import Served, contact_id
 from tests.stack.conftest import Cli
-from tests.stack.helpers import Stack, free_port
+from tests.stack.helpers import ROOT, Stack, free_port
+from workflows.trait_compiler import compile_traits
 
 
 def iso(delta: timedelta) -> str:
@@ -173,3 +174,41 @@ def test_a_file_without_the_required_columns_imports_nothing(
         f"{path}: line 1: the header has no contact_id, event, timestamp column "
         "(columns: user, name); nothing was imported"
     )
+
+
+async def test_an_order_that_lifts_a_contact_into_gold_starts_the_upgrade_once(
+    served: Served, api: httpx.AsyncClient
+) -> None:
+    stack = served.stack
+    program = compile_traits([ROOT / "traits"]).program
+    assert program is not None
+    stack.store.use_traits(program)  # as `rapport api` does with traits/ (runtime.traits)
+    try:
+        user = contact_id("gold")
+        stack.store.upsert_contact(
+            ContactRecord(id=user, email=f"{user}@example.com", phone="+14155550123")
+        )
+
+        async def order(message_id: str, total: float) -> None:
+            body = {"userId": user, "event": "order_placed", "messageId": message_id,
+                    "properties": {"total": total}}  # fmt: skip
+            assert (await api.post("/v1/track", json=body)).json() == {"success": True}
+
+        await order("g-1", 400)  # bronze -> silver
+        await order("g-2", 150)  # 550: silver -> gold
+        await order("g-2", 150)  # the same message again: counted once, starts nothing
+        await order("g-3", 80)  # still gold: no change, no run
+        assert stack.store.traits_of(user)["lifetime_spend"] == 630
+        sent = await stack.sent(user, count=3)
+        assert sorted((m.template, m.channel) for m in sent) == [
+            ("loyalty/gold_welcome", "sms"),
+            ("loyalty/tier_upgrade", "email"),
+            ("loyalty/tier_upgrade", "email"),
+        ]
+        runs = sorted(r.workflow_id for r in stack.store.runs_for_contact(user))
+        assert runs == [
+            f"journey:loyalty_tier_upgrade:{user}:gold",
+            f"journey:loyalty_tier_upgrade:{user}:silver",
+        ]
+    finally:
+        stack.store.use_traits(None)
