@@ -88,6 +88,7 @@ class SimulationResult:
     outcome: str
     timeline: list[TimelineEntry]
     outbox: Path
+    workflow_id: str | None = None  # None: the contact never entered
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -218,7 +219,9 @@ class _Run:
     end: datetime
     outbox: Path
 
-    def result(self, outcome: str, timeline: list[TimelineEntry]) -> SimulationResult:
+    def result(
+        self, outcome: str, timeline: list[TimelineEntry], workflow_id: str
+    ) -> SimulationResult:
         return SimulationResult(
             self.plan.journey_id,
             self.plan.version,
@@ -227,6 +230,7 @@ class _Run:
             outcome,
             timeline,
             self.outbox,
+            workflow_id,
         )
 
     async def execute(self, env: WorkflowEnvironment, holdout: bool) -> SimulationResult:
@@ -268,10 +272,10 @@ class _Run:
                 await env.sleep(min(remaining, SKIP_STEP))
             if await _closed(handle):
                 result: JourneyResult = await handle.result()
-                return self.result(str(result.outcome), result.timeline)
+                return self.result(str(result.outcome), result.timeline, handle.id)
             timeline = await handle.query(JourneyWorkflow.timeline)
             await handle.terminate("simulation reached --until")
-            return self.result("running", timeline)
+            return self.result("running", timeline, handle.id)
 
 
 async def _closed(handle: WorkflowHandle[Any, Any]) -> bool:
