@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contact_context import contact_snapshot
+from activities.plans import PlanCache
 from activities.policy import SendPolicy, local_zone, next_clock_time, quiet_hours_end
 from providers import (
     HTTP_TIMEOUT_SECONDS,
@@ -32,7 +33,7 @@ from providers import (
     TransientSendError,
     parse_retry_after,
 )
-from rendering.bundle import template_event_questions
+from rendering.bundle import TemplateBundle, template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
 from settings import Settings
@@ -42,6 +43,7 @@ from store.vocab import MessageStatus, RunStatus
 from workflows.contracts import (
     ContactSnapshot,
     LoadContactInput,
+    PlanRef,
     RunEnded,
     RunStarted,
     RunVariant,
@@ -82,7 +84,17 @@ class JourneyActivities:
         self.sms = sms
         self.settings = settings
         self.policy = SendPolicy(store)
+        self.plans = PlanCache(store)
         self._http = http
+
+    # --- plans --------------------------------------------------------------------------------
+
+    @activity.defn(name="load_plan")
+    async def load_plan(self, ref: PlanRef) -> dict[str, Any]:
+        """The run's plan without template sources (the send activity fetches those), as a
+        compact document (`JourneyPlan.compact`): it is recorded in the run's history."""
+        plan = await asyncio.to_thread(self.plans.plan, ref.journey, ref.version)
+        return plan.steps_only().compact()
 
     # --- contacts -----------------------------------------------------------------------------
 
@@ -130,7 +142,10 @@ class JourneyActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, request: SendRequest) -> SendOutcome:
-        return await _heartbeating(self._send(request))
+        outcome = await _heartbeating(self._send(request))
+        # An email's text stays in the ledger, where inspect and simulate read it: the workflow
+        # history (which Temporal stores and bills per run) keeps its subject only.
+        return outcome.model_copy(update={"body": None})
 
     @activity.defn(name="send_sms")
     async def send_sms(self, request: SendRequest) -> SendOutcome:
@@ -158,11 +173,13 @@ class JourneyActivities:
         deferred = self._quiet_hours(request, contact, to)
         if deferred is not None:
             return deferred
+        # The template by reference: from this worker's cache of the run's plan version.
+        bundle = await asyncio.to_thread(self.plans.template, request.template)
         snapshot = await asyncio.to_thread(
             contact_snapshot,
             self.store,
             contact.id,
-            template_event_questions(request.template),
+            template_event_questions(bundle),
             request.context.now,
             record=contact,
         )
@@ -180,8 +197,8 @@ class JourneyActivities:
         # something that is not an address), and the provider's refusals (`_hand_over`).
         try:
             if request.channel == "email":
-                return await self._deliver_email(request, contact, to, variables)
-            return await self._deliver_sms(request, contact, to, variables)
+                return await self._deliver_email(request, bundle, contact, to, variables)
+            return await self._deliver_sms(request, bundle, contact, to, variables)
         except RenderError as error:
             return await self._mark(request, "failed", f"render error: {error}", to)
         except InvalidMessageError as error:
@@ -238,9 +255,14 @@ class JourneyActivities:
         )
 
     async def _deliver_email(
-        self, request: SendRequest, contact: ContactRecord, to: str, variables: dict[str, Any]
+        self,
+        request: SendRequest,
+        bundle: TemplateBundle,
+        contact: ContactRecord,
+        to: str,
+        variables: dict[str, Any],
     ) -> SendOutcome:
-        rendered = render_email(request.template, variables, locale=contact.locale)
+        rendered = render_email(bundle, variables, locale=contact.locale)
         headers: dict[str, str] = {}
         if request.category == "marketing":
             headers["List-Unsubscribe"] = f"<{variables['unsubscribe_url']}>"
@@ -272,10 +294,15 @@ class JourneyActivities:
         )
 
     async def _deliver_sms(
-        self, request: SendRequest, contact: ContactRecord, to: str, variables: dict[str, Any]
+        self,
+        request: SendRequest,
+        bundle: TemplateBundle,
+        contact: ContactRecord,
+        to: str,
+        variables: dict[str, Any],
     ) -> SendOutcome:
         rendered = render_sms(
-            request.template,
+            bundle,
             variables,
             locale=contact.locale,
             marketing=request.category == "marketing",
@@ -462,6 +489,7 @@ class JourneyActivities:
     def all(self) -> list[Any]:
         """Every activity, for the worker's registration list."""
         return [
+            self.load_plan,
             self.load_contact,
             self.update_contact,
             self.resolve_wait_until,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.plans import save_plans
 from runtime.schedules import (
     DeployedSchedule,
     ScheduleChange,
@@ -212,6 +213,8 @@ async def sync_project(
         compare(plans, versions, schedules, paused, invalid), invalid=sorted(invalid)
     )
     if apply:
+        # The plans of the versions that runs will enter with, where their activities read them.
+        await asyncio.to_thread(save_plans, store, plans.values())
         report.schedules = await sync_schedules(
             client,
             plans,

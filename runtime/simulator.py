@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.contact_context import contact_snapshot
 from activities.journey_activities import JourneyActivities
+from activities.plans import save_plan
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import quiet_runtime, venv_binary
 from runtime.traits import install_traits
@@ -143,6 +144,7 @@ async def simulate(
     store = Store.open(f"sqlite:///{directory / 'simulation.db'}")
     install_traits(store, settings)  # the contact's history and events count in its traits
     try:
+        save_plan(store, plan)
         store.upsert_contact(contact)
         for event in history:
             store.record_event(event)
@@ -228,10 +230,27 @@ class _Run:
             self.contact.id,
             self.run_start,
             outcome,
-            timeline,
+            self._with_email_bodies(timeline, workflow_id),
             self.outbox,
             workflow_id,
         )
+
+    def _with_email_bodies(
+        self, timeline: list[TimelineEntry], workflow_id: str
+    ) -> list[TimelineEntry]:
+        """The run's history keeps an email's subject only; its text is in the ledger, one row
+        per send of a step, in order."""
+        bodies: dict[str | None, list[str | None]] = {}
+        messages = self.activities.store.ledger.messages_for_contact(self.contact.id)
+        for message in sorted(messages, key=lambda m: (m.created_at, m.id)):
+            if message.workflow_id == workflow_id and message.channel == "email":
+                bodies.setdefault(message.step_id, []).append(message.body)
+        filled: list[TimelineEntry] = []
+        for entry in timeline:
+            if entry.type == "send" and entry.channel == "email" and bodies.get(entry.step):
+                entry = entry.model_copy(update={"body": bodies[entry.step].pop(0)})
+            filled.append(entry)
+        return filled
 
     async def execute(self, env: WorkflowEnvironment, holdout: bool) -> SimulationResult:
         shift = self.run_start - await env.get_current_time()
@@ -244,7 +263,8 @@ class _Run:
             handle = await env.client.start_workflow(
                 JourneyWorkflow.run,
                 JourneyInput(
-                    plan=self.plan,
+                    journey=self.plan.journey_id,
+                    version=self.plan.version,
                     contact_id=self.contact.id,
                     trigger=self.trigger,
                     clock_shift=shift,

@@ -26,6 +26,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.plans import save_plan
 from errors import InvalidInputError, UnavailableError
 from runtime.temporal import DEFAULT_ADDRESS, connect
 from settings import Settings
@@ -173,11 +174,18 @@ async def start_run(
     why = reentry_refusal(journey, earlier, now or datetime.now(UTC))
     if why is not None:
         return _refused(result, "reentry", why)
+    # The run carries the plan's name and version; its activities read the plan from the store.
+    await asyncio.to_thread(save_plan, store, plan)
     try:
         handle = await client.start_workflow(
             JourneyWorkflow.run,
             JourneyInput(
-                plan=plan, contact_id=contact_id, trigger=trigger, data=data or {}, key=key
+                journey=plan.journey_id,
+                version=plan.version,
+                contact_id=contact_id,
+                trigger=trigger,
+                data=data or {},
+                key=key,
             ),
             id=workflow_id,
             task_queue=task_queue,

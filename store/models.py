@@ -195,6 +195,18 @@ class JourneyState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Plan(Base):
+    """A compiled journey plan, content-addressed: the journey and its version (a hash of the
+    journey and its templates) name one document forever. Runs carry only the two names."""
+
+    __tablename__ = "plans"
+
+    journey: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Message(Base):
     """The message ledger: one row per send, keyed by its idempotency key."""
 

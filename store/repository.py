@@ -31,6 +31,7 @@ from store.models import (
     RunStep,
     Suppression,
 )
+from store.plans import PlanStore
 from store.records import (
     ConsentRecord,
     ContactRecord,
@@ -93,6 +94,7 @@ class Store(TraitMethods):
         self.engine = engine
         self._sessions = Sessions(engine)
         self.ledger = MessageLedger(engine)
+        self.plans = PlanStore(engine)
 
     @classmethod
     def open(cls, url: str | URL | None = None, *, migrate_schema: bool = True) -> Store:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from rendering.bundle import TemplateBundle
 from workflows.event_questions import EventAnswers, EventQuestion
 from workflows.expressions import ExpressionContext
-from workflows.plan import JourneyPlan
 
 CONTRACT_VERSION = 1
 
@@ -24,7 +22,27 @@ Outcome = Literal["converted", "completed", "exited", "not_entered", "failed", "
 SendStatus = Literal["sent", "suppressed", "skipped", "failed", "deferred"]
 
 
-class Contract(BaseModel):
+class Compact(BaseModel):
+    """Serialised without the fields that are None by default: absent reads back as None, and
+    every payload is written into the workflow history, which Temporal stores and bills."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_nones(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        fields = type(self).model_fields
+        return {
+            key: value
+            for key, value in data.items()
+            if value is not None
+            or key not in fields
+            or fields[key].is_required()
+            or fields[key].default is not None
+        }
+
+
+class Contract(Compact):
     model_config = ConfigDict(frozen=True, extra="ignore")
     contract_version: int = CONTRACT_VERSION
 
@@ -64,7 +82,7 @@ class StepsReached(Contract):
     steps: list[ReachedStep]
 
 
-class RunState(BaseModel):
+class RunState(Compact):
     """Everything a run knows about itself, in one place.
 
     The workflow keeps one `RunState` (`self._state`) and `continue_as_new` carries it whole
@@ -94,8 +112,23 @@ class RunState(BaseModel):
     )
 
 
+class PlanRef(Contract):
+    """A compiled plan by reference: the store holds it under (journey, version)."""
+
+    journey: str
+    version: str
+
+
+class TemplateRef(PlanRef):
+    """One template of a stored plan: what a send request names instead of the sources."""
+
+    channel: Literal["email", "sms"]
+    name: str
+
+
 class JourneyInput(Contract):
-    plan: JourneyPlan
+    journey: str
+    version: str = Field(description="The plan version the run keeps, start to end.")
     contact_id: str
     trigger: EventPayload | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="Overrides journey.data.")
@@ -165,8 +198,8 @@ class RunStatus(Contract):
     journey: str
     version: str
     contact_id: str
-    step: str | None
-    step_kind: str | None
+    step: str | None = None
+    step_kind: str | None = None
     waiting_for: str | None = Field(None, description="An event name, 'time', or None.")
     until: datetime | None = None
     outcome: str | None = None
@@ -234,7 +267,7 @@ class SendRequest(Contract):
     contact_id: str
     channel: Literal["email", "sms"]
     category: Literal["marketing", "transactional"]
-    template: TemplateBundle
+    template: TemplateRef
     to: str | None = Field(None, description="Recipient override, already rendered.")
     context: MessageContext
     holdout: bool = False
@@ -278,7 +311,7 @@ class WebhookRequest(Contract):
 
 
 class WebhookOutcome(Contract):
-    status_code: int | None
+    status_code: int | None = None
     ok: bool
     error: str | None = None
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         LoadContactInput,
         MessageContext,
+        PlanRef,
         ReachedStep,
         RunEnded,
         RunStarted,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         SendOutcome,
         SendRequest,
         StepsReached,
+        TemplateRef,
         TimelineEntry,
         UpdateContactInput,
         WaitUntilInput,
@@ -127,8 +129,15 @@ class JourneyWorkflow:
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:
-        self._start(input)
-        plan = self.plan
+        # The plan by reference: a local activity reads it (steps only, no template sources)
+        # from the store, where it was written before the run started.
+        document = await workflow.execute_local_activity_method(
+            JourneyActivities.load_plan,
+            PlanRef(journey=input.journey, version=input.version),
+            **QUICK,
+        )
+        plan = JourneyPlan.model_validate(document)
+        self._start(plan)
         state = self._state
         await self._refresh_contact()
         if input.state is None:
@@ -179,17 +188,20 @@ class JourneyWorkflow:
                 raise
         return await self._finish(state.outcome or "completed")
 
-    def _start(self, input: JourneyInput) -> None:
-        self._plan = input.plan
+    def _start(self, plan: JourneyPlan) -> None:
+        self._plan = plan
+        input = self.input
         if input.state is None:
-            holdout = input.plan.journey.holdout
+            holdout = plan.journey.holdout
             self._state.holdout = (
                 input.holdout
                 if input.holdout is not None
                 else holdout > 0
-                and stable_fraction("holdout", input.plan.journey_id, input.contact_id) * 100
-                < holdout
+                and stable_fraction("holdout", plan.journey_id, input.contact_id) * 100 < holdout
             )
+        # Events that arrived before the plan was known may end the run (goal, exit_on).
+        for event in self._inbox:
+            self._check_ends_run(event)
 
     def _enters(self) -> bool:
         audience = self.plan.journey.audience
@@ -317,7 +329,12 @@ class JourneyWorkflow:
                 contact_id=self.input.contact_id,
                 channel=step.send,
                 category=step.category,
-                template=self.plan.template_for(step),
+                template=TemplateRef(
+                    journey=self.plan.journey_id,
+                    version=self.plan.version,
+                    channel=step.send,
+                    name=step.template,
+                ),
                 to=str(to) if to is not None else None,
                 context=MessageContext(
                     journey_data=self._journey_data(),
@@ -530,7 +547,11 @@ class JourneyWorkflow:
             del self._state.seen_event_ids[:-SEEN_EVENT_IDS_KEPT]
         self._inbox.append(event)
         self._note(TimelineEntry(at=self._now(), type="event", event=event.name))
-        if self._state.outcome is not None or self._plan is None:
+        if self._plan is not None:
+            self._check_ends_run(event)
+
+    def _check_ends_run(self, event: EventPayload) -> None:
+        if self._state.outcome is not None:
             return
         journey = self.plan.journey
         if any(self._event_condition(event, spec) for spec in journey.exit_on):
@@ -548,13 +569,16 @@ class JourneyWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> RunStatus:
-        index = self._state.index
+        plan = self._plan  # None for the moment the run is loading it
+        index = self._state.index if plan is not None else None
         return RunStatus(
-            journey=self.plan.journey_id,
-            version=self.plan.version,
+            journey=self.input.journey,
+            version=self.input.version,
             contact_id=self.input.contact_id,
-            step=self.plan.step_ids[index] if index is not None else None,
-            step_kind=step_kind_of(self.plan.step(index)) if index is not None else None,
+            step=plan.step_ids[index] if plan is not None and index is not None else None,
+            step_kind=step_kind_of(plan.step(index))
+            if plan is not None and index is not None
+            else None,
             waiting_for=self._state.waiting_for,
             until=self._state.waiting_until,
             outcome=self._state.outcome,

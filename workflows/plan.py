@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -105,6 +105,15 @@ class JourneyPlan(BaseModel):
 
     def template_for(self, step: SendStep) -> TemplateBundle:
         return self.templates[template_key(step.send, step.template)]
+
+    def compact(self) -> dict[str, Any]:
+        """The plan as a JSON document without empty fields; `model_validate` reads it back."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+    def steps_only(self) -> JourneyPlan:
+        """This plan without its template sources: what a run's workflow needs (the send
+        activity fetches a template by reference), a fraction of the size."""
+        return self.model_copy(update={"templates": {}})
 
 
 def assign_step_ids(steps: list[Step]) -> tuple[str, ...]:

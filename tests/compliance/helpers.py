@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
 
 from activities.journey_activities import JourneyActivities
-from workflows.contracts import MessageContext, SendOutcome, SendRequest
+from activities.plans import save_plan
+from workflows.contracts import MessageContext, SendOutcome, SendRequest, TemplateRef
 from workflows.plan import JourneyPlan
 
 PUBLIC_URL = "https://rapport.test"
@@ -124,7 +125,12 @@ def send_request(
         contact_id=contact_id,
         channel=send,
         category=step.category,  # type: ignore[union-attr]
-        template=plan.template_for(step),  # type: ignore[arg-type]
+        template=TemplateRef(
+            journey=plan.journey_id,
+            version=plan.version,
+            channel=send,
+            name=step.template,  # type: ignore[union-attr]
+        ),
         context=MessageContext(
             journey_data={**plan.journey.data, **(data or {})},
             trigger={"name": "order_delivered", "properties": {"order_id": "T-1"}},
@@ -142,6 +148,7 @@ async def send(
     **kwargs: Any,
 ) -> SendOutcome:
     """A real send through the activity: ledger claim, policy, render, provider (the outbox)."""
+    save_plan(activities.store, plan)
     request = send_request(plan, step_id, contact_id, **kwargs)
     if request.channel == "email":
         return await activities.send_email(request)

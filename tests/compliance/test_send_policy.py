@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from activities.journey_activities import JourneyActivities
+from activities.plans import save_plan
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from store import ContactRecord, Store
 from store.vocab import SUPPRESSION_REASONS
@@ -50,6 +51,8 @@ def world(
     root: Path = tmp_path_factory.mktemp("policy")
     config = project_settings(data_dir=root)
     with Store.open(config.database) as store:
+        for plan in plans.values():  # runs read their plan from the store
+            save_plan(store, plan)
         activities = JourneyActivities(
             store=store,
             email=OutboxEmailProvider(config.outbox_dir),
@@ -177,6 +180,8 @@ async def test_the_frequency_cap_counts_marketing_across_journeys_not_transactio
 ) -> None:
     config = project_settings(data_dir=tmp_path, frequency_cap="2 per 7d")
     with Store.open(config.database) as store:
+        for plan in plans.values():  # runs read their plan from the store
+            save_plan(store, plan)
         activities = JourneyActivities(
             store=store,
             email=OutboxEmailProvider(config.outbox_dir),

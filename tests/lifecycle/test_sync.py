@@ -10,6 +10,7 @@ from runtime.schedules import describe_schedule
 from store.records import RunRecord
 from tests.lifecycle.conftest import Cli
 from tests.segments.conftest import Segments
+from workflows.plan import JourneyPlan
 
 MANUAL = """\
 name: Manual {n}
@@ -70,6 +71,10 @@ async def test_sync_reports_versions_in_flight_runs_and_syncs_schedules(
 
     again = await sync_project(segments.client, segments.store, plans, segments.queue)
     assert segment.journey_id in again.of("unchanged")  # its schedule carries the version
+    # Every synced version's plan is in the store, where its runs' activities read it.
+    for plan in plans.values():
+        document = segments.store.plans.document(plan.journey_id, plan.version)
+        assert document is not None and JourneyPlan.model_validate(document) == plan
 
 
 async def test_previous_version_comes_from_the_latest_run(segments: Segments) -> None:

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.journey_activities import JourneyActivities
+from activities.plans import save_plan
 from providers import EmailProvider, SmsProvider
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.workers import build_worker
@@ -46,12 +47,14 @@ class Harness:
     ) -> WorkflowHandle[Any, JourneyResult]:
         """Start a run; `at` makes the run's clock start there (as the simulator does)."""
         self.store.upsert_contact(contact)
+        save_plan(self.store, plan)
         shift = at - await self.now() if at is not None else timedelta(0)
         workflow_id = f"{workflow_id_for(plan.journey_id, contact.id, key)}:{self.queue}"
         handle = await self.env.client.start_workflow(
             JourneyWorkflow.run,
             JourneyInput(
-                plan=plan,
+                journey=plan.journey_id,
+                version=plan.version,
                 contact_id=contact.id,
                 trigger=trigger,
                 key=key,

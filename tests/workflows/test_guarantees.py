@@ -3,9 +3,12 @@ keyed runs side by side, events deduplicated, splits stable, histories replay.""
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -146,6 +149,56 @@ async def test_a_run_keeps_its_version_when_the_journey_is_edited(
     new_tips = next(e for e in new_result.timeline if e.step == "second")
     assert old_tips.subject != "Edited tips"
     assert new_tips.subject == "Edited tips"
+
+
+def decoded_payloads(history: WorkflowHistory) -> list[Any]:
+    """Every payload the history holds (inputs, results, markers, signals), decoded."""
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for payload in node.get("payloads", []):
+                if "data" in payload:
+                    found.append(json.loads(base64.b64decode(payload["data"])))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(history.to_json_dict())
+    return found
+
+
+async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = sample("onboarding")
+    async with harness(env, tmp_path) as h:
+        handle = await h.start(plan, contact("rita"), trigger=h.event("signed_up"))
+        await h.advance(timedelta(hours=1))
+        await handle.signal("event", h.event("order_placed"))
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.outcome == "converted"
+    assert [e.subject for e in result.timeline if e.type == "send"] == [
+        "Welcome to Rapport Coffee Co., Rita"
+    ]
+    payloads = decoded_payloads(history)
+    started = payloads[0]
+    assert (started["journey"], started["version"]) == ("onboarding", plan.version)
+    assert "plan" not in started
+    send = next(p for p in payloads if isinstance(p, dict) and "idempotency_key" in p)
+    assert send["template"] == {
+        "contract_version": 1,
+        "journey": "onboarding",
+        "version": plan.version,
+        "channel": "email",
+        "name": "onboarding/welcome",
+    }
+    text = json.dumps(payloads)
+    sources = [source for b in plan.templates.values() for source in b.files.values()]
+    assert sources and not [source for source in sources if json.dumps(source)[1:-1] in text]
 
 
 async def test_keyed_runs_for_two_orders_run_side_by_side(
