@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
-from runtime.temporal import WORKFLOWS, workflow_runner
+from runtime.workers import WORKFLOWS, workflow_runner
+from tests.workflows.patched_workflows import PatchedJourneyWorkflow, UnguardedJourneyWorkflow
 from tests.workflows.record_histories import HISTORIES
 from tests.workflows.sample_paths import PATHS
-from workflows.contracts import JourneyInput, JourneyResult
-from workflows.journey_workflow import JourneyWorkflow
-from workflows.model import SendStep
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
@@ -46,38 +44,9 @@ async def test_a_recorded_history_replays_with_the_current_workflow(recorded: Pa
     assert await replay(WORKFLOWS, load(recorded)) is None
 
 
-# A change to the workflow as a later release might make it: refresh the contact before every
-# send. That adds a command (a local activity) where recorded runs have none.
-PATCH = "refresh-contact-before-send"
-
-
-@workflow.defn(name="JourneyWorkflow")
-class PatchedJourneyWorkflow(JourneyWorkflow):
-    @workflow.run
-    async def run(self, input: JourneyInput) -> JourneyResult:
-        return await super().run(input)
-
-    async def _execute(self, index: int) -> int | None:
-        if isinstance(self.plan.step(index), SendStep) and workflow.patched(PATCH):
-            await self._refresh_contact()
-        return await super()._execute(index)
-
-
-@workflow.defn(name="JourneyWorkflow")
-class UnguardedJourneyWorkflow(JourneyWorkflow):
-    @workflow.run
-    async def run(self, input: JourneyInput) -> JourneyResult:
-        return await super().run(input)
-
-    async def _execute(self, index: int) -> int | None:
-        if isinstance(self.plan.step(index), SendStep):
-            await self._refresh_contact()
-        return await super()._execute(index)
-
-
 async def test_a_change_behind_workflow_patched_still_replays_old_histories() -> None:
     onboarding = load(HISTORIES / "onboarding_converts.json")
     assert await replay([PatchedJourneyWorkflow], onboarding) is None
     # The same change without the guard breaks the runs already in flight.
     failure = await replay([UnguardedJourneyWorkflow], onboarding)
-    assert failure is not None
+    assert isinstance(failure, NondeterminismError), failure
