@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     write_keys: str = Field("", validation_alias="RAPPORT_WRITE_KEYS")
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="RAPPORT_PUBLIC_URL")
     secret: SecretStr = Field(SecretStr(DEV_SECRET), validation_alias="RAPPORT_SECRET")
+    # The dashboard's sign-in token (SPEC §12); unset, /dashboard is off and says how to turn it on.
+    admin_token: SecretStr | None = Field(None, validation_alias="RAPPORT_ADMIN_TOKEN")
     # Reverse proxies whose X-Forwarded-For/-Proto uvicorn may believe (comma-separated IPs or
     # networks, `*` for any); empty: forwarded headers are ignored, the peer is the client.
     trusted_proxies: str = Field("", validation_alias="RAPPORT_TRUSTED_PROXIES")

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Response
 from api import contacts, events, journeys, unsubscribe, webhooks_sendgrid, webhooks_twilio
 from api.auth import auth_mode_line, authenticator
 from api.body import require_json
+from api.dashboard.pages import install as install_dashboard
 from api.errors import ValidationProblem, install_error_handlers
 from api.ingest import load_plans
 from api.metrics import Metrics, ResponseCounter
@@ -137,5 +138,6 @@ def create_app(
     # Authenticated by provider signatures or signed tokens, not write keys (docs/compliance.md).
     for router in (webhooks_sendgrid.router, webhooks_twilio.router, unsubscribe.router):
         app.include_router(router)
+    install_dashboard(app)  # its own sign-in (RAPPORT_ADMIN_TOKEN), not the write keys
     app.add_middleware(ResponseCounter, metrics=metrics)
     return app

@@ -14,7 +14,6 @@ from rich.text import Text
 from commands.common import console_out, print_json
 from commands.runs import (
     RunState,
-    live_states,
     message_line,
     print_plain,
     session,
@@ -23,6 +22,7 @@ from commands.runs import (
     where_now,
 )
 from errors import InvalidInputError
+from runtime.run_state import live_states
 from settings import Settings, get_settings
 from store.records import ContactRecord
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from commands.common import console_out, print_json
-from commands.runs import RunState, live_states, print_plain, runs_table, session, when, where_now
+from commands.runs import RunState, print_plain, runs_table, session, when, where_now
+from runtime.run_state import live_states
 from runtime.schedules import latest_tick
 from settings import Settings, get_settings
 from workflows.segment_workflow import TickProgress

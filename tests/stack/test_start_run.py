@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from commands.runs import live_state
+from runtime.run_state import live_state
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store.records import RunRecord
 from tests.stack.helpers import Stack

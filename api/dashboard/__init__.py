@@ -1,0 +1,1 @@
+"""The marketers' dashboard (SPEC §12): server-rendered pages under /dashboard."""
