@@ -85,6 +85,20 @@ PATHS = (
         "completed",
         events_file="feedback_detractor.yaml",
     ),
+    SamplePath(
+        "loyalty_gold",
+        "loyalty_tier_upgrade",
+        "chen",
+        "completed",
+        events_file="loyalty_gold.yaml",
+    ),
+    SamplePath(
+        "referral_first_order",
+        "referral_reward",
+        "dana",
+        "completed",
+        events_file="referral_first_order.yaml",
+    ),
 )
 
 
