@@ -21,6 +21,13 @@ def _print_ready(info: StackInfo) -> None:
     lines = [
         "Rapport is running. Ctrl-C stops it.",
         f"  API:          {info.api_url}  (docs {info.api_url}/docs)",
+        f"  Dashboard:    {info.api_url}/dashboard  (sign in with "
+        + (
+            f"the token {info.generated_admin_token}, generated for this run; "
+            "set RAPPORT_ADMIN_TOKEN to choose one)"
+            if info.generated_admin_token
+            else "your RAPPORT_ADMIN_TOKEN)"
+        ),
         f"  Temporal UI:  {info.ui_url or 'the cluster at TEMPORAL_ADDRESS has its own'}",
         f"  Temporal:     {info.temporal_address}  (namespace {info.namespace}, "
         f"task queue {info.task_queue})",

@@ -18,18 +18,20 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 import uvicorn
+from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
@@ -78,6 +80,9 @@ class StackInfo:
     seeded: int
     namespace: str
     task_queue: str
+    # The dashboard's sign-in token when `rapport run` generated it (RAPPORT_ADMIN_TOKEN unset);
+    # None when the user set their own.
+    generated_admin_token: str | None = None
 
 
 # --- the dev server -------------------------------------------------------------------------
@@ -271,6 +276,9 @@ def stack_settings(settings: Settings, options: StackOptions) -> Settings:
         update["temporal_address"] = f"{HOST}:{options.temporal_port}"
     if "public_url" not in settings.model_fields_set:
         update["public_url"] = f"http://{HOST}:{options.api_port}"
+    if settings.admin_token is None or not settings.admin_token.get_secret_value().strip():
+        # The local stack's dashboard is on: a fresh token each start, printed with the URLs.
+        update["admin_token"] = SecretStr(secrets.token_urlsafe(24))
     return settings.model_copy(update=update)
 
 
@@ -283,7 +291,10 @@ async def run_stack(
     """Run until SIGINT/SIGTERM (or `stop`), then stop everything in order."""
     stop = stop or asyncio.Event()
     external = settings.temporal_address is not None
+    had_token = settings.admin_token is not None and settings.admin_token.get_secret_value().strip()
     settings = stack_settings(settings, options)
+    if not had_token and settings.admin_token is not None:
+        on_ready = _with_token(on_ready, settings.admin_token.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_port_free(options.api_port, "--api-port")
     server: ChildProcess | None = None
@@ -404,6 +415,13 @@ async def _watch(server: ChildProcess | None) -> None:
     """Returns when the dev server exits (never when there is none)."""
     while server is None or server.exited() is None:
         await asyncio.sleep(0.5)
+
+
+def _with_token(on_ready: Callable[[StackInfo], None], token: str) -> Callable[[StackInfo], None]:
+    def ready(info: StackInfo) -> None:
+        on_ready(replace(info, generated_admin_token=token))
+
+    return ready
 
 
 def _info(

@@ -109,8 +109,10 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-async def sign_in(client: httpx.AsyncClient, token: str = ADMIN_TOKEN) -> httpx.Response:
-    page = await client.get("/dashboard/login")
+async def sign_in(
+    client: httpx.AsyncClient, base: str = "/dashboard", token: str = ADMIN_TOKEN
+) -> httpx.Response:
+    page = await client.get(f"{base}/login")
     return await client.post(
-        "/dashboard/login", data={"csrf": csrf_of(page.text), "token": token, "next": "/dashboard"}
+        f"{base}/login", data={"csrf": csrf_of(page.text), "token": token, "next": "/dashboard"}
     )

@@ -235,9 +235,12 @@ async def start_stack(
         if not line:
             raise AssertionError(f"rapport run exited early; log:\n{log.read_text()}")
         text = line.decode()
-        found = re.match(r"\s*(API|Temporal UI|Outbox):\s+(\S+)", text)
+        found = re.match(r"\s*(API|Temporal UI|Outbox|Dashboard):\s+(\S+)", text)
         if found:
             urls[found[1]] = found[2]
+        token = re.search(r"sign in with the token (\S+), generated for this run", text)
+        if token:
+            urls["admin token"] = token[1]
         if text.startswith("Try:"):
             return process, urls
 

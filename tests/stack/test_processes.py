@@ -19,6 +19,7 @@ from runtime.starter import start_run
 from runtime.temporal import connect
 from store import Store
 from store.records import ContactRecord
+from tests.dashboard.conftest import sign_in
 from tests.stack.helpers import (
     RAPPORT,
     ROOT,
@@ -157,7 +158,13 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         assert Path(urls["Outbox"]) == (data_dir / "outbox").resolve()
         async with httpx.AsyncClient(trust_env=False) as http:
             health = await http.get(f"{urls['API']}/healthz")
+            # The dashboard is on, with the token `rapport run` generated and printed.
+            assert urls["Dashboard"] == f"{urls['API']}/dashboard"
+            await sign_in(http, urls["Dashboard"], urls["admin token"])
+            journeys = await http.get(urls["Dashboard"])
         assert health.status_code == 200 and "onboarding" in health.json()["journeys"]
+        assert journeys.status_code == 200
+        assert '<tr data-journey="onboarding">' in journeys.text
 
         code, out = await _cli("start", "onboarding", "--contact", "alice", env=env)
         assert code == 0, out
