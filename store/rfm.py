@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Text, case, cast, func, literal, select
+from sqlalchemy import Integer, Text, case, cast, column, func, literal, select, table
 
 from store.json_sql import json_number
 from store.models import Event
@@ -49,8 +49,8 @@ def _quintile(column: Any, customers: Any) -> Any:
     return cast((rank - 1) * 5 // customers, Integer) + 1
 
 
-def rfm_selects(dialect: str, order_event: str, revenue_property: str) -> list[tuple[Any, str]]:
-    """(select of contact_id, name, value, state; trait name) for each RFM trait."""
+def rfm_scored(dialect: str, order_event: str, revenue_property: str) -> Any:
+    """SELECT contact_id, r, f, m: every customer's three quintile scores."""
     revenue = json_number(dialect, Event.properties, revenue_property)
     orders = (
         select(
@@ -64,13 +64,21 @@ def rfm_selects(dialect: str, order_event: str, revenue_property: str) -> list[t
         .subquery()
     )
     customers = func.count().over()
-    scored = select(
+    return select(
         orders.c.contact_id,
         _quintile(orders.c.last_order, customers).label("r"),
         _quintile(orders.c.orders, customers).label("f"),
         _quintile(orders.c.revenue, customers).label("m"),
-    ).subquery()
-    r, f, m = scored.c.r, scored.c.f, scored.c.m
+    )
+
+
+SCORED = table("rfm_scored", column("contact_id"), column("r"), column("f"), column("m"))
+
+
+def rfm_selects(dialect: str) -> list[tuple[Any, str]]:
+    """(select of contact_id, name, value, state; trait name) for each RFM trait, reading the
+    scores from the temporary table `rfm_scored` (`rfm_scored()`, computed once)."""
+    r, f, m = SCORED.c.r, SCORED.c.f, SCORED.c.m
     segment = case(
         ((r >= 4) & (f >= 4), literal("champions")),
         ((r >= 3) & (f >= 3), literal("loyal")),
@@ -90,6 +98,6 @@ def rfm_selects(dialect: str, order_event: str, revenue_property: str) -> list[t
         "rfm_segment": as_json_text(dialect, segment),
     }
     return [
-        (select(scored.c.contact_id, literal(name), value, literal("{}")), name)
+        (select(SCORED.c.contact_id, literal(name), value, literal("{}")), name)
         for name, value in values.items()
     ]

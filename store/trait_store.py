@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from store.models import Contact, ContactTrait, Event
 from store.records import ContactRecord, EventRecord
-from store.rfm import rfm_selects
+from store.rfm import rfm_scored, rfm_selects
 from store.sql import Sessions, columns, execute, insert
 from store.trait_rebuild import AggregateQuery, aggregate_select, rebuild_in_session
 from store.traits import TRAITS_SOURCE, TraitChange, TraitRow, TraitUpdater, value_text
@@ -147,11 +147,11 @@ class TraitMethods:
     ) -> None:
         if not changes:
             return
-        execute(
-            session,
-            insert(session, Event)
-            .values([_event_row(change.event(cause), routed_at) for change, cause in changes])
-            .on_conflict_do_nothing(index_elements=["contact_id", "source", "message_id"]),
+        session.connection().execute(
+            insert(session, Event).on_conflict_do_nothing(
+                index_elements=["contact_id", "source", "message_id"]
+            ),
+            [_event_row(change.event(cause), routed_at) for change, cause in changes],
         )
 
     # -- storing events ----------------------------------------------------------------------
@@ -269,40 +269,50 @@ class TraitMethods:
         cause: str,
         at: datetime | None = None,
     ) -> list[TraitChange]:
-        """`set_traits` for many contacts (contact id -> name -> value) in one transaction."""
+        """`set_traits` for many contacts (contact id -> name -> value) in one transaction: one
+        read of the stored values, one upsert and one insert of the changes, whatever the size."""
         when = at or utcnow()
-        changes: list[tuple[TraitChange, str]] = []
         if not values:
             return []
+        names = sorted({name for named in values.values() for name in named})
+        changes: list[tuple[TraitChange, str]] = []
+        rows: list[dict[str, Any]] = []
         with self._sessions.write() as session:
             stored = {
-                (row.contact_id, row.name): row
-                for row in session.scalars(
-                    select(ContactTrait)
-                    .where(ContactTrait.contact_id.in_(list(values)))
+                (contact_id, name): value
+                for contact_id, name, value in session.execute(
+                    select(ContactTrait.contact_id, ContactTrait.name, ContactTrait.value)
+                    .where(ContactTrait.contact_id.in_(list(values)), ContactTrait.name.in_(names))
                     .with_for_update()
                 )
             }
             for contact_id, named in values.items():
                 for name, value in named.items():
-                    row = stored.get((contact_id, name))
-                    old = row.value if row is not None else None
+                    old = stored.get((contact_id, name))
                     if old == value:
                         continue
-                    if row is None:
-                        session.add(
-                            ContactTrait(
-                                contact_id=contact_id,
-                                name=name,
-                                value=value,
-                                value_text=value_text(value),
-                                state={},
-                                updated_at=when,
-                            )
-                        )
-                    else:
-                        row.value, row.value_text, row.updated_at = value, value_text(value), when
+                    rows.append(
+                        {
+                            "contact_id": contact_id,
+                            "name": name,
+                            "value": value,
+                            "value_text": value_text(value),
+                            "state": {},
+                            "updated_at": when,
+                        }
+                    )
                     changes.append((TraitChange(contact_id, name, old, value, when), cause))
+            if rows:
+                stmt = insert(session, ContactTrait)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["contact_id", "name"],
+                    set_={
+                        "value": stmt.excluded.value,
+                        "value_text": stmt.excluded.value_text,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+                session.connection().execute(stmt, rows)
             self._store_changes(session, changes, None)
         return [change for change, _ in changes]
 
@@ -325,11 +335,18 @@ class TraitMethods:
         """Score every customer by RFM quintile in SQL (store/rfm.py); returns the changes."""
         with self._sessions.write() as session:
             dialect = session.get_bind().dialect.name
-            fills = [
-                (select_, name, None)
-                for select_, name in rfm_selects(dialect, order_event, revenue_property)
-            ]
-            return rebuild_in_session(session, fills, cause, now)
+            scored = rfm_scored(dialect, order_event, revenue_property).compile(
+                dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+            )
+            drop = "ON COMMIT DROP " if dialect == "postgresql" else ""
+            conn = session.connection()
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE rfm_scored {drop}AS {scored}")
+            try:
+                fills = [(select_, name, None) for select_, name in rfm_selects(dialect)]
+                return rebuild_in_session(session, fills, cause, now)
+            finally:
+                if dialect == "sqlite":
+                    conn.exec_driver_sql("DROP TABLE rfm_scored")
 
     def unrouted_trait_changes(self, limit: int = 500) -> list[EventRecord]:
         """`trait_changed` events not routed yet (a rebuild's), oldest first."""
