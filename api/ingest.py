@@ -35,6 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from temporalio.client import Client
 
@@ -135,7 +136,14 @@ async def ingest_event(
                     await client(), store, index, target, task_queue=task_queue
                 )
                 result.route.merge(route)
-    await asyncio.to_thread(store.mark_routed, result.trait_changes)
-    await asyncio.to_thread(store.mark_event_routed, event.contact_id, event.source, message_id)
+    await asyncio.to_thread(
+        partial(
+            store.mark_event_routed,
+            event.contact_id,
+            event.source,
+            message_id,
+            with_events=result.trait_changes,
+        )
+    )
     result.routed = True
     return result

@@ -346,8 +346,20 @@ class Store(TraitMethods):
             ).first()
             return None if row is None else row.routed_at is not None
 
-    def mark_event_routed(self, contact_id: str, source: str, message_id: str) -> None:
+    def mark_event_routed(
+        self,
+        contact_id: str,
+        source: str,
+        message_id: str,
+        *,
+        with_events: Iterable[EventRecord] = (),
+    ) -> None:
+        """Mark the event routed, and `with_events` (the trait_changed events it caused, by
+        row id) in the same transaction."""
+        ids = [event.id for event in with_events if event.id is not None]
         with self._sessions.write() as session:
+            if ids:
+                session.execute(update(Event).where(Event.id.in_(ids)).values(routed_at=utcnow()))
             session.execute(
                 update(Event)
                 .where(
