@@ -83,20 +83,31 @@ def segment_kind(plan: JourneyPlan) -> Kind | None:
     return None
 
 
-def _at(plan: JourneyPlan) -> datetime | None:
+def _at(
+    plan: JourneyPlan, *, now: datetime | None = None, deployed_at: str | None = None
+) -> datetime | None:
+    """The broadcast instant of an `at` journey (None for the others). A relative `at` (`10m`)
+    is resolved once, when the schedule is created: the deployed instant stays after that."""
     trigger = plan.journey.trigger
-    return trigger.at.astimezone(UTC) if isinstance(trigger, SegmentAtTrigger) else None
+    if not isinstance(trigger, SegmentAtTrigger):
+        return None
+    if isinstance(trigger.at, timedelta):
+        if deployed_at is not None:
+            return datetime.fromisoformat(deployed_at)
+        return (now or datetime.now(UTC)).replace(microsecond=0) + trigger.at
+    return trigger.at.astimezone(UTC)
 
 
 def _one(value: int) -> tuple[ScheduleRange, ...]:
     return (ScheduleRange(value),)
 
 
-def schedule_spec(plan: JourneyPlan) -> ScheduleSpec:
+def schedule_spec(plan: JourneyPlan, at: datetime | None = None) -> ScheduleSpec:
+    """The schedule's spec; `at`, the broadcast instant of an `at` journey (resolved)."""
     trigger = plan.journey.trigger
     if isinstance(trigger, SegmentScheduleTrigger):
         return ScheduleSpec(cron_expressions=[trigger.schedule], time_zone_name="UTC")
-    at = _at(plan)
+    at = at or _at(plan)
     if at is None:
         raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
     return ScheduleSpec(
@@ -123,10 +134,14 @@ def fresh_state(plan: JourneyPlan) -> ScheduleState:
 
 
 def build_schedule(
-    plan: JourneyPlan, task_queue: str, state: ScheduleState | None = None
+    plan: JourneyPlan,
+    task_queue: str,
+    state: ScheduleState | None = None,
+    at: datetime | None = None,
 ) -> Schedule:
-    """The schedule for a segment journey: its action starts a tick with this plan."""
-    at = _at(plan)
+    """The schedule for a segment journey: its action starts a tick with this plan; `at` is
+    the broadcast instant of an `at` journey, resolved (`_at`)."""
+    at = at or _at(plan)
     return Schedule(
         action=ScheduleActionStartWorkflow(
             SegmentTickWorkflow.run,
@@ -140,7 +155,7 @@ def build_schedule(
             },
             static_summary=f"{plan.journey.name}: segment tick (version {plan.version})",
         ),
-        spec=schedule_spec(plan),
+        spec=schedule_spec(plan, at),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=CATCHUP_WINDOW),
         state=state or fresh_state(plan),
     )
@@ -364,7 +379,7 @@ async def ensure_schedule(
     sid = schedule_id(journey)
     deployed = await describe_schedule(client, journey)
     if deployed is None:
-        at = _at(plan)
+        at = _at(plan, now=now)
         if at is not None and at <= (now or datetime.now(UTC)):
             return ScheduleChange(
                 journey, "skipped", sid, plan.version, None, f"at {at.isoformat()} is in the past"
@@ -372,7 +387,7 @@ async def ensure_schedule(
         try:
             await client.create_schedule(
                 sid,
-                build_schedule(plan, task_queue),
+                build_schedule(plan, task_queue, at=at),
                 memo={"managed_by": MANAGED_BY, "task_queue": task_queue},
             )
         except ScheduleAlreadyRunningError:  # another process created it a moment ago
@@ -382,7 +397,7 @@ async def ensure_schedule(
     assert deployed is not None
     if deployed.version == plan.version and deployed.task_queue == task_queue:
         return ScheduleChange(journey, "unchanged", sid, plan.version, deployed.version)
-    new_at = _at(plan)
+    new_at = _at(plan, now=now, deployed_at=deployed.at)
 
     def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
         current = update.description.schedule.state
@@ -397,7 +412,7 @@ async def ensure_schedule(
             limited_actions=state.limited_actions,
             remaining_actions=state.remaining_actions,
         )
-        return ScheduleUpdate(schedule=build_schedule(plan, task_queue, state))
+        return ScheduleUpdate(schedule=build_schedule(plan, task_queue, state, new_at))
 
     await client.get_schedule_handle(sid).update(updater)
     return ScheduleChange(journey, "updated", sid, plan.version, deployed.version)

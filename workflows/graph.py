@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from workflows.durations import format_duration
 from workflows.model import (
     BranchStep,
@@ -55,7 +57,10 @@ def _trigger_label(plan: JourneyPlan) -> str:
         case SegmentScheduleTrigger():
             return f"segment, cron {trigger.schedule}"
         case SegmentAtTrigger():
-            return f"segment at {trigger.at.isoformat()}"
+            when = trigger.at
+            if isinstance(when, timedelta):
+                return f"segment {format_duration(when)} after deployment"
+            return f"segment at {when.isoformat()}"
         case ManualTrigger():
             return "manual start"
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +24,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     PlainSerializer,
+    PlainValidator,
     Tag,
     WithJsonSchema,
 )
@@ -178,10 +178,51 @@ class SegmentScheduleTrigger(LanguageModel):
     )
 
 
+def _broadcast_at(value: object) -> datetime | timedelta:
+    """A timestamp with its UTC offset, or a duration (`10m`): that long after the journey is
+    first deployed. One validator for both, so a mistake gets one message, not one per kind."""
+    expected = (
+        "expected an ISO 8601 timestamp with a UTC offset, e.g. 2026-12-01T17:00:00+00:00, "
+        f"or a duration after deployment such as 10m, got {value!r}"
+    )
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        try:
+            if not re.match(r"^\s*\d{4}-", value):
+                return parse_duration(value)
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:  # DurationError included
+            raise ValueError(expected) from None
+    if not isinstance(value, datetime):
+        raise ValueError(expected)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-12-01T17:00:00+00:00")
+    return value
+
+
+def _broadcast_at_text(value: datetime | timedelta) -> str:
+    """`10m`, or the timestamp as pydantic writes one (UTC as `Z`): the plan's version hashes it."""
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return value.isoformat().replace("+00:00", "Z")
+
+
 class SegmentAtTrigger(LanguageModel):
     segment: Expression = Field(description="Contacts for whom this is true enter at `at`.")
-    at: AwareDatetime = Field(
-        description="A one-time broadcast instant (ISO 8601 with a UTC offset)."
+    at: Annotated[
+        datetime | timedelta,
+        PlainValidator(_broadcast_at),
+        PlainSerializer(_broadcast_at_text, return_type=str, when_used="always"),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "examples": ["2026-12-01T17:00:00+00:00", "10m"],
+            }
+        ),
+    ] = Field(
+        description="A one-time broadcast instant (ISO 8601 with a UTC offset), or a duration "
+        "(10m): that long after the journey is first deployed (`rapport run`, `rapport sync`)."
     )
 
 

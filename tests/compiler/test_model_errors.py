@@ -148,7 +148,8 @@ def test_a_broadcast_time_that_is_no_timestamp(project: Project) -> None:
     )
     assert project.errors(text) == [
         "journeys/test.yaml:4:7: at: expected an ISO 8601 timestamp with a UTC offset, "
-        "e.g. 2026-12-01T17:00:00+00:00, got 'next tuesday'"
+        "e.g. 2026-12-01T17:00:00+00:00, or a duration after deployment such as 10m, "
+        "got 'next tuesday'"
     ]
 
 

@@ -193,3 +193,24 @@ async def _last_tick(segments: Segments, plan: JourneyPlan) -> TickProgress:
     action: Any = description.info.recent_actions[-1].action
     handle = segments.client.get_workflow_handle_for(SegmentTickWorkflow.run, action.workflow_id)
     return await handle.result()
+
+
+async def test_an_at_after_deployment_is_armed_when_first_deployed_and_then_kept(
+    segments: Segments,
+) -> None:
+    """`at: 1h` (a sample that works whenever it is run): an hour after the schedule is
+    created; syncing again, or editing the journey, keeps that instant."""
+    plan = segments.journey(at="1h")
+    deployed_from = datetime.now(UTC).replace(microsecond=0)
+    report = await sync_schedules(segments.client, {plan.journey_id: plan}, segments.queue)
+    assert report.created == [plan.journey_id]
+    deployed = await describe_schedule(segments.client, plan.journey_id)
+    assert deployed is not None and deployed.remaining_actions == 1
+    [at] = deployed.next_action_times
+    assert deployed_from + timedelta(hours=1) <= at <= datetime.now(UTC) + timedelta(hours=1)
+
+    edited = segments.journey(at="1h", extra="reentry: always", name=plan.journey_id)
+    report = await sync_schedules(segments.client, {plan.journey_id: edited}, segments.queue)
+    assert report.updated == [plan.journey_id]
+    deployed = await describe_schedule(segments.client, plan.journey_id)
+    assert deployed is not None and deployed.next_action_times == [at]
