@@ -3,7 +3,8 @@
 Every ```console block is a list of `$ rapport …` commands, each followed by its output. The ones
 that need no running stack are run here and compared line by line: `…` alone on a line stands for
 any number of lines, `…` inside a line for any text. The example journey with mistakes
-(`journeys/cart.yaml`) lives in tests/cli/readme_project/.
+(`journeys/cart.yaml`) lives in tests/cli/readme_project/. A block right after an HTML comment
+`<!-- not run: why -->` is illustrative (e.g. the output for a file that is not in the repository).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_PROJECT = Path(__file__).parent / "readme_project"
 # Commands whose examples need a running stack (Temporal, the store): shown, not run here.
 NEEDS_THE_STACK = {"event", "events", "start", "list", "inspect", "cancel", "run", "contacts"}
+NEEDS_THE_STACK |= {"traits"}
 OFFLINE = {"validate", "preview", "graph", "schema", "simulate"}
 
 
@@ -31,6 +33,10 @@ def examples() -> list[tuple[str, str, list[str]]]:
     for document in DOCUMENTS:
         text = document.read_text("utf-8")
         for block in re.finditer(r"^```console\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+            if text[: block.start()].rstrip().endswith("-->") and re.search(
+                r"<!-- not run: [^>]*-->\s*$", text[: block.start()]
+            ):
+                continue
             line_number = text.count("\n", 0, block.start()) + 2
             where = f"{document.relative_to(ROOT)}:{line_number}"
             for line in block.group(1).splitlines():
