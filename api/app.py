@@ -19,6 +19,7 @@ from api import contacts, events, journeys, unsubscribe, webhooks_sendgrid, webh
 from api.auth import auth_mode_line, authenticator
 from api.body import require_json
 from api.dashboard.pages import install as install_dashboard
+from api.dashboard.session import dashboard_line
 from api.errors import ValidationProblem, install_error_handlers
 from api.ingest import load_plans
 from api.metrics import Metrics, ResponseCounter
@@ -90,6 +91,7 @@ def create_app(
         metrics=metrics,
     )
     log.info("%s", auth_mode_line(settings))
+    log.info("%s", dashboard_line(settings))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

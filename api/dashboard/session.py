@@ -35,6 +35,12 @@ def admin_token(settings: Settings) -> str | None:
     return token or None
 
 
+def dashboard_line(settings: Settings) -> str:
+    if admin_token(settings) is None:
+        return "Dashboard: off (set RAPPORT_ADMIN_TOKEN to turn it on)"
+    return f"Dashboard: {settings.public_url.rstrip('/')}{PATH} (sign in with RAPPORT_ADMIN_TOKEN)"
+
+
 def _key(settings: Settings) -> bytes:
     token = admin_token(settings) or ""
     material = f"rapport-dashboard\0{token}\0{settings.secret.get_secret_value()}"

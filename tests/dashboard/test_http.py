@@ -210,3 +210,15 @@ def _day(text: str):  # type: ignore[no-untyped-def]
 def _resume(seeded):  # type: ignore[no-untyped-def]
     yield
     seeded[0].set_journey_paused("winback", False)
+
+
+def test_the_api_logs_whether_the_dashboard_is_on() -> None:
+    from api.dashboard.session import dashboard_line
+    from tests.stack.helpers import project_settings
+
+    assert dashboard_line(project_settings()) == (
+        "Dashboard: off (set RAPPORT_ADMIN_TOKEN to turn it on)"
+    )
+    assert dashboard_line(project_settings(admin_token=ADMIN_TOKEN)) == (
+        "Dashboard: http://127.0.0.1:8000/dashboard (sign in with RAPPORT_ADMIN_TOKEN)"
+    )
