@@ -19,6 +19,7 @@ from errors import ConfigurationError
 # The public development value of RAPPORT_SECRET: anyone can sign unsubscribe tokens with it, so
 # only a server whose public URL is this machine may use it (`Settings.serving_problems`).
 DEV_SECRET = "rapport-dev-secret-change-me"
+MIN_ADMIN_TOKEN_BYTES = 16
 MIN_SECRET_BYTES = 32
 DEV_SERVER_DB_NAME = "temporal.db"
 
@@ -209,6 +210,24 @@ class Settings(BaseSettings):
                     "from other machines (through a proxy or tunnel), but RAPPORT_WRITE_KEYS "
                     "is not set: set write keys (comma-separated)"
                 )
+        if api_host is not None:
+            problems += self.admin_token_problems()
+        return problems
+
+    def admin_token_problems(self) -> list[str]:
+        """The dashboard's token must be hard to guess, and not also a write key (each opens
+        only its own side: the dashboard, or the ingest API)."""
+        token = self.admin_token.get_secret_value().strip() if self.admin_token else ""
+        if not token:
+            return []
+        problems = []
+        if len(token.encode()) < MIN_ADMIN_TOKEN_BYTES:
+            problems.append(
+                f"RAPPORT_ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_BYTES} bytes: use a long "
+                "random value (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if token in self.write_key_list:
+            problems.append("RAPPORT_ADMIN_TOKEN is also one of RAPPORT_WRITE_KEYS: use another")
         return problems
 
     def check_serving(self, *, api_host: str | None = None) -> None:

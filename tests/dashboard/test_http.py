@@ -222,3 +222,17 @@ def test_the_api_logs_whether_the_dashboard_is_on() -> None:
     assert dashboard_line(project_settings(admin_token=ADMIN_TOKEN)) == (
         "Dashboard: http://127.0.0.1:8000/dashboard (sign in with RAPPORT_ADMIN_TOKEN)"
     )
+
+
+def test_a_guessable_admin_token_or_one_that_is_a_write_key_stops_the_api() -> None:
+    from tests.stack.helpers import project_settings
+
+    assert project_settings(admin_token=ADMIN_TOKEN).serving_problems(api_host="127.0.0.1") == []
+    assert project_settings(admin_token="letmein").serving_problems(api_host="127.0.0.1") == [
+        "RAPPORT_ADMIN_TOKEN is shorter than 16 bytes: use a long random value "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    ]
+    shared = project_settings(admin_token=ADMIN_TOKEN, write_keys=f"k1-long-enough,{ADMIN_TOKEN}")
+    assert shared.serving_problems(api_host="127.0.0.1") == [
+        "RAPPORT_ADMIN_TOKEN is also one of RAPPORT_WRITE_KEYS: use another"
+    ]
