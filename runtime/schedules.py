@@ -46,6 +46,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
     WorkflowExecutionStatus,
+    WorkflowHandle,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -448,7 +449,11 @@ async def latest_tick(client: Client, journey_id: str) -> TickProgress | None:
         workflow_id = getattr(info.recent_actions[-1].action, "workflow_id", None)
     if workflow_id is None:
         return None
-    handle = client.get_workflow_handle_for(SegmentTickWorkflow.run, workflow_id)
+    # Typed by hand: mypy's inference of get_workflow_handle_for depends on the order it
+    # checks modules in (a cold cache failed where a warm one passed).
+    handle: WorkflowHandle[Any, TickProgress] = client.get_workflow_handle(
+        workflow_id, result_type=TickProgress
+    )
     status = (await handle.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         progress: TickProgress | None = await handle.query(SegmentTickWorkflow.progress)
