@@ -323,9 +323,16 @@ async def run_stack(
         if options.demo_shop:
             await asyncio.to_thread(seed_demo_shop_once, store)
         # Traits were kept current as the history went in; RFM is relative to every customer,
-        # so it is scored once now (then nightly, by the traits:rfm schedule).
-        await asyncio.to_thread(rebuild_installed, store, settings)
-        await _serve_until_stopped(settings, options, client, store, server, seeded, on_ready, stop)
+        # so it is scored once now (then nightly, by the traits:rfm schedule), beside the
+        # start-up rather than before it.
+        scoring = asyncio.create_task(asyncio.to_thread(rebuild_installed, store, settings))
+        try:
+            await _serve_until_stopped(
+                settings, options, client, store, server, seeded, on_ready, stop
+            )
+        finally:
+            with contextlib.suppress(Exception):  # logged by the thread; the store closes next
+                await scoring
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
