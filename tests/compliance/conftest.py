@@ -19,12 +19,9 @@ from runtime.starter import TemporalUnavailableError
 from settings import Settings
 from store import ContactRecord, Store
 from tests.compliance.helpers import PUBLIC_URL, TWILIO_TOKEN, SendGridSigner
-from tests.stack.conftest import cli, dev_server, stack
 from tests.stack.helpers import project_settings
 from workflows.plan import JourneyPlan
 from workflows.project import compile_project
-
-__all__ = ["cli", "dev_server", "stack"]
 
 
 async def no_temporal() -> Client:

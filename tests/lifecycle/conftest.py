@@ -13,7 +13,6 @@ from cli import app, exit_code_for
 from errors import RapportError
 from settings import get_settings
 from tests.segments.conftest import Segments, segments  # noqa: F401
-from tests.stack.conftest import dev_server  # noqa: F401
 from tests.stack.helpers import ROOT
 
 Cli = Callable[..., Awaitable[tuple[int, str, str]]]

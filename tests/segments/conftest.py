@@ -24,7 +24,6 @@ from runtime.temporal import connect
 from runtime.workers import WORKFLOWS, workflow_runner
 from store import Store
 from store.records import ContactRecord, EventRecord, RunRecord
-from tests.stack.conftest import dev_server  # noqa: F401  (the session's dev server)
 from tests.stack.helpers import ROOT, project_settings
 
 # The store tests' `store` fixture, on SQLite and PostgreSQL, for the tests without Temporal.
@@ -163,7 +162,7 @@ class Segments:
 
 
 @pytest.fixture
-async def segments(dev_server: str, tmp_path: Path) -> AsyncIterator[Segments]:  # noqa: F811
+async def segments(dev_server: str, tmp_path: Path) -> AsyncIterator[Segments]:
     settings = project_settings(data_dir=tmp_path, temporal_address=dev_server)
     client = await connect(settings)
     opened = Store.open(f"sqlite:///{tmp_path / 'rapport.db'}")

@@ -81,10 +81,17 @@ class Stack:
         return self.settings.temporal_task_queue
 
     def contact(self, like: str = "alice", **changes: Any) -> str:
-        """A fresh contact (unique id) with the profile of `contacts/<like>.yaml`."""
+        """A fresh contact with the profile of `contacts/<like>.yaml` under a unique id, email
+        address and phone number (the session shares one store: another test's erasure or STOP
+        suppresses the demo contact's own address)."""
         profile = load_contact_file(ROOT / "contacts" / f"{like}.yaml").profile()
+        unique = uuid.uuid4()
+        profile["id"] = f"{like}-{unique.hex[:8]}"
+        if profile.get("email"):
+            profile["email"] = f"{profile['id']}@{str(profile['email']).split('@')[1]}"
+        if profile.get("phone"):
+            profile["phone"] = f"+1646{unique.int % 10**7:07d}"
         profile.update(changes)
-        profile["id"] = f"{like}-{uuid.uuid4().hex[:8]}"
         self.store.upsert_contact(ContactRecord(**profile))
         return str(profile["id"])
 

@@ -59,7 +59,7 @@ async def test_start_a_run_then_read_the_contact(api: httpx.AsyncClient, stack: 
     assert again.json()["refused"] in ("already_running", "reentry")
 
     view = (await api.get(f"/v1/contacts/{contact}")).json()
-    assert view["id"] == contact and view["email"] == "alice@example.com"
+    assert view["id"] == contact and view["email"] == f"{contact}@example.com"
     assert view["consent"]["email"] == "subscribed"
     [run] = view["runs"]
     assert (run["journey"], run["status"], run["run_id"]) == (
