@@ -151,7 +151,7 @@ LOAD = {
                json_build_object('total', 5 + (i * 7919) % 196, 'order_id', 'o-' || i),
                now() - ((i * 104729) % 525600) * interval '1 minute',
                'bench', 'm-' || i, now(), now()
-        FROM generate_series(0, :events - 1) AS i""",
+        FROM generate_series(0::bigint, :events - 1) AS i""",
     ],
 }
 
