@@ -72,7 +72,7 @@ class EngagedRun:
 
 async def run_engaged_customer(env: WorkflowEnvironment, tmp_path: Path) -> EngagedRun:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    (tmp_path / "templates" / "loyalty").mkdir()
+    (tmp_path / "templates" / "loyalty").mkdir(exist_ok=True)  # the sample has one too
     (tmp_path / "templates" / "loyalty" / "thanks.sms.j2").write_text(
         "Thanks for order {{ count_events('order_placed') }}, "
         "{{ last_event('order_placed').properties.order_id }}!\n"
