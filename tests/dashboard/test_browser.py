@@ -23,12 +23,9 @@ from api.dashboard.pages import WRONG_TOKEN
 from runtime.starter import start_run
 from tests.api.helpers import serve
 from tests.dashboard.conftest import ADMIN_TOKEN, WRITE_KEY, winback_plan
-from tests.stack.conftest import cli, dev_server, stack
 from tests.stack.helpers import ROOT, Stack
 from tests.store.test_report_journey import worked_example as journey_runs
 from workflows.compiler import compile_journey
-
-__all__ = ["cli", "dev_server", "stack"]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("RAPPORT_REQUIRE_BROWSER") == "1"
