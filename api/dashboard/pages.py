@@ -29,6 +29,7 @@ from api.dashboard.session import (
     start_session,
     token_matches,
 )
+from api.dashboard.throttle import SignInThrottle
 from api.state import ApiState
 from errors import UnavailableError
 from runtime.lifecycle import pause_journey, resume_journey
@@ -45,6 +46,7 @@ BAD_CSRF = (
     "The form has expired or did not come from this dashboard: reload the page and try again."
 )
 MAX_FORM_BYTES = 4096
+TOO_MANY = "Too many wrong tokens from this address: try again in {seconds} s."
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -152,10 +154,18 @@ async def login(request: Request) -> Response:
     settings = _state(request).settings
     if admin_token(settings) is None:
         return message(request, None, "Dashboard off", OFF_TEXT, 404)
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        response = message(request, None, "Sign-in refused", TOO_MANY.format(seconds=wait), 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     fields = await form_fields(request)
     if not login_csrf_ok(request, fields.get("csrf")):
         return message(request, None, "Sign-in refused", BAD_CSRF, 403)
     if not token_matches(settings, fields.get("token", "")):
+        throttle.failed(address)
         return _login_page(request, 401, WRONG_TOKEN, fields.get("next"))
     redirect = RedirectResponse(_safe_next(fields.get("next")), status_code=303)
     start_session(settings, redirect)
@@ -320,6 +330,7 @@ async def cancel(request: Request, contact_id: str) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the dashboard's pages and its static files on the API app."""
     app.include_router(router)
+    app.state.sign_in_throttle = SignInThrottle()
     app.mount(f"{PATH}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 
     @app.exception_handler(_Redirect)

@@ -236,3 +236,30 @@ def test_a_guessable_admin_token_or_one_that_is_a_write_key_stops_the_api() -> N
     assert shared.serving_problems(api_host="127.0.0.1") == [
         "RAPPORT_ADMIN_TOKEN is also one of RAPPORT_WRITE_KEYS: use another"
     ]
+
+
+async def test_sign_in_is_refused_for_a_minute_after_five_wrong_tokens(seeded) -> None:  # type: ignore[no-untyped-def]
+    from api.dashboard.pages import TOO_MANY
+    from api.dashboard.throttle import SignInThrottle
+
+    now = [1000.0]
+    app = dashboard_app(seeded)
+    app.state.sign_in_throttle = SignInThrottle(clock=lambda: now[0])
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+
+    async with client("10.0.0.7") as guesser, client("10.0.0.8") as other:
+        for attempt in range(5):
+            now[0] += 1
+            assert (await sign_in(guesser, token=f"guess-{attempt}")).status_code == 401
+        now[0] += 10
+        refused = await sign_in(guesser)  # even the right token, while limited
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "46"
+        assert TOO_MANY.format(seconds=46) in refused.text
+        assert "rapport_dashboard=" not in refused.headers.get("set-cookie", "")
+        assert (await sign_in(other)).status_code == 303  # another address is not held back
+        now[0] += 46  # the first failure is now a minute old
+        assert (await sign_in(guesser)).status_code == 303
