@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from commands.common import console_err, print_json
+from commands.common import console_err, console_out, print_json
 from errors import ProblemsReportedError
 from settings import get_settings
 from workflows.diagnostics import Severity
@@ -79,19 +79,20 @@ def command(
             }
         )
     else:
-        err = console_err()
+        # Problems on stderr (what an editor or CI annotates), the result on stdout.
+        err, out = console_err(), console_out()
         for diagnostic in diagnostics:
             err.print(str(diagnostic), markup=False, highlight=False)
         errors = sum(d.severity is Severity.ERROR for d in diagnostics)
         warnings = len(diagnostics) - errors
         for journey_id, plan in sorted(plans.items()):
-            err.print(
+            out.print(
                 f"ok {journey_id} (version {plan.version}, {len(plan.step_ids)} steps)",
                 markup=False,
             )
         if traits is not None and traits.program is not None and traits.program.names:
-            err.print(_traits_line(traits), markup=False)
-        err.print(
+            out.print(_traits_line(traits), markup=False)
+        out.print(
             f"{len(plans)} journey(s) valid, {errors} error(s), {warnings} warning(s)",
             markup=False,
         )

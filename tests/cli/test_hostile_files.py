@@ -79,8 +79,8 @@ def test_alias_bombs_cycles_deep_nesting_and_huge_files_are_diagnostics(project:
         "(1,000,000 bytes)",
         "journeys/laughs.yaml:9:10: YAML aliases expand to more than 100,000 values here "
         "(an alias bomb?); write the values out instead of nesting aliases",
-        "0 journey(s) valid, 4 error(s), 0 warning(s)",
     ]
+    assert result.stdout == "0 journey(s) valid, 4 error(s), 0 warning(s)\n"
 
 
 EXPENSIVE = """\
@@ -120,5 +120,5 @@ def test_expressions_too_expensive_to_compute_are_diagnostics(project: Project) 
         "brackets (at most 32)",
         "templates/boom/hi.sms.j2:1:1: range() would make 1,000,000,000 items; at most 10,000 "
         "are allowed",
-        "0 journey(s) valid, 4 error(s), 0 warning(s)",
     ]
+    assert result.stdout == "0 journey(s) valid, 4 error(s), 0 warning(s)\n"
