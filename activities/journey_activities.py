@@ -21,7 +21,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contact_context import contact_snapshot
 from activities.plans import PlanCache
-from activities.policy import SendPolicy, local_zone, next_clock_time, quiet_hours_end
+from activities.policy import (
+    SendPolicy,
+    clock_time_on_day,
+    local_zone,
+    next_clock_time,
+    quiet_hours_end,
+)
 from providers import (
     HTTP_TIMEOUT_SECONDS,
     EmailProvider,
@@ -127,7 +133,10 @@ class JourneyActivities:
         contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
         zone = local_zone(contact.timezone if contact else None, request.fallback_timezone)
         try:
-            target = next_clock_time(request.when, zone, request.now)
+            if request.days is not None:
+                target = clock_time_on_day(request.when, zone, request.now, request.days)
+            else:
+                target = next_clock_time(request.when, zone, request.now)
         except ValueError:
             try:
                 target = parse_timestamp(request.when)

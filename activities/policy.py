@@ -52,6 +52,18 @@ def next_clock_time(text: str, zone: ZoneInfo, now: datetime) -> datetime:
     return candidate.astimezone(UTC)
 
 
+def clock_time_on_day(text: str, zone: ZoneInfo, now: datetime, days: int) -> datetime:
+    """`text` (HH:MM) on the calendar day `days` after today in `zone`: `10:00 +2d` read on a
+    Monday at 15:00 is Wednesday 10:00, whatever the hour now (unlike the next 10:00 plus 2d,
+    which is Thursday). Built from the wall time, so a DST change in between is respected."""
+    try:
+        clock = parse_clock(text)
+    except DurationError as error:
+        raise ValueError(str(error)) from None
+    day = now.astimezone(zone).date() + timedelta(days=days)
+    return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+
+
 class SendPolicy:
     def __init__(self, store: Store) -> None:
         self.store = store

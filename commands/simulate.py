@@ -129,6 +129,8 @@ def _describe(entry: TimelineEntry) -> str:
             return f"{target}{subject}{body}: {entry.status}{reason}"
         case "event":
             return f"event {entry.event}"
+        case "goal_late":
+            return f"event {entry.event}: not a conversion ({entry.reason})"
         case "wait_for":
             return f"{step}wait_for: {entry.result}"
         case "delay":

@@ -225,8 +225,8 @@ def _check_wait_until(report: Reporter, path: YamlPath, text: str) -> None:
     except ValueError:
         report.error(
             path,
-            f"wait_until: {text!r} is neither a time of day (09:00), an ISO timestamp, "
-            "nor '{{ expression }}'",
+            f"wait_until: {text!r} is neither a time of day (09:00), a time on a later day "
+            "(10:00 +2d), an ISO timestamp, nor '{{ expression }}'",
         )
         return
     if moment.tzinfo is None:

@@ -162,6 +162,7 @@ class TimelineEntry(Contract):
         "delay",
         "error",
         "enter",
+        "goal_late",
     ]
     step: str | None = None
     channel: str | None = None
@@ -292,6 +293,9 @@ class SendOutcome(Contract):
 class WaitUntilInput(Contract):
     contact_id: str
     when: str = Field(description="'09:00' or an ISO timestamp (expressions already rendered).")
+    days: int | None = Field(
+        None, description="With a time of day: that time this many calendar days from today."
+    )
     offset: timedelta | None = None
     fallback_timezone: str | None = None
     now: datetime

@@ -65,7 +65,8 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{seconds}s"
 
 
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CLOCK_PATTERN = r"^([01]?\d|2[0-3]):([0-5]\d)$"
+_CLOCK = re.compile(CLOCK_PATTERN)
 
 
 def parse_clock(text: str) -> time:

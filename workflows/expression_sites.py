@@ -89,7 +89,8 @@ def expression_sites(journey: Journey) -> Iterator[ExpressionSite]:
                 yield from value((*at, "webhook"), step.webhook)
                 yield from value((*at, "body"), step.body)
             case WaitUntilStep():
-                yield from value((*at, "wait_until"), step.wait_until)
+                if isinstance(step.wait_until, str):  # not {time, days}
+                    yield from value((*at, "wait_until"), step.wait_until)
 
 
 def journey_event_questions(journey: Journey) -> tuple[EventQuestion, ...]:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from workflows.durations import format_duration
 from workflows.model import (
     BranchStep,
+    CalendarTime,
     EventTrigger,
     ExitStep,
     ManualTrigger,
@@ -34,7 +35,9 @@ def _label(step: Step) -> str:
             return f"wait {format_duration(step.wait)}"
         case WaitUntilStep():
             offset = f" {format_duration(step.offset)}" if step.offset else ""
-            return f"wait until {step.wait_until}{offset}"
+            when = step.wait_until
+            text = when.text() if isinstance(when, CalendarTime) else when
+            return f"wait until {text}{offset}"
         case WaitForStep():
             return f"wait for {step.wait_for} (up to {format_duration(step.timeout)})"
         case BranchStep():

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookOutcome,
         WebhookRequest,
     )
+    from workflows.durations import format_duration
     from workflows.expressions import (
         ExpressionContext,
         ExpressionError,
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.model import (
         BranchStep,
+        CalendarTime,
         EventCondition,
         ExitStep,
         SendStep,
@@ -390,7 +392,12 @@ class JourneyWorkflow:
         return self.plan.following(index)
 
     async def _wait_until(self, index: int, step_id: str, step: WaitUntilStep) -> int | None:
-        when = self._value(step.wait_until, step_id)
+        days: int | None = None
+        if isinstance(step.wait_until, CalendarTime):
+            when: Any = step.wait_until.time
+            days = step.wait_until.days
+        else:
+            when = self._value(step.wait_until, step_id)
         if when is None:  # the error is on the timeline: no moment to wait for, so go on
             return self.plan.following(index)
         if isinstance(when, datetime):
@@ -400,6 +407,7 @@ class JourneyWorkflow:
             WaitUntilInput(
                 contact_id=self.input.contact_id,
                 when=str(when),
+                days=days,
                 offset=step.offset,
                 fallback_timezone=self.plan.journey.settings.timezone,
                 now=self._now(),
@@ -554,10 +562,23 @@ class JourneyWorkflow:
         if self._state.outcome is not None:
             return
         journey = self.plan.journey
+        goal = journey.goal
         if any(self._event_condition(event, spec) for spec in journey.exit_on):
             self._state.outcome = "exited"
-        elif journey.goal is not None and self._event_condition(event, journey.goal):
-            self._state.outcome = "converted"
+        elif goal is not None and self._event_condition(event, goal):
+            if goal.within is None or self._within_attribution(event, goal.within):
+                self._state.outcome = "converted"
+            else:
+                reason = f"goal after its attribution window ({format_duration(goal.within)})"
+                self._note(
+                    TimelineEntry(at=self._now(), type="goal_late", event=event.name, reason=reason)
+                )
+
+    def _within_attribution(self, event: EventPayload, within: timedelta) -> bool:
+        """The goal's window counts from entry to the event's own time (an order placed on
+        day 13 converts even if it reaches the run a little later)."""
+        entered = self._state.entered_at
+        return entered is None or event.timestamp <= entered + within
 
     @workflow.signal(name="pause")
     def on_pause(self) -> None:

@@ -32,11 +32,13 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from workflows.durations import (
+    CLOCK_PATTERN,
     DURATION_PATTERN,
     DurationError,
     FrequencyCap,
     QuietHours,
     format_duration,
+    parse_clock,
     parse_duration,
 )
 
@@ -293,6 +295,21 @@ EventSpec = Annotated[
 ]
 
 
+class GoalCondition(EventCondition):
+    within: Duration | None = Field(
+        None,
+        description="An attribution window from entry (e.g. 14d): a goal event after it does "
+        "not convert the run.",
+    )
+
+
+GoalSpec = Annotated[
+    GoalCondition,
+    BeforeValidator(_event_condition),
+    AlsoAccepts({"type": "string", "description": "An event name."}),
+]
+
+
 # ---------------------------------------------------------------------------------------------
 # Steps
 
@@ -324,9 +341,64 @@ class WaitStep(StepBase):
     wait: Duration = Field(description="Sleep for this long: 30m, 2h, 3d, 1w or ISO 8601 (P3D).")
 
 
+def _check_clock(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        clock = f"{value // 60:02d}:{value % 60:02d}"
+        raise ValueError(
+            f'an unquoted {clock} is the number {value} to YAML; quote times of day: "{clock}"'
+        )
+    if not isinstance(value, str):
+        raise ValueError(f'expected a time of day such as "09:00", got {value!r}')
+    parse_clock(value)
+    return value.strip()
+
+
+Clock = Annotated[
+    str,
+    PlainValidator(_check_clock),
+    WithJsonSchema({"type": "string", "pattern": CLOCK_PATTERN, "examples": ["09:00"]}),
+]
+
+_CLOCK_PLUS_DAYS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*\+\s*(\d+)\s*d\s*$")
+
+
+class CalendarTime(LanguageModel):
+    """A local time on a calendar day counted from today: `{time: "10:00", days: 2}`."""
+
+    time: Clock = Field(description="The local time of day in the contact's zone (HH:MM).")
+    days: Annotated[int, Field(ge=0, le=366)] = Field(
+        description="Calendar days from today in the contact's zone: 0 today, 1 tomorrow."
+    )
+
+    def text(self) -> str:
+        return f"{self.time} +{self.days}d"
+
+
+def _calendar_time(value: Any) -> Any:
+    """`"10:00 +2d"` is the short form of `{time: "10:00", days: 2}`."""
+    if isinstance(value, str):
+        match = _CLOCK_PLUS_DAYS.match(value)
+        if match:
+            return {"time": match[1], "days": int(match[2])}
+    return value
+
+
+def _wait_until_kind(value: Any) -> str:
+    return "calendar" if isinstance(value, dict | CalendarTime) else "text"
+
+
+WaitUntilWhen = Annotated[
+    Annotated[str, Tag("text")] | Annotated[CalendarTime, Tag("calendar")],
+    Discriminator(_wait_until_kind),
+    BeforeValidator(_calendar_time),
+]
+
+
 class WaitUntilStep(StepBase):
-    wait_until: str = Field(
-        description="'09:00' (next 09:00 in the contact's zone), an ISO timestamp, or '{{ expr }}'."
+    wait_until: WaitUntilWhen = Field(
+        description="'09:00' (next 09:00 in the contact's zone), {time: '10:00', days: 2} or "
+        "'10:00 +2d' (10:00 on the second calendar day from today), an ISO timestamp, or "
+        "'{{ expr }}'."
     )
     offset: SignedDuration | None = Field(
         None, description="Shift the moment, e.g. -1d for the day before."
@@ -483,8 +555,10 @@ class Journey(LanguageModel):
         None, description="Contacts for whom this is false never enter."
     )
     reentry: Reentry = "never"
-    goal: EventSpec | None = Field(
-        None, description="An event name or {event, when}: the run exits as converted."
+    goal: GoalSpec | None = Field(
+        None,
+        description="An event name or {event, when, within}: the run exits as converted "
+        "(within: only during that long after entry).",
     )
     exit_on: list[EventSpec] = Field(
         default_factory=list, description="Events that end the run as exited."

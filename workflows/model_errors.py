@@ -17,8 +17,10 @@ from workflows.diagnostics import Reporter, suggest
 from workflows.model import (
     STEP_KINDS,
     BranchCase,
+    CalendarTime,
     EventCondition,
     EventTrigger,
+    GoalCondition,
     Journey,
     JourneySettings,
     ManualTrigger,
@@ -43,7 +45,9 @@ _MODELS: tuple[type[BaseModel], ...] = (
     *_TRIGGER_MODELS.values(),
     JourneySettings,
     BranchCase,
+    CalendarTime,
     EventCondition,
+    GoalCondition,
 )
 
 
@@ -69,6 +73,10 @@ def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[B
             del parts[2]
             if tag == "branch" and len(parts) >= 5 and isinstance(parts[3], int):
                 model = BranchCase
+            if tag == "wait_until" and len(parts) >= 4 and parts[3] in ("calendar", "text"):
+                if parts[3] == "calendar":
+                    model = CalendarTime
+                del parts[3]
     elif len(parts) >= 2 and parts[0] == "trigger":
         tag = parts[1]
         if isinstance(tag, str) and tag in _TRIGGER_MODELS:
@@ -76,7 +84,9 @@ def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[B
             del parts[1]
     elif len(parts) >= 2 and parts[0] == "settings":
         model = JourneySettings
-    elif len(parts) >= 2 and parts[0] in ("goal", "exit_on"):
+    elif len(parts) >= 2 and parts[0] == "goal":
+        model = GoalCondition
+    elif len(parts) >= 2 and parts[0] == "exit_on":
         model = EventCondition
     return tuple(parts), model
 
@@ -116,6 +126,8 @@ def _kind_name(model: type[BaseModel] | None) -> str:
         return " in settings"
     if model is BranchCase:
         return " in a branch case"
+    if model is CalendarTime:
+        return " in wait_until"
     return ""
 
 
@@ -128,7 +140,9 @@ def _home(model: type[BaseModel]) -> str:
         Journey: "the journey (top level)",
         JourneySettings: "settings",
         BranchCase: "a branch case",
+        CalendarTime: "wait_until {time, days}",
         EventCondition: "goal/exit_on",
+        GoalCondition: "goal",
     }
     return names.get(model, "the trigger")
 
@@ -139,7 +153,10 @@ def _unknown_key_hint(key: str, model: type[BaseModel] | None) -> str:
     close = suggest(key, _keys(model) if model is not None else _ALL_KEYS)
     if close:
         return close
-    homes = list(dict.fromkeys(_home(m) for m in _MODELS if m is not model and key in _keys(m)))
+    places = [m for m in _MODELS if m is not model and key in _keys(m)]
+    # A key a subclass inherits (goal's `when`, from goal/exit_on) is named once, at its base.
+    places = [m for m in places if not any(m is not o and issubclass(m, o) for o in places)]
+    homes = list(dict.fromkeys(_home(m) for m in places))
     if homes:
         return f" ('{key}' is a key of {', '.join(homes)})"
     return suggest(key, [k for k in _ALL_KEYS if k != key])

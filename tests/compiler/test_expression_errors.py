@@ -102,16 +102,16 @@ def test_steps_referring_to_a_missing_step_in_an_update(project: Project) -> Non
 def test_wait_until_that_is_no_time(project: Project) -> None:
     text = HEAD + '  - wait_until: "tomorrow"\n' + SEND
     assert project.errors(text) == [
-        "journeys/test.yaml:5:17: wait_until: 'tomorrow' is neither a time of day (09:00), an "
-        "ISO timestamp, nor '{{ expression }}'"
+        "journeys/test.yaml:5:17: wait_until: 'tomorrow' is neither a time of day (09:00), a "
+        "time on a later day (10:00 +2d), an ISO timestamp, nor '{{ expression }}'"
     ]
 
 
 def test_wait_until_an_impossible_time_of_day(project: Project) -> None:
     text = HEAD + '  - wait_until: "25:00"\n' + SEND
     assert project.errors(text) == [
-        "journeys/test.yaml:5:17: wait_until: '25:00' is neither a time of day (09:00), an "
-        "ISO timestamp, nor '{{ expression }}'"
+        "journeys/test.yaml:5:17: wait_until: '25:00' is neither a time of day (09:00), a "
+        "time on a later day (10:00 +2d), an ISO timestamp, nor '{{ expression }}'"
     ]
 
 
@@ -186,4 +186,32 @@ def test_a_plan_carries_the_event_questions_of_all_its_expressions(project: Proj
     assert [question.call() for question in plan.event_questions] == [
         "count_events('b', within='7d')",
         "last_event('a')",
+    ]
+
+
+def test_wait_until_a_later_day_with_an_impossible_time(project: Project) -> None:
+    text = HEAD + '  - wait_until: {time: "25:00", days: 2}\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:24: time: invalid time of day '25:00': use HH:MM, e.g. 09:00"
+    ]
+
+
+def test_wait_until_a_negative_number_of_days(project: Project) -> None:
+    text = HEAD + '  - wait_until: {time: "10:00", days: -1}\n' + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:39: days: input should be greater than or equal to 0"
+    ]
+
+
+def test_wait_until_days_without_a_time(project: Project) -> None:
+    text = HEAD + "  - wait_until: {days: 2}\n" + SEND
+    assert project.errors(text) == [
+        "journeys/test.yaml:5:17: missing required key 'time' in wait_until"
+    ]
+
+
+def test_goal_within_without_a_unit(project: Project) -> None:
+    text = HEAD + SEND + "goal: {event: order_placed, within: 14}\n"
+    assert project.errors(text) == [
+        "journeys/test.yaml:8:37: within: a duration needs a unit: write 14d, 14h or 14m"
     ]

@@ -67,3 +67,39 @@ async def test_nine_am_across_the_spring_forward_night(run: Runner, tmp_path: Pa
     start = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
     result = await run(compile_plan(path), contact("mo", timezone="Europe/Paris"), [], start=start)
     assert sent_at(result) == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+
+
+TWO_DAYS_LATER = """\
+name: Two days later at ten
+trigger: manual
+steps:
+  - id: morning
+    wait_until: {WHEN}
+  - id: hello
+    send: email
+    template: onboarding/welcome
+    category: transactional
+"""
+
+
+@pytest.mark.parametrize("when", ['{time: "10:00", days: 2}', '"10:00 +2d"'], ids=["map", "short"])
+async def test_ten_on_the_second_calendar_day_is_not_the_next_ten_plus_two_days(
+    run: Runner, tmp_path: Path, when: str
+) -> None:
+    # START is Monday 15:00 UTC, 10:00 in New York: the next 10:00 is Tuesday's, plus 2d would
+    # be Thursday; "10:00 +2d" is Wednesday 10:00 New York, 15:00 UTC.
+    path = tmp_path / "two_days.yaml"
+    path.write_text(TWO_DAYS_LATER.replace("{WHEN}", when), encoding="utf-8")
+    result = await run(compile_plan(path), contact("mo", timezone="America/New_York"), [])
+    assert sent_at(result) == datetime(2026, 11, 4, 15, 0, tzinfo=UTC)
+
+
+async def test_offset_is_added_to_the_calendar_day_time(run: Runner, tmp_path: Path) -> None:
+    text = TWO_DAYS_LATER.replace("{WHEN}", '"10:00 +1d"').replace(
+        "  - id: hello", "    offset: -1h\n  - id: hello"
+    )
+    path = tmp_path / "two_days.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = await run(compile_plan(path), contact("mo", timezone="Europe/Paris"), [])
+    # Tuesday 10:00 in Paris is 09:00 UTC; an hour earlier, 08:00.
+    assert sent_at(result) == datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
