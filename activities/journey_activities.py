@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contact_context import contact_snapshot
+from activities.heartbeat import heartbeating
 from activities.plans import PlanCache
 from activities.policy import (
     SendPolicy,
@@ -151,14 +152,14 @@ class JourneyActivities:
 
     @activity.defn(name="send_email")
     async def send_email(self, request: SendRequest) -> SendOutcome:
-        outcome = await _heartbeating(self._send(request))
+        outcome = await heartbeating(self._send(request))
         # An email's text stays in the ledger, where inspect and simulate read it: the workflow
         # history (which Temporal stores and bills per run) keeps its subject only.
         return outcome.model_copy(update={"body": None})
 
     @activity.defn(name="send_sms")
     async def send_sms(self, request: SendRequest) -> SendOutcome:
-        return await _heartbeating(self._send(request))
+        return await heartbeating(self._send(request))
 
     async def _send(self, request: SendRequest) -> SendOutcome:
         contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
@@ -402,7 +403,7 @@ class JourneyActivities:
         Transient (retried): connection errors, timeouts, 429 and 5xx (a 429's or 503's
         `Retry-After` is honoured). Permanent (a failed outcome at once, the run goes on): any
         other 4xx, and a URL or request that cannot be made."""
-        return await _heartbeating(self._call_webhook(request))
+        return await heartbeating(self._call_webhook(request))
 
     async def _call_webhook(self, request: WebhookRequest) -> WebhookOutcome:
         client = self._http or httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT)
@@ -540,31 +541,6 @@ def _last_attempt() -> int | None:
     if not limit or info.attempt < limit:
         return None
     return info.attempt
-
-
-async def _heartbeating(work: Awaitable[T]) -> T:
-    """`work`, heartbeating while it runs: when the worker dies, Temporal notices within the
-    heartbeat timeout (not the whole start-to-close timeout) and retries on another worker."""
-    try:
-        info = activity.info()
-    except RuntimeError:
-        return await work
-    if info.heartbeat_timeout is None:
-        return await work
-    interval = max(info.heartbeat_timeout.total_seconds() / 3, 0.05)
-
-    async def beat() -> None:
-        # The first beat only after `interval`: a send that is over sooner costs no heartbeat
-        # round trip to the server.
-        while True:
-            await asyncio.sleep(interval)
-            activity.heartbeat()
-
-    beating = asyncio.create_task(beat())
-    try:
-        return await work
-    finally:
-        beating.cancel()
 
 
 def _webhook_failed(

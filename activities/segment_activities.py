@@ -25,6 +25,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.contact_context import contact_snapshots
+from activities.heartbeat import heartbeating
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
 from store.records import RunRecord
@@ -154,7 +155,13 @@ class SegmentActivities:
 
     @activity.defn(name=ENROL_PAGE)
     async def enrol_page(self, request: EnrolPageInput) -> PageResult:
+        # Beats every third of the heartbeat timeout from start to end, whatever part of the
+        # page is running (the read in a thread, or starts waiting on Temporal).
+        return await heartbeating(self._enrol_page(request), request.after)
+
+    async def _enrol_page(self, request: EnrolPageInput) -> PageResult:
         selection = await asyncio.to_thread(select_page, self.store, request, self._clock())
+        _beat(request.after, "read")
         gate = asyncio.Semaphore(max(1, request.concurrency))
         data = {TICK_DATA_KEY: request.tick_id}
 
@@ -181,8 +188,7 @@ class SegmentActivities:
                 selection.count("already_running")
             elif result.refused == "paused":
                 selection.count("refused_paused")
-            if activity.in_activity():
-                activity.heartbeat(request.after)
+            _beat(request.after, contact_id)
 
         try:
             # A failed start stops the page (its other starts are cancelled): the activity is
@@ -203,3 +209,9 @@ class SegmentActivities:
     def all(self) -> list[Any]:
         """Every activity, for the worker's registration list."""
         return [self.enrol_page]
+
+
+def _beat(*details: Any) -> None:
+    """A heartbeat at a point of progress (the page read, a run started)."""
+    if activity.in_activity():
+        activity.heartbeat(*details)

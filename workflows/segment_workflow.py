@@ -37,9 +37,13 @@ ENROL_PAGE = "enrol_page"
 # Set by Temporal on workflows a schedule starts: the tick's nominal time.
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
+# The page activity heartbeats every few seconds while it runs (reading the page, starting
+# runs): a worker killed mid-tick is noticed within the heartbeat timeout and the page retried
+# on the next worker (harmless: see above), instead of the broadcast stalling for minutes.
+PAGE_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 PAGE_ACTIVITY = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(minutes=10),
-    heartbeat_timeout=timedelta(minutes=2),
+    heartbeat_timeout=PAGE_HEARTBEAT_TIMEOUT,
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,

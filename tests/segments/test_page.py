@@ -3,14 +3,18 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
+from temporalio.testing import ActivityEnvironment
 
 from activities.contact_context import answer_event_questions
-from activities.segment_activities import select_page
+from activities.segment_activities import SegmentActivities, select_page
+from runtime.starter import StartResult
 from store import Store
 from store.records import ContactRecord, EventRecord, RunRecord
 from tests.stack.helpers import ROOT
@@ -146,3 +150,35 @@ def test_reentry_and_this_tick_are_decided_from_the_page_runs(store: Store, tmp_
         "already_enrolled": 1,
     }
     assert selection.next_after is None  # a short page is the last
+
+
+async def test_the_page_activity_heartbeats_while_a_start_hangs(
+    store: Store, tmp_path: Path
+) -> None:
+    """A worker killed mid-page is noticed by the heartbeat timeout: the activity must beat
+    while it waits on a start, not only between starts (it used to, with a 2-minute timeout)."""
+    plan = plan_for(tmp_path, "true")
+    store.upsert_contacts(ContactRecord(id=i) for i in ("a", "b"))
+    beats: list[tuple[Any, ...]] = []
+    beaten = asyncio.Event()
+
+    def on_heartbeat(*details: Any) -> None:
+        beats.append(details)
+        if details == (None,):  # a regular beat, not one at a point of progress
+            beaten.set()
+
+    async def start_once_beaten(*args: Any, **kwargs: Any) -> StartResult:
+        await beaten.wait()  # hangs for good unless the activity beats on its own
+        return StartResult("lapsed", plan.version, "a", "w", run_id="r")
+
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, heartbeat_timeout=timedelta(milliseconds=300)
+    )
+    environment.on_heartbeat = on_heartbeat
+    activities = SegmentActivities(store, cast(Any, None), "q", start=start_once_beaten)
+    request = EnrolPageInput(plan=plan, tick_id="t", tick_at=NOW, concurrency=1)
+    page = await asyncio.wait_for(environment.run(activities.enrol_page, request), 30)
+    assert page.enrolled == 2
+    assert beats[0] == (None, "read")
+    assert (None, "a") in beats and (None, "b") in beats
