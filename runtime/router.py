@@ -42,7 +42,12 @@ from workflows.plan import JourneyPlan
 def listened_events(plan: JourneyPlan) -> set[str]:
     """Event names a running run of this journey reacts to."""
     journey = plan.journey
-    names = {step.wait_for for step in journey.steps if isinstance(step, WaitForStep)}
+    names = {
+        name
+        for step in journey.steps
+        if isinstance(step, WaitForStep)
+        for name in step.waited_events()
+    }
     names.update(spec.event for spec in journey.exit_on)
     if journey.goal is not None:
         names.add(journey.goal.event)

@@ -71,6 +71,7 @@ def check_semantics(
         _check_reachability(report, plan_like)
         _check_loops(report, plan_like)
         _lint_trailing_wait(report, plan_like)
+    _check_wait_for_shapes(report, journey)
     _check_expressions(report, journey, set(declared), known_attributes)
     return _check_templates(report, journey, templates_dir)
 
@@ -84,6 +85,11 @@ def _check_jumps(report: Reporter, journey: Journey, ids: set[str]) -> bool:
         match step:
             case WaitForStep():
                 targets.append(("on_timeout", step.on_timeout, ("steps", index, "on_timeout")))
+                if isinstance(step.wait_for, list):
+                    targets.extend(
+                        ("next", alternative.next, ("steps", index, "wait_for", n, "next"))
+                        for n, alternative in enumerate(step.wait_for)
+                    )
             case BranchStep():
                 targets.append(("else", step.else_, ("steps", index, "else")))
                 targets.extend(
@@ -100,6 +106,29 @@ def _check_jumps(report: Reporter, journey: Journey, ids: set[str]) -> bool:
                 report.error(path, f"{key}: no step has id '{target}'{suggest(target, ids)}")
                 ok = False
     return ok
+
+
+def _check_wait_for_shapes(report: Reporter, journey: Journey) -> None:
+    """The one-event keys (`when`, `match`) belong on each event of a list; `since` needs an
+    event to look back for."""
+    for index, step in enumerate(journey.steps):
+        if not isinstance(step, WaitForStep):
+            continue
+        if isinstance(step.wait_for, list):
+            for key, used in (("when", step.when is not None), ("match", bool(step.match))):
+                if used:
+                    report.error(
+                        ("steps", index, key),
+                        f"{key}: with a list of alternatives, write `{key}` on the event it "
+                        f"applies to (`- event: NAME` then `{key}: …`)",
+                        key=True,
+                    )
+        if step.since is not None and not step.waited_events():
+            report.error(
+                ("steps", index, "since"),
+                "since: looks back for events, and this wait_for has only conditions",
+                key=True,
+            )
 
 
 def _describe(plan: JourneyPlan, index: int) -> str:
@@ -190,6 +219,35 @@ def _check_expressions(
             continue
         if tree is not None:
             _check_tree(report, site.path, tree, step_ids, known_attributes)
+            if _is_wait_condition(site.path):
+                _check_wait_condition(report, site.path, tree, known_attributes)
+
+
+def _is_wait_condition(path: YamlPath) -> bool:
+    return len(path) == 5 and path[2] == "wait_for" and path[4] == "condition"
+
+
+def _check_wait_condition(
+    report: Reporter, path: YamlPath, tree: Any, known_attributes: frozenset[str] | None
+) -> None:
+    """A condition waits for the contact to change: it must read the contact, and (where the
+    sample contacts and traits say which exist) only attributes that exist; a misspelt one
+    would never become true."""
+    read = attribute_paths(tree, "contact")
+    if not read and not event_questions(tree):
+        report.error(
+            path,
+            "condition: reads nothing about the contact (contact.*, count_events, last_event), "
+            "so no change can make it true",
+        )
+    if known_attributes is None:
+        return
+    for name in sorted(read - CONTACT_FIELDS - known_attributes):
+        report.error(
+            path,
+            f"condition: contact.{name} is no attribute of any contact in contacts/ nor a trait"
+            f"{suggest(name, known_attributes)}",
+        )
 
 
 def _check_tree(
@@ -204,7 +262,8 @@ def _check_tree(
             report.error(path, f"steps.{name}: no step has id '{name}'{suggest(name, step_ids)}")
     if known_attributes is None:
         return
-    for name in sorted(attribute_paths(tree, "contact") - CONTACT_FIELDS - known_attributes):
+    unknown = attribute_paths(tree, "contact") - CONTACT_FIELDS - known_attributes
+    for name in sorted(unknown if not _is_wait_condition(path) else ()):  # errors there
         report.warning(
             path,
             f"contact.{name} is not an attribute of any contact in contacts/; "

@@ -25,6 +25,8 @@ from workflows.model import (
     SegmentScheduleTrigger,
     SendStep,
     UpdateStep,
+    WaitForCondition,
+    WaitForEvent,
     WaitForStep,
     WaitUntilStep,
     WebhookStep,
@@ -80,6 +82,13 @@ def expression_sites(journey: Journey) -> Iterator[ExpressionSite]:
                 yield from value((*at, "to"), step.to)
             case WaitForStep():
                 yield from condition((*at, "when"), step.when, Scope.EVENT_FILTER)
+                for n, alternative in enumerate(step.wait_for):
+                    if isinstance(alternative, WaitForEvent):
+                        where = (*at, "wait_for", n, "when")
+                        yield from condition(where, alternative.when, Scope.EVENT_FILTER)
+                    elif isinstance(alternative, WaitForCondition):
+                        where = (*at, "wait_for", n, "condition")
+                        yield from condition(where, alternative.condition, Scope.RUN)
             case BranchStep():
                 for n, case in enumerate(step.branch):
                     yield from condition((*at, "branch", n, "when"), case.when, Scope.RUN)

@@ -17,6 +17,8 @@ from workflows.model import (
     SplitStep,
     Step,
     UpdateStep,
+    WaitForAlternative,
+    WaitForCondition,
     WaitForStep,
     WaitStep,
     WaitUntilStep,
@@ -39,7 +41,13 @@ def _label(step: Step) -> str:
             text = when.text() if isinstance(when, CalendarTime) else when
             return f"wait until {text}{offset}"
         case WaitForStep():
-            return f"wait for {step.wait_for} (up to {format_duration(step.timeout)})"
+            waited = (
+                step.wait_for
+                if isinstance(step.wait_for, str)
+                else "the first of " + ", ".join(_what(a) for a in step.wait_for)
+            )
+            since = f", since {step.since}" if step.since else ""
+            return f"wait for {waited} (up to {format_duration(step.timeout)}{since})"
         case BranchStep():
             return "branch"
         case SplitStep():
@@ -50,6 +58,17 @@ def _label(step: Step) -> str:
             return f"webhook {step.method}"
         case ExitStep():
             return f"exit: {step.exit}"
+
+
+def _what(alternative: WaitForAlternative) -> str:
+    return "a condition" if isinstance(alternative, WaitForCondition) else alternative.event
+
+
+def _when(alternative: WaitForAlternative) -> str:
+    """The edge an alternative of a wait_for takes: its event (and filter) or its condition."""
+    if isinstance(alternative, WaitForCondition):
+        return f"condition: {alternative.condition}"
+    return f"{alternative.event}: {alternative.when}" if alternative.when else alternative.event
 
 
 def _trigger_label(plan: JourneyPlan) -> str:
@@ -95,7 +114,10 @@ def nodes_and_edges(plan: JourneyPlan) -> tuple[list[tuple[str, str]], list[Edge
                 for step_id, weight in step.split.items():
                     edges.append((source, step_id, f"weight {weight}"))
             case WaitForStep():
-                edges.append((source, target(plan.following(index)), step.wait_for))
+                for alternative in step.alternatives():
+                    edges.append(
+                        (source, target(plan.jump(alternative.next, index)), _when(alternative))
+                    )
                 edges.append((source, target(plan.jump(step.on_timeout, index)), "timeout"))
             case ExitStep():
                 pass

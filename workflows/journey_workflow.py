@@ -433,7 +433,8 @@ class JourneyWorkflow:
             cursor[0] = len(self._inbox)
             return False
 
-        self._state.waiting_for, self._state.waiting_until = step.wait_for, deadline
+        waiting_for = step.wait_for if isinstance(step.wait_for, str) else None
+        self._state.waiting_for, self._state.waiting_until = waiting_for, deadline
         try:
             await self._wait_condition(arrived, deadline)
         finally:

@@ -25,8 +25,10 @@ from pydantic import (
     GetJsonSchemaHandler,
     PlainSerializer,
     PlainValidator,
+    SerializerFunctionWrapHandler,
     Tag,
     WithJsonSchema,
+    model_serializer,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -405,8 +407,134 @@ class WaitUntilStep(StepBase):
     )
 
 
+class WaitForEvent(LanguageModel):
+    """One alternative of a `wait_for` list: this event, if it comes first, decides the path."""
+
+    event: EventName = Field(description="The event to wait for.")
+    when: Expression | None = Field(None, description="Only events for which this is true count.")
+    match: list[str] = Field(
+        default_factory=list,
+        description="Properties that must equal the trigger event's (e.g. cart_id).",
+    )
+    next: StepId | None = Field(
+        None, description="Where this event leads (default: the step's next, or the next step)."
+    )
+
+
+class WaitForCondition(LanguageModel):
+    """One alternative of a `wait_for` list: true at the start of the wait, or as soon as the
+    contact's attributes or traits change so that it holds."""
+
+    condition: Expression = Field(
+        description="A condition on the contact (contact.*, count_events, last_event), e.g. "
+        'contact.tier == "gold".'
+    )
+    next: StepId | None = Field(
+        None, description="Where it leads (default: the step's next, or the next step)."
+    )
+
+
+WaitForAlternative = WaitForEvent | WaitForCondition
+
+# Union tags, written so that they can be no YAML key (model_errors strips them from `loc`).
+ONE_EVENT_TAG = "one event"
+ALTERNATIVES_TAG = "alternatives"
+EVENT_ALTERNATIVE_TAG = "event alternative"
+CONDITION_ALTERNATIVE_TAG = "condition alternative"
+
+
+def _alternative_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return EVENT_ALTERNATIVE_TAG
+    if isinstance(value, dict):
+        kinds = [key for key in ("event", "condition") if key in value]
+        if len(kinds) != 1:
+            return None
+        return EVENT_ALTERNATIVE_TAG if kinds[0] == "event" else CONDITION_ALTERNATIVE_TAG
+    if isinstance(value, WaitForEvent):
+        return EVENT_ALTERNATIVE_TAG
+    if isinstance(value, WaitForCondition):
+        return CONDITION_ALTERNATIVE_TAG
+    return None
+
+
+def _waited_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return ONE_EVENT_TAG
+    if isinstance(value, list | tuple):
+        return ALTERNATIVES_TAG
+    return None
+
+
+Alternative = Annotated[
+    Annotated[
+        WaitForEvent,
+        BeforeValidator(_event_condition),
+        AlsoAccepts({"type": "string", "description": "An event name."}),
+        Tag(EVENT_ALTERNATIVE_TAG),
+    ]
+    | Annotated[WaitForCondition, Tag(CONDITION_ALTERNATIVE_TAG)],
+    Discriminator(
+        _alternative_kind,
+        custom_error_type="invalid_alternative",
+        custom_error_message=(
+            "an alternative has exactly one of `event: NAME` or `condition: EXPR`"
+        ),
+    ),
+]
+
+Waited = Annotated[
+    Annotated[EventName, Tag(ONE_EVENT_TAG)]
+    | Annotated[list[Alternative], Field(min_length=1), Tag(ALTERNATIVES_TAG)],
+    Discriminator(
+        _waited_kind,
+        custom_error_type="invalid_wait_for",
+        custom_error_message=(
+            "expected an event name, or a list of alternatives "
+            "(`- event: NAME` or `- condition: EXPR`)"
+        ),
+    ),
+]
+
+SINCE_WORDS = ("trigger", "entry")
+
+
+def _since(value: object) -> object:
+    """`trigger`, `entry` or a duration, kept as written (a duration checked here)."""
+    expected = f"expected trigger, entry or a duration such as 7d, got {value!r}"
+    if isinstance(value, str) and value in SINCE_WORDS:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"a duration needs a unit: write {value}d, {value}h or {value}m")
+    if not isinstance(value, str):
+        raise ValueError(expected)
+    try:
+        parse_duration(value)
+    except DurationError:
+        raise ValueError(expected) from None
+    return value
+
+
+Since = Annotated[
+    str,
+    BeforeValidator(_since),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": list(SINCE_WORDS)},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "examples": ["trigger", "entry", "7d"],
+        }
+    ),
+]
+
+
 class WaitForStep(StepBase):
-    wait_for: EventName = Field(description="The event to wait for.")
+    wait_for: Waited = Field(
+        description="The event to wait for; or a list of alternatives (events, conditions): "
+        "the first to happen decides the path."
+    )
     timeout: Duration = Field(description="Give up after this long.")
     when: Expression | None = Field(None, description="Only events for which this is true count.")
     match: list[str] = Field(
@@ -416,6 +544,33 @@ class WaitForStep(StepBase):
     on_timeout: StepId | None = Field(
         None, description="Where to go on time-out (default: the next step)."
     )
+    since: Since | None = Field(
+        None,
+        description="trigger, entry or a duration (7d): an event received that long ago (since "
+        "the trigger, since the run entered) satisfies the wait at once.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_since_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """No `since: null`: a journey's version hashes its dump, and the versions of journeys
+        written before `since` existed stay what they were."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("since") is None:
+            data.pop("since", None)
+        return data
+
+    def alternatives(self) -> tuple[WaitForAlternative, ...]:
+        """The list form as written; the one-event form as its single alternative (its
+        `when` and `match`, leading to the step's `next`)."""
+        if isinstance(self.wait_for, str):
+            return (WaitForEvent(event=self.wait_for, when=self.when, match=self.match),)
+        return tuple(self.wait_for)
+
+    def waited_events(self) -> set[str]:
+        return {alt.event for alt in self.alternatives() if isinstance(alt, WaitForEvent)}
+
+    def has_condition(self) -> bool:
+        return any(isinstance(alt, WaitForCondition) for alt in self.alternatives())
 
 
 class BranchCase(LanguageModel):

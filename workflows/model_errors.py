@@ -15,6 +15,10 @@ from pydantic_core import ErrorDetails
 
 from workflows.diagnostics import Reporter, suggest
 from workflows.model import (
+    ALTERNATIVES_TAG,
+    CONDITION_ALTERNATIVE_TAG,
+    EVENT_ALTERNATIVE_TAG,
+    ONE_EVENT_TAG,
     STEP_KINDS,
     BranchCase,
     CalendarTime,
@@ -26,6 +30,8 @@ from workflows.model import (
     ManualTrigger,
     SegmentAtTrigger,
     SegmentScheduleTrigger,
+    WaitForCondition,
+    WaitForEvent,
 )
 from workflows.source import KEY
 from workflows.source import Path as YamlPath
@@ -48,7 +54,13 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CalendarTime,
     EventCondition,
     GoalCondition,
+    WaitForEvent,
+    WaitForCondition,
 )
+_ALTERNATIVE_MODELS: dict[str, type[BaseModel]] = {
+    EVENT_ALTERNATIVE_TAG: WaitForEvent,
+    CONDITION_ALTERNATIVE_TAG: WaitForCondition,
+}
 
 
 def _keys(model: type[BaseModel]) -> set[str]:
@@ -77,6 +89,8 @@ def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[B
                 if parts[3] == "calendar":
                     model = CalendarTime
                 del parts[3]
+            if tag == "wait_for" and parts[2:3] == ["wait_for"]:
+                model = _untag_wait_for(parts)
     elif len(parts) >= 2 and parts[0] == "trigger":
         tag = parts[1]
         if isinstance(tag, str) and tag in _TRIGGER_MODELS:
@@ -89,6 +103,20 @@ def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[B
     elif len(parts) >= 2 and parts[0] == "exit_on":
         model = EventCondition
     return tuple(parts), model
+
+
+def _untag_wait_for(parts: list[int | str]) -> type[BaseModel]:
+    """Drop the tags of `wait_for`'s own unions (one event or a list; event or condition) from
+    `parts` = ["steps", N, "wait_for", …]; the model holding the last key."""
+    if parts[3:4] == [ONE_EVENT_TAG]:
+        del parts[3]
+    elif parts[3:4] == [ALTERNATIVES_TAG]:
+        del parts[3]
+        if len(parts) >= 5 and isinstance(parts[3], int) and parts[4] in _ALTERNATIVE_MODELS:
+            model = _ALTERNATIVE_MODELS[str(parts[4])]
+            del parts[4]
+            return model
+    return STEP_KINDS["wait_for"]
 
 
 def _resolve(raw: Any, loc: tuple[int | str, ...]) -> YamlPath:
@@ -128,6 +156,8 @@ def _kind_name(model: type[BaseModel] | None) -> str:
         return " in a branch case"
     if model is CalendarTime:
         return " in wait_until"
+    if model in _ALTERNATIVE_MODELS.values():
+        return " in a wait_for alternative"
     return ""
 
 
@@ -143,6 +173,8 @@ def _home(model: type[BaseModel]) -> str:
         CalendarTime: "wait_until {time, days}",
         EventCondition: "goal/exit_on",
         GoalCondition: "goal",
+        WaitForEvent: "a wait_for event alternative",
+        WaitForCondition: "a wait_for condition alternative",
     }
     return names.get(model, "the trigger")
 
@@ -205,6 +237,8 @@ def report_model_error(
         report.error(path, f"{field_name}: expected {expected}, got {value!r}")
     elif kind in ("model_type", "dict_type", "model_attributes_type"):
         report.error(path, f"{field_name or 'value'}: expected a mapping, got {value!r}")
+    elif kind == "too_short" and field_name == "wait_for":
+        report.error(path, "wait_for: an empty list: name at least one event or condition")
     elif kind == "list_type":
         report.error(path, f"{field_name}: expected a list, got {value!r}")
     elif kind == "string_type":
@@ -332,6 +366,11 @@ def _raw_jumps(step: dict[str, Any], index: int) -> Iterable[tuple[str, Any, Yam
         for case_index, case in enumerate(branch):
             if isinstance(case, dict) and "goto" in case:
                 yield "goto", case["goto"], ("steps", index, "branch", case_index, "goto")
+    alternatives = step.get("wait_for")
+    if isinstance(alternatives, list):
+        for n, alternative in enumerate(alternatives):
+            if isinstance(alternative, dict) and "next" in alternative:
+                yield "next", alternative["next"], ("steps", index, "wait_for", n, "next")
     split = step.get("split")
     if isinstance(split, dict):
         for target in split:

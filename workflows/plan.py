@@ -98,7 +98,8 @@ class JourneyPlan(BaseModel):
                 for target in step.split:
                     yield self.index_of(target)
             case WaitForStep():
-                yield self.following(index)
+                for alternative in step.alternatives():
+                    yield self.jump(alternative.next, index)
                 yield self.jump(step.on_timeout, index)
             case SendStep() | WaitStep() | WaitUntilStep() | UpdateStep() | WebhookStep():
                 yield self.following(index)

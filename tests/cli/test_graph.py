@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
@@ -76,4 +77,41 @@ def test_graph_of_a_broken_journey_lists_its_errors(project: Project) -> None:
     assert result.stderr == (
         "error: journey 'broken' does not compile (run `rapport validate`):\n"
         "journeys/broken.yaml:4:11: wait: a duration needs a unit: write 5d, 5h or 5m\n"
+    )
+
+
+def test_graph_draws_an_edge_for_each_alternative_of_a_wait_for(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        "journeys/reply.yaml",
+        "name: Reply\ntrigger: manual\nsteps:\n"
+        "  - id: reply_or_gold\n"
+        "    wait_for:\n"
+        "      - event: sms_replied\n"
+        "        next: thanks\n"
+        "      - event: survey_submitted\n"
+        "        when: event.properties.score is defined\n"
+        "      - condition: contact.vip\n"
+        "        next: gold\n"
+        "    timeout: 3d\n"
+        "    since: entry\n"
+        "  - id: thanks\n    exit: thanked\n"
+        "  - id: gold\n    exit: gold\n",
+    )
+    monkeypatch.chdir(project.root)
+    result = runner.invoke(app, ["graph", "reply"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "flowchart TD\n"
+        '    n_start(["manual start"])\n'
+        '    n_reply_or_gold["reply_or_gold: wait for the first of sms_replied, '
+        'survey_submitted, a condition (up to 3d, since entry)"]\n'
+        '    n_thanks["thanks: exit: thanked"]\n'
+        '    n_gold["gold: exit: gold"]\n'
+        "    n_start --> n_reply_or_gold\n"
+        '    n_reply_or_gold -->|"sms_replied"| n_thanks\n'
+        '    n_reply_or_gold -->|"survey_submitted: event.properties.score is defined"| n_thanks\n'
+        '    n_reply_or_gold -->|"condition: contact.vip"| n_gold\n'
+        '    n_reply_or_gold -->|"timeout"| n_thanks\n'
     )

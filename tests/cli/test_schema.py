@@ -115,3 +115,31 @@ def test_vscode_wires_the_schema_to_the_journeys() -> None:
         "journeys/*.yaml",
         "journeys/*.yml",
     ]
+
+
+def test_schema_accepts_a_wait_for_list_and_since(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    journey = load(
+        "name: Reply\ntrigger: manual\nsteps:\n"
+        "  - wait_for:\n"
+        "      - sms_replied\n"
+        "      - {event: survey_submitted, when: event.properties.score is defined, next: done}\n"
+        "      - {condition: contact.vip, next: done}\n"
+        "    timeout: 3d\n"
+        "    since: trigger\n"
+        "  - id: done\n    exit:\n"
+    )
+    assert list(validator.iter_errors(journey)) == []
+
+
+def test_schema_rejects_an_empty_wait_for_list(validator: jsonschema.Draft202012Validator) -> None:
+    journey = load("name: x\ntrigger: manual\nsteps:\n  - wait_for: []\n    timeout: 1d\n")
+    assert not validator.is_valid(journey)
+
+
+def test_schema_rejects_a_bad_since(validator: jsonschema.Draft202012Validator) -> None:
+    journey = load(
+        "name: x\ntrigger: manual\nsteps:\n  - wait_for: a\n    timeout: 1d\n    since: 5\n"
+    )
+    assert not validator.is_valid(journey)

@@ -278,7 +278,7 @@ def test_a_key_of_several_places_lists_them(project: Project) -> None:
     text = HEAD + SEND + "    when: contact.vip\n"
     assert project.errors(text) == [
         "journeys/test.yaml:8:5: unknown key 'when' of a send step ('when' is a key of a "
-        "wait_for step, the trigger, a branch case, goal/exit_on)"
+        "wait_for step, the trigger, a branch case, goal/exit_on, a wait_for event alternative)"
     ]
 
 
