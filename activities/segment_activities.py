@@ -29,7 +29,7 @@ from activities.heartbeat import heartbeating
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
 from store.records import RunRecord
-from workflows.expressions import ExpressionError, evaluate_condition
+from workflows.entry import entry_refusal
 from workflows.ids import workflow_id_for
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import ENROL_PAGE, EnrolPageInput, PageResult
@@ -101,24 +101,21 @@ def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selecti
     if not page:
         return selection
     selection.last_id = page[-1].id
-    segment = getattr(journey.trigger, "segment", None)
-    if segment is None:
+    if getattr(journey.trigger, "segment", None) is None:
         raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
-    conditions = [segment] + ([journey.audience] if journey.audience else [])
     ids = [contact.id for contact in page]
     # The plan's event questions for the whole page: one query per question, not per contact.
     snapshots = contact_snapshots(store, page, plan.event_questions, request.tick_at)
     runs = earlier_runs(store, plan.journey_id, ids)
     for contact in page:
         context = snapshots[contact.id].context(request.tick_at, journey=journey.data)
-        try:
-            matches = all(evaluate_condition(condition, context) for condition in conditions)
-        except ExpressionError as error:
+        refusal = entry_refusal(journey, context)
+        if refusal is not None and refusal.error is not None:
             selection.count("errors")
             if len(selection.error_samples) < ERROR_SAMPLES_PER_PAGE:
-                selection.error_samples.append(f"{contact.id}: {error}")
+                selection.error_samples.append(f"{contact.id}: {refusal.error}")
             continue
-        if not matches:
+        if refusal is not None:
             continue
         selection.count("matched")
         earlier = runs.get(contact.id, [])

@@ -102,7 +102,8 @@ def _print_timeline(result: SimulationResult, start: datetime) -> None:
             continue
         when = f"{entry.at.strftime('%Y-%m-%d %H:%M')} (+{_elapsed(entry.at - start)})"
         out.print(f"  {when:<30} {_describe(entry)}", markup=False)
-    out.print(f"outcome: {result.outcome}", markup=False)
+    reason = f" — {result.reason}" if result.reason else ""
+    out.print(f"outcome: {result.outcome}{reason}", markup=False)
     out.print(f"messages: {result.outbox}", markup=False)
 
 

@@ -27,10 +27,10 @@ from runtime.starter import StartResult, TemporalUnavailableError, is_unavailabl
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import EventPayload
+from workflows.entry import start_refusal
 from workflows.expressions import (
     ExpressionContext,
     ExpressionError,
-    evaluate_condition,
     evaluate_expression,
 )
 from workflows.ids import workflow_id_for
@@ -114,21 +114,6 @@ def _payload(event: EventRecord) -> EventPayload:
     )
 
 
-def _why_not(plan: JourneyPlan, context: ExpressionContext) -> str | None:
-    trigger = plan.journey.trigger
-    assert isinstance(trigger, EventTrigger)
-    try:
-        if trigger.when is not None and not evaluate_condition(trigger.when, context):
-            return "trigger `when` is false for this event"
-        if plan.journey.audience is not None and not evaluate_condition(
-            plan.journey.audience, context
-        ):
-            return "the contact is not in the journey's audience"
-    except ExpressionError as error:
-        return f"condition could not be evaluated: {error}"
-    return None
-
-
 def _keyed(plan: JourneyPlan) -> bool:
     trigger = plan.journey.trigger
     return isinstance(trigger, EventTrigger) and trigger.key is not None
@@ -181,7 +166,7 @@ async def route_event(
         context = snapshot.context(
             payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
         )
-        why = _why_not(plan, context)
+        why = start_refusal(plan.journey, context)
         if why is not None:
             result.skipped[journey_id] = why
             continue

@@ -31,7 +31,7 @@ from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
-from workflows.expressions import ExpressionError, evaluate_condition
+from workflows.entry import condition_readings, entry_refusal, start_refusal
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import EventTrigger, Offset
@@ -90,6 +90,7 @@ class SimulationResult:
     timeline: list[TimelineEntry]
     outbox: Path
     workflow_id: str | None = None  # None: the contact never entered
+    reason: str | None = None  # why it never entered, when it did not
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,27 +99,42 @@ class SimulationResult:
             "contact": self.contact,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "outcome": self.outcome,
+            "reason": self.reason,
+            "outbox": str(self.outbox),
             "timeline": [entry.public() for entry in self.timeline if entry.type != "enter"],
         }
 
 
-def _matches_trigger(
+def _why_no_start(
     plan: JourneyPlan, store: Store, contact_id: str, payload: EventPayload
-) -> bool:
-    """Whether the (stored) event starts the run, its `when` seen as the router sees it."""
+) -> str | None:
+    """Why the (stored) event does not start the run (None: it does), as the router decides."""
     trigger = plan.journey.trigger
-    if not isinstance(trigger, EventTrigger) or payload.name != trigger.event:
-        return False
-    if trigger.when is None:
-        return True
+    assert isinstance(trigger, EventTrigger)
+    if payload.name != trigger.event:
+        return _no_trigger_event(trigger)
     snapshot = contact_snapshot(store, contact_id, plan.event_questions, payload.timestamp)
     context = snapshot.context(
         payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
     )
-    try:
-        return evaluate_condition(trigger.when, context)
-    except ExpressionError:
-        return False
+    why = start_refusal(plan.journey, context)
+    return None if why is None else f"{payload.name} at {payload.timestamp.isoformat()}: {why}"
+
+
+def _no_trigger_event(trigger: EventTrigger) -> str:
+    return f"no {trigger.event} event (the journey's trigger) in the events file"
+
+
+def _why_not_enrolled(plan: JourneyPlan, store: Store, contact_id: str, at: datetime) -> str | None:
+    """Why a tick at `at` would not enrol the contact (None: it would): its segment and
+    audience, evaluated by the tick's own code against the contact and its history."""
+    snapshot = contact_snapshot(store, contact_id, plan.event_questions, at)
+    context = snapshot.context(at, journey=plan.journey.data)
+    refusal = entry_refusal(plan.journey, context)
+    if refusal is None:
+        return None
+    readings = "; ".join(condition_readings(refusal.expression, context))
+    return f"{refusal} (at {at.isoformat()}{': ' if readings else ''}{readings})"
 
 
 async def simulate(
@@ -159,23 +175,36 @@ async def simulate(
         ]
         trigger: EventPayload | None = None
         before: list[EventPayload] = []
+        refused: str | None = None
         if isinstance(plan.journey.trigger, EventTrigger):
             # Events up to the trigger arrive (are stored) before the run exists, as through
-            # the router; the first that matches the trigger starts the run.
+            # the router; the first that starts a run (its `when` and the audience) does.
+            refused = _no_trigger_event(plan.journey.trigger)
             for payload in payloads:
                 _store_event(store, contact.id, payload)
                 before.append(payload)
-                if _matches_trigger(plan, store, contact.id, payload):
+                why = _why_no_start(plan, store, contact.id, payload)
+                if why is None:
                     trigger = payload
                     break
-            if trigger is None:
-                return SimulationResult(
-                    plan.journey_id, plan.version, contact.id, None, "not_entered", [], outbox
-                )
+                if payload.name == plan.journey.trigger.event:
+                    refused = why
         else:
             before = [p for p in payloads if p.timestamp < start]
             for payload in before:
                 _store_event(store, contact.id, payload)
+            refused = _why_not_enrolled(plan, store, contact.id, start)
+        if trigger is None and refused is not None:
+            return SimulationResult(
+                plan.journey_id,
+                plan.version,
+                contact.id,
+                None,
+                "not_entered",
+                [],
+                outbox,
+                reason=refused,
+            )
         run_start = trigger.timestamp if trigger else start
         after = [p for p in payloads if p not in before]
         activities = JourneyActivities(

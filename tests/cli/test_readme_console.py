@@ -3,7 +3,8 @@
 Every ```console block is a list of `$ rapport …` commands, each followed by its output. The ones
 that need no running stack are run here and compared line by line: `…` alone on a line stands for
 any number of lines, `…` inside a line for any text. The example journey with mistakes
-(`journeys/cart.yaml`) lives in tests/cli/readme_project/. A block right after an HTML comment
+(`journeys/cart.yaml`) lives in tests/cli/readme_project/; an example naming a file of `examples/`
+runs there. A block right after an HTML comment
 `<!-- not run: why -->` is illustrative (e.g. the output for a file that is not in the repository).
 """
 
@@ -21,6 +22,8 @@ from tests.cli.conftest import RAPPORT, ROOT
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_PROJECT = Path(__file__).parent / "readme_project"
+# Where an example runs when it names one of their files (else in the repository's root).
+PROJECTS = (README_PROJECT, ROOT / "examples")
 # Commands whose examples need a running stack (Temporal, the store): shown, not run here.
 NEEDS_THE_STACK = {"event", "events", "start", "list", "inspect", "cancel", "run", "contacts"}
 NEEDS_THE_STACK |= {"traits"}
@@ -77,7 +80,9 @@ def test_a_console_example_is_what_the_command_prints(
 ) -> None:
     program, *args = shlex.split(command)
     assert program == "rapport", where
-    cwd = README_PROJECT if any((README_PROJECT / arg).exists() for arg in args) else ROOT
+    cwd = next(
+        (where for where in PROJECTS if any((where / arg).exists() for arg in args)), ROOT
+    )
     overrides = ("RAPPORT_JOURNEYS_DIR", "RAPPORT_TEMPLATES_DIR", "RAPPORT_CONTACTS_DIR")
     env = {key: value for key, value in os.environ.items() if key not in overrides}
     # Wide enough that Rich wraps nothing; unbuffered so stdout and stderr keep their order.

@@ -66,7 +66,7 @@ PATHS = (
     SamplePath(
         "win_back_orders",
         "win_back",
-        "dana",
+        "bruno",
         "converted",
         [_at("3d", "order_placed", order_id="D-9")],
     ),

@@ -17,6 +17,7 @@ def lapsed(contact_id: str, lifetime_value: float) -> ContactRecord:
             "lifetime_value": lifetime_value,
             "currency": "EUR",
             "last_order_at": (START - timedelta(days=75)).isoformat(),
+            "rfm_segment": "at_risk",  # the win_back segment (RFM needs the whole customer base)
         },
     )
 

@@ -37,7 +37,16 @@ def test_simulate_json_prints_the_spec_shape_alone_on_stdout() -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"journey", "version", "contact", "started_at", "outcome", "timeline"}
+    assert set(result) == {
+        "journey",
+        "version",
+        "contact",
+        "started_at",
+        "outcome",
+        "reason",
+        "outbox",
+        "timeline",
+    }
     assert (result["journey"], result["contact"], result["outcome"]) == (
         "onboarding",
         "alice",
@@ -80,7 +89,11 @@ def test_simulate_prints_a_readable_timeline() -> None:
 def test_an_event_trigger_that_never_fires_does_not_enter() -> None:
     done = simulate("onboarding", "--contact", "contacts/alice.yaml", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["outcome"] == "not_entered"
+    result = json.loads(done.stdout)
+    assert (result["outcome"], result["reason"]) == (
+        "not_entered",
+        "no signed_up event (the journey's trigger) in the events file",
+    )
 
 
 def test_a_bad_events_file_names_the_file_and_field(tmp_path: Path) -> None:
