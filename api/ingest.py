@@ -4,7 +4,8 @@ This is what the HTTP API's `track` and `rapport event` share; it has no HTTP in
 
     stored -> routed -> marked routed
 
-1. The contact is created if it is new (an event for an unknown contact creates it).
+1. The contact is created if it is new (an event for an unknown contact creates it), in the
+   transaction of step 2.
 2. The event is stored. A duplicate — the same (contact, source, messageId) — stores nothing.
 3. Unless it is a duplicate that was already routed, it is routed (`route_event`): the journeys
    it triggers are started and the runs listening for it are signalled. Temporal has durably
@@ -41,7 +42,7 @@ from temporalio.client import Client
 
 from runtime.router import EventIndex, RouteResult, is_history, route_event
 from settings import Settings
-from store import ContactRecord, EventRecord, Store
+from store import EventRecord, Store
 from workflows.diagnostics import Severity
 from workflows.plan import JourneyPlan
 from workflows.project import compile_project
@@ -97,11 +98,6 @@ class Ingested:
         }
 
 
-def ensure_contact(store: Store, contact_id: str) -> None:
-    if store.get_contact(contact_id) is None:
-        store.upsert_contact(ContactRecord(id=contact_id))
-
-
 async def ingest_event(
     store: Store,
     index: EventIndex,
@@ -119,16 +115,18 @@ async def ingest_event(
     if message_id is None:
         raise ValueError("ingest_event needs an event with a message_id")
     result = Ingested(event)
-    await asyncio.to_thread(ensure_contact, store, event.contact_id)
-    if not await asyncio.to_thread(store.record_event, event):
+    stored = await asyncio.to_thread(partial(store.store_event, event, create_contact=True))
+    if stored is None:
         result.duplicate = True
         routed = await asyncio.to_thread(
             store.event_routed, event.contact_id, event.source, message_id
         )
         if routed is not False:  # routed already (or erased meanwhile): nothing to do
             return result
+        result.trait_changes = await asyncio.to_thread(store.unrouted_changes, event)
+    else:
+        result.trait_changes = stored.trait_changes
     result.history = is_history(event, max_age, now)
-    result.trait_changes = await asyncio.to_thread(store.unrouted_changes, event)
     if not result.history:
         for target in [event, *result.trait_changes]:
             if index.concerns(target.name):
@@ -136,14 +134,18 @@ async def ingest_event(
                     await client(), store, index, target, task_queue=task_queue
                 )
                 result.route.merge(route)
-    await asyncio.to_thread(
-        partial(
-            store.mark_event_routed,
-            event.contact_id,
-            event.source,
-            message_id,
-            with_events=result.trait_changes,
+    if stored is None:
+        await asyncio.to_thread(
+            partial(
+                store.mark_event_routed,
+                event.contact_id,
+                event.source,
+                message_id,
+                with_events=result.trait_changes,
+            )
         )
-    )
+    else:
+        ids = [stored.id, *(change.id for change in result.trait_changes if change.id)]
+        await asyncio.to_thread(store.mark_routed_ids, ids)
     result.routed = True
     return result

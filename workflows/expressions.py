@@ -180,13 +180,18 @@ def _check_names(tree: nodes.Template, scope: Scope) -> None:
     raise ExpressionError(f"unknown name {name!r}: expressions here may use {known}")
 
 
-def attribute_paths(tree: nodes.Template, root: str) -> set[str]:
+def attribute_paths(tree: nodes.Node, root: str) -> set[str]:
     """First-level attributes read from `root`, e.g. {'vip', 'first_name'} for contact.*."""
-    found: set[str] = set()
+    return {name for _, name in attribute_nodes(tree, root)}
+
+
+def attribute_nodes(tree: nodes.Node, root: str) -> list[tuple[nodes.Node, str]]:
+    """Each `root.NAME` and `root["NAME"]` in the expression, with its NAME."""
+    found: list[tuple[nodes.Node, str]] = []
     for getattr_node in tree.find_all(nodes.Getattr):
         target = getattr_node.node
         if isinstance(target, nodes.Name) and target.name == root:
-            found.add(getattr_node.attr)
+            found.append((getattr_node, getattr_node.attr))
     for getitem in tree.find_all(nodes.Getitem):
         target = getitem.node
         if (
@@ -195,7 +200,7 @@ def attribute_paths(tree: nodes.Template, root: str) -> set[str]:
             and isinstance(getitem.arg, nodes.Const)
             and isinstance(getitem.arg.value, str)
         ):
-            found.add(getitem.arg.value)
+            found.append((getitem, getitem.arg.value))
     return found
 
 

@@ -27,7 +27,13 @@ from jinja2 import meta, nodes
 from pydantic import ValidationError
 
 from workflows.diagnostics import Diagnostic, Reporter, Severity, display_path, suggest
-from workflows.expressions import ExpressionError, Scope, attribute_paths, parse_condition
+from workflows.expressions import (
+    ExpressionError,
+    Scope,
+    attribute_nodes,
+    attribute_paths,
+    parse_condition,
+)
 from workflows.model_errors import report_model_error
 from workflows.source import YamlProblem, load_yaml
 from workflows.trait_model import (
@@ -318,7 +324,16 @@ def _check_value(name: str, expression: str, report: Reporter) -> Derived | None
             "see; define an aggregate trait (count, last, …) and read it as contact.NAME",
         )
         return None
-    return Derived(name, expression, frozenset(attribute_paths(tree, "contact")))
+    reads = attribute_paths(tree, "contact")
+    return Derived(name, expression, frozenset(reads), opaque=_reads_contact_whole(tree))
+
+
+def _reads_contact_whole(tree: nodes.Template) -> bool:
+    """Whether the expression uses `contact` other than as `contact.NAME` / `contact["NAME"]`
+    (e.g. `contact[key]`, `contact | length`): then what it reads is not known."""
+    uses = sum(1 for node in tree.find_all(nodes.Name) if node.name == "contact")
+    named = len(attribute_nodes(tree, "contact"))
+    return uses > named
 
 
 def _dependency_order(derived: dict[str, Derived], parsed: dict[str, _Parsed]) -> list[str] | None:

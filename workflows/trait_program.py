@@ -29,7 +29,7 @@ from workflows.expressions import (
     evaluate_expression,
     to_datetime,
 )
-from workflows.trait_model import TIMESTAMP, Kind
+from workflows.trait_model import BUILTIN, TIMESTAMP, Kind
 
 if TYPE_CHECKING:  # the store is imported when traits run, not when `rapport validate` checks them
     from store.records import ContactRecord, EventRecord
@@ -134,7 +134,8 @@ class Aggregate:
 class Derived:
     name: str
     expression: str
-    reads: frozenset[str] = frozenset()
+    reads: frozenset[str] = frozenset()  # the NAMEs of contact.NAME it reads
+    opaque: bool = False  # it uses `contact` in a way that does not name what it reads
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,13 @@ class TraitProgram:
     @property
     def names(self) -> list[str]:
         return [a.name for a in self.aggregates] + [d.name for d in self.derived]
+
+    @cached_property
+    def reads_profile(self) -> bool:
+        """Whether a derived trait reads the contact's profile or attributes (anything but
+        traits), so that the store must load them, and an attribute change re-derives."""
+        traits = {a.name for a in self.aggregates} | {d.name for d in self.derived}
+        return any(d.opaque or not d.reads <= traits | set(BUILTIN) for d in self.derived)
 
     @property
     def windowed(self) -> tuple[Aggregate, ...]:

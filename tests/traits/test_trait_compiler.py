@@ -116,6 +116,29 @@ def test_the_sample_traits_compile_in_dependency_order() -> None:
     ]
     [tier] = result.program.derived
     assert tier.reads == frozenset({"lifetime_spend"})
+    assert result.program.reads_profile is False  # the store need not load the profile
+
+
+@pytest.mark.parametrize(
+    ("value", "reads_profile"),
+    [
+        ("contact.orders > 2", False),
+        ('contact["orders"] > 2 and contact.rfm_segment == "lost"', False),
+        ("contact.orders > 2 and contact.vip", True),
+        ("contact.email is defined", True),
+        ('contact["orders" ~ "x"] is defined', True),
+        ("contact | length > 3", True),
+    ],
+)
+def test_a_derived_trait_reads_the_profile_when_it_reads_more_than_traits(
+    tmp_path: Path, value: str, reads_profile: bool
+) -> None:
+    path = tmp_path / "traits" / "t.yaml"
+    path.parent.mkdir()
+    path.write_text(f"orders:\n  count: order_placed\nd:\n  value: '{value}'\n")
+    result = compile_traits([path.parent], samples=SAMPLES)
+    assert result.program is not None, result.diagnostics
+    assert result.program.reads_profile is reads_profile
 
 
 def test_validate_checks_traits_and_schema_describes_them(tmp_path: Path) -> None:
