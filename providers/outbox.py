@@ -18,7 +18,9 @@ import os
 import re
 import tempfile
 from datetime import UTC, datetime
+from email import policy as email_policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
 from pathlib import Path
@@ -207,3 +209,18 @@ class OutboxSmsProvider:
         return SendResult(
             provider=self.name, provider_message_id=outbox_message_id(sms.idempotency_key)
         )
+
+
+def read_outbox_html(outbox_dir: Path | str, idempotency_key: str) -> str | None:
+    """The HTML part of the email the outbox wrote for this key; None when there is no file
+    (another provider sent it, or the contact was erased) or it has no HTML part."""
+    path = Path(outbox_dir) / outbox_file_name(idempotency_key, ".eml")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    parsed = BytesParser(policy=email_policy.default).parsebytes(data)
+    assert isinstance(parsed, EmailMessage)
+    part = parsed.get_body(preferencelist=("html",))
+    content = part.get_content() if part is not None else None
+    return content if isinstance(content, str) else None

@@ -31,6 +31,8 @@ from api.dashboard.session import (
 )
 from api.dashboard.throttle import SignInThrottle
 from api.state import ApiState
+from providers.outbox import read_outbox_html
+from store.records import LedgerEntry
 from errors import UnavailableError
 from runtime.lifecycle import pause_journey, resume_journey
 from runtime.run_state import cancel_contact_runs, live_states
@@ -46,6 +48,7 @@ BAD_CSRF = (
     "The form has expired or did not come from this dashboard: reload the page and try again."
 )
 MAX_FORM_BYTES = 4096
+RENDERED_MESSAGES = 20  # the latest messages shown as the customer received them
 TOO_MANY = "Too many wrong tokens from this address: try again in {seconds} s."
 
 templates = Environment(
@@ -286,6 +289,7 @@ async def contact(request: Request, contact_id: str) -> Response:
     events = await asyncio.to_thread(store.recent_events, contact_id, 50)
     messages = await asyncio.to_thread(store.ledger.messages_for_contact, contact_id, 50)
     runs = await asyncio.to_thread(store.runs_for_contact, contact_id)
+    html_copies = await asyncio.to_thread(_html_copies, state.settings.outbox_dir, messages)
     note = None
     try:
         client = await state.temporal.get()
@@ -301,11 +305,25 @@ async def contact(request: Request, contact_id: str) -> Response:
         consents=consents,
         events=events,
         messages=messages,
+        html_copies=html_copies,
+        rendered_limit=RENDERED_MESSAGES,
         runs=runs,
         states=states,
         note=note,
         notice=request.query_params.get("notice"),
     )
+
+
+def _html_copies(outbox_dir: Path, messages: list[LedgerEntry]) -> dict[str, str]:
+    """The HTML each sent email had, by idempotency key, for those the local outbox wrote (the
+    ledger keeps the subject and the text version of every message, not the HTML)."""
+    copies = {}
+    for entry in messages[:RENDERED_MESSAGES]:
+        if entry.channel == "email" and entry.provider == "outbox":
+            html = read_outbox_html(outbox_dir, entry.idempotency_key)
+            if html is not None:
+                copies[entry.idempotency_key] = html
+    return copies
 
 
 @router.post("/contacts/{contact_id}/cancel")

@@ -174,7 +174,7 @@ async def test_a_wrong_token_is_refused(page: Page, dashboard: Served) -> None:
 
 
 async def test_every_page_loads_clean_and_the_journey_shows_the_reports_counts(
-    page: Page, dashboard: Served, cli: Any
+    page: Page, dashboard: Served, cli: Any, stack: Stack
 ) -> None:
     problems = Problems()
     problems.watch(page)
@@ -223,6 +223,15 @@ async def test_every_page_loads_clean_and_the_journey_shows_the_reports_counts(
         "pause_point (wait), waiting for time until "
         + (await page.locator('tr[data-run] [data-figure="now"]').inner_text()).split("until ")[1]
     )
+    # The welcome email as the contact received it: the outbox's HTML in a frame without scripts.
+    sent = stack.store.ledger.messages_for_contact(dashboard.contacts[0])
+    received = page.locator(f'details.received[data-message="{sent[-1].idempotency_key}"]')
+    assert await received.locator('[data-figure="subject"]').inner_text() == sent[-1].subject
+    assert await received.locator("iframe.email").get_attribute("sandbox") == ""
+    email = page.frame_locator(
+        f'details.received[data-message="{sent[-1].idempotency_key}"] iframe'
+    )
+    assert await email.locator("h1").inner_text() == "Welcome, Alice!"
     # The keyboard reaches the navigation first, with a visible focus ring.
     await page.keyboard.press("Tab")
     await page.keyboard.press("Tab")

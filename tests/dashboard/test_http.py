@@ -263,3 +263,42 @@ async def test_sign_in_is_refused_for_a_minute_after_five_wrong_tokens(seeded) -
         assert (await sign_in(other)).status_code == 303  # another address is not held back
         now[0] += 46  # the first failure is now a minute old
         assert (await sign_in(guesser)).status_code == 303
+
+
+async def test_a_contact_page_shows_the_email_as_received_in_a_sandboxed_frame(
+    seeded, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from providers.messages import OutgoingEmail
+    from providers.outbox import OutboxEmailProvider
+
+    store = seeded[0]
+    key = "journey:winback:r1:welcome:html-copy"
+    html = '<p class="x">Hi "Rita" &amp; co</p><script>alert(1)</script>'
+    store.ledger.claim(key, contact_id="r1", channel="email", journey="winback", step_id="welcome")
+    sent = OutboxEmailProvider(tmp_path / "outbox").send_sync(
+        OutgoingEmail(
+            idempotency_key=key,
+            to="rita@example.com",
+            from_="shop@example.com",
+            subject="We miss you",
+            html=html,
+            text="Hi Rita & co",
+        )
+    )
+    store.ledger.mark_sent(
+        key, sent.provider, sent.provider_message_id, subject="We miss you", body="Hi Rita & co"
+    )
+    app = dashboard_app(seeded, data_dir=tmp_path)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as web:
+        await sign_in(web)
+        page = await web.get("/dashboard/contacts/r1")
+    assert '<strong data-figure="subject">We miss you</strong>' in page.text
+    # The HTML goes only into the frame's srcdoc, escaped, and the frame runs no script.
+    assert (
+        '<iframe class="email" sandbox="" referrerpolicy="no-referrer" srcdoc="'
+        "&lt;p class=&#34;x&#34;&gt;Hi &#34;Rita&#34; &amp;amp; co&lt;/p&gt;"
+        '&lt;script&gt;alert(1)&lt;/script&gt;\n" title="The email “We miss you” as sent to r1">'
+    ) in page.text
+    assert "<script>" not in page.text
+    assert '<pre class="body" data-figure="body">Hi Rita &amp; co</pre>' in page.text
