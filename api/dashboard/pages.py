@@ -31,11 +31,11 @@ from api.dashboard.session import (
 )
 from api.dashboard.throttle import SignInThrottle
 from api.state import ApiState
-from providers.outbox import read_outbox_html
-from store.records import LedgerEntry
 from errors import UnavailableError
+from providers.outbox import read_outbox_html
 from runtime.lifecycle import pause_journey, resume_journey
 from runtime.run_state import cancel_contact_runs, live_states
+from store.records import LedgerEntry
 
 HERE = Path(__file__).parent
 OFF_TEXT = (
