@@ -71,6 +71,6 @@ def command(
             run = state.record
             print_plain(
                 out,
-                f"{run.contact_id}\t{run.journey}\t{run.version}\t{run.status}\t"
-                f"{when(run.entered_at)}\t{where_now(state)}",
+                f"{run.contact_id}\t{run.journey}\t{state.key or '-'}\t{run.version}\t"
+                f"{run.status}\t{when(run.entered_at)}\t{where_now(state)}",
             )

@@ -125,13 +125,14 @@ def message_line(entry: LedgerEntry) -> str:
 
 def runs_table(states: list[RunState]) -> Table:
     table = Table(show_lines=False)
-    for column in ("contact", "journey", "version", "status", "entered", "now"):
+    for column in ("contact", "journey", "key", "version", "status", "entered", "now"):
         table.add_column(column)
     for state in states:
         run = state.record
         table.add_row(
             run.contact_id,
             run.journey,
+            state.key or "-",
             run.version,
             run.status,
             when(run.entered_at),

@@ -19,7 +19,7 @@ from store import Store
 from store.records import LedgerEntry, RunRecord
 from store.vocab import RunStatus as StoredRunStatus
 from workflows.contracts import JourneyResult, RunStatus, TimelineEntry
-from workflows.ids import workflow_id_for
+from workflows.ids import run_key, workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -69,6 +69,12 @@ class RunState:
     messages: list[LedgerEntry] = field(default_factory=list)
     note: str | None = None
 
+    @property
+    def key(self) -> str | None:
+        """The `key:` value of a keyed event trigger (one run per contact and key)."""
+        run = self.record
+        return run_key(run.workflow_id, run.journey, run.contact_id)
+
     def summary(self) -> dict[str, Any]:
         run = self.record
         now = self.now
@@ -77,6 +83,7 @@ class RunState:
             "journey": run.journey,
             "version": run.version,
             "workflow_id": run.workflow_id,
+            "key": self.key,
             "run_id": run.run_id,
             "status": run.status,
             "outcome": run.outcome,

@@ -17,6 +17,7 @@ from errors import ProblemsReportedError, RapportError
 from settings import get_settings
 from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack, free_port
+from tests.waiting import eventually
 
 
 async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, cli: Cli) -> None:
@@ -46,6 +47,28 @@ async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, c
     mine = [row for row in rows if row["contact_id"] == contact]
     assert code == 0 and len(mine) == 1 and mine[0]["step"] == "wait_2"
     assert mine[0]["version"] == stack.plans["onboarding"].version
+
+
+async def test_list_shows_the_key_of_each_keyed_run(stack: Stack, cli: Cli) -> None:
+    contact = stack.contact()
+    for order in ("K-1", "K-2"):  # feedback_follow_up: one run per contact and order_id
+        code, out, _ = await cli("event", contact, "order_delivered", "--prop", f"order_id={order}")
+        assert code == 0, out
+
+    def feedback_runs() -> int:
+        runs = stack.store.runs_for_contact(contact)
+        return len([run for run in runs if run.journey == "feedback_follow_up"])
+
+    await eventually(lambda: feedback_runs() == 2, "two feedback runs", seen=lambda _: None)
+    code, out, _ = await cli("list", "--journey", "feedback_follow_up", "--json")
+    keys = sorted(row["key"] for row in json.loads(out) if row["contact_id"] == contact)
+    assert (code, keys) == (0, ["K-1", "K-2"])
+    code, out, _ = await cli("list", "--journey", "feedback_follow_up")
+    columns = sorted(line.split()[:3] for line in out.splitlines() if line.startswith(contact))
+    assert columns == [
+        [contact, "feedback_follow_up", "K-1"],
+        [contact, "feedback_follow_up", "K-2"],
+    ]
 
 
 async def test_a_second_start_is_refused(stack: Stack, cli: Cli) -> None:
