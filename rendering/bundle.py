@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
 from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
-from workflows.diagnostics import Diagnostic, Severity, display_path
+from workflows.diagnostics import Diagnostic, display_path, lint
 from workflows.event_questions import EventQuestion, sorted_questions
 from workflows.expressions import ExpressionError, event_questions
 from workflows.sandbox import static_limit_problems
@@ -179,15 +179,8 @@ def _check_front_matter(
         if key not in FRONT_MATTER_KEYS:
             hint = difflib.get_close_matches(key, FRONT_MATTER_KEYS, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            diagnostics.append(
-                Diagnostic(
-                    file,
-                    line,
-                    col,
-                    f"unknown front matter key {key!r}{suggestion}",
-                    Severity.WARNING,
-                )
-            )
+            message = f"unknown front matter key {key!r}{suggestion}"
+            diagnostics.append(lint(file, line, col, "front-matter-key", message))
             continue
         if value is None or not isinstance(value, (str, int, float)) or isinstance(value, bool):
             if key == "subject" or value is not None:

@@ -16,7 +16,7 @@ from rendering.bundle import TemplateBundle, references
 from rendering.environment import EMAIL_SUFFIX, parsing_environment
 from rendering.frontmatter import parse_front_matter
 from rendering.render import render_email_with, render_sms_with
-from workflows.diagnostics import Diagnostic, Severity
+from workflows.diagnostics import Diagnostic, lint
 
 MAX_SMS_SEGMENTS = 3
 
@@ -69,16 +69,11 @@ def lint_template(
         except Exception:  # the lint is best effort: a sample that cannot render is no finding
             return warnings
         if rendered.segments.segments > MAX_SMS_SEGMENTS:
-            warnings.append(
-                Diagnostic(
-                    main,
-                    1,
-                    1,
-                    f"SMS renders to {rendered.segments} for a sample contact; "
-                    f"keep it within {MAX_SMS_SEGMENTS} segments",
-                    Severity.WARNING,
-                )
+            message = (
+                f"SMS renders to {rendered.segments} for a sample contact; "
+                f"keep it within {MAX_SMS_SEGMENTS} segments"
             )
+            warnings.append(lint(main, 1, 1, "sms-segments", message))
     return warnings
 
 
@@ -112,15 +107,13 @@ def _lint_unsubscribe(bundle: TemplateBundle, sample: Mapping[str, Any] | None) 
             "marketing email without an unsubscribe link: use {{ unsubscribe_url }} "
             "(or extend a layout that does)"
         )
-        return [Diagnostic(main, 1, 1, message, Severity.WARNING)]
+        return [lint(main, 1, 1, "unsubscribe-link", message)]
     if not html_ok:
         message = "HTML part of a marketing email without {{ unsubscribe_url }}"
-        return [Diagnostic(main, 1, 1, message, Severity.WARNING)]
+        return [lint(main, 1, 1, "unsubscribe-link", message)]
     if not text_ok:
         message = "plain-text part of a marketing email without {{ unsubscribe_url }}"
-        return [
-            Diagnostic(bundle.display(text or bundle.main_file), 1, 1, message, Severity.WARNING)
-        ]
+        return [lint(bundle.display(text or bundle.main_file), 1, 1, "unsubscribe-link", message)]
     return []
 
 

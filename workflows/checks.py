@@ -9,10 +9,11 @@ from typing import Any
 
 from rendering.bundle import TemplateBundle, TemplateNotFound, collect_template
 from rendering.lints import lint_template
-from workflows.diagnostics import Reporter, Severity, suggest
+from workflows.diagnostics import Diagnostic, Reporter, Severity, suggest
 from workflows.durations import DurationError, parse_clock
 from workflows.expression_sites import expression_sites
 from workflows.expressions import ExpressionError, attribute_paths, event_questions
+from workflows.lint_ignores import LintIgnores
 from workflows.model import (
     BranchStep,
     ExitStep,
@@ -37,6 +38,7 @@ def check_semantics(
     journey: Journey,
     templates_dir: Path,
     known_attributes: frozenset[str] | None,
+    ignores: LintIgnores,
     *,
     complete: bool = True,
 ) -> dict[str, TemplateBundle]:
@@ -73,7 +75,7 @@ def check_semantics(
         _lint_trailing_wait(report, plan_like)
     _check_wait_for_shapes(report, journey)
     _check_expressions(report, journey, set(declared), known_attributes)
-    return _check_templates(report, journey, templates_dir)
+    return _check_templates(report, journey, templates_dir, ignores)
 
 
 def _check_jumps(report: Reporter, journey: Journey, ids: set[str]) -> bool:
@@ -198,6 +200,7 @@ def _lint_trailing_wait(report: Reporter, plan: JourneyPlan) -> None:
                     ("steps", index),
                     f"{_describe(plan, index)} waits at the end of the run: "
                     "nothing follows it, so it only delays the outcome",
+                    code="wait-at-end",
                 )
 
 
@@ -268,6 +271,7 @@ def _check_tree(
             path,
             f"contact.{name} is not an attribute of any contact in contacts/; "
             "check the spelling or use `is defined`",
+            code="unknown-attribute",
         )
 
 
@@ -293,14 +297,17 @@ def _check_wait_until(report: Reporter, path: YamlPath, text: str) -> None:
 
 
 def _check_templates(
-    report: Reporter, journey: Journey, templates_dir: Path
+    report: Reporter, journey: Journey, templates_dir: Path, ignores: LintIgnores
 ) -> dict[str, TemplateBundle]:
     bundles: dict[str, TemplateBundle] = {}
     failed: set[str] = set()
+    found: dict[str, list[Diagnostic]] = {}  # template key -> its diagnostics and lints
+    ignored: dict[str, list[frozenset[str]]] = {}  # template key -> each sender's ignores
     for index, step in enumerate(journey.steps):
         if not isinstance(step, SendStep):
             continue
         key = template_key(step.send, step.template)
+        ignored.setdefault(key, []).append(ignores.for_step(index))
         if key in bundles or key in failed:
             continue
         try:
@@ -309,10 +316,15 @@ def _check_templates(
             report.error(("steps", index, "template"), str(missing))
             failed.add(key)
             continue
-        report.diagnostics.extend(diagnostics)
+        found[key] = list(diagnostics)
         if bundle is None or any(d.severity is Severity.ERROR for d in diagnostics):
             failed.add(key)
             continue
         bundles[key] = bundle
-        report.diagnostics.extend(lint_template(bundle, marketing=step.category == "marketing"))
+        found[key].extend(lint_template(bundle, marketing=step.category == "marketing"))
+    for key, diagnostics in found.items():
+        # A template's lint is silenced only when every step that sends it ignores it.
+        report.diagnostics.extend(
+            d for d in diagnostics if not all(d.code in codes for codes in ignored[key])
+        )
     return bundles

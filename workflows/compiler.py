@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from workflows.checks import check_semantics
 from workflows.diagnostics import Diagnostic, Reporter, Severity, display_path
+from workflows.lint_ignores import LintIgnores, lint_ignores
 from workflows.model import Journey
 from workflows.model_errors import check_raw_steps, report_model_error, salvage
 from workflows.plan import JourneyPlan
@@ -103,14 +104,25 @@ def compile_journey(
         # steps, and expressions and templates of the parts that are valid.
         check_raw_steps(report, raw)
         salvaged = salvage(raw, error.errors())
+        ignores, comment_errors = lint_ignores(file, text, source_map, None)
+        report.diagnostics.extend(comment_errors)
         if salvaged is not None:
-            check_semantics(report, salvaged, templates_dir, known_attributes, complete=False)
-        return None, report.diagnostics
-    templates = check_semantics(report, journey, templates_dir, known_attributes)
-    if any(d.severity is Severity.ERROR for d in report.diagnostics):
-        return None, report.diagnostics
+            check_semantics(
+                report, salvaged, templates_dir, known_attributes, ignores, complete=False
+            )
+        return None, _unsilenced(report.diagnostics, ignores)
+    ignores, comment_errors = lint_ignores(file, text, source_map, journey)
+    report.diagnostics.extend(comment_errors)
+    templates = check_semantics(report, journey, templates_dir, known_attributes, ignores)
+    diagnostics = _unsilenced(report.diagnostics, ignores)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        return None, diagnostics
     plan = JourneyPlan.build(path.stem, file, journey, templates)
-    return plan, report.diagnostics
+    return plan, diagnostics
+
+
+def _unsilenced(diagnostics: list[Diagnostic], ignores: LintIgnores) -> list[Diagnostic]:
+    return [d for d in diagnostics if not ignores.silences(d)]
 
 
 def _friendlier_yaml(message: str) -> str:

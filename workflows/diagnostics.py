@@ -17,11 +17,24 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+# Every lint (a warning) has a stable code: shown at the end of its message, accepted by
+# `lint: {ignore: [CODE]}` and `# rapport: ignore[CODE]`, listed in docs/journeys.md.
+LINTS: dict[str, str] = {
+    "wait-at-end": "a wait or wait_until after which the run ends",
+    "unknown-attribute": "contact.X that no contact file (nor trait) has",
+    "unknown-property": "a trait reads an event property no sample event has",
+    "unsubscribe-link": "a marketing email without {{ unsubscribe_url }}",
+    "sms-segments": "an SMS over 3 segments for a sample contact",
+    "front-matter-key": "an email front matter key Rapport does not know",
+}
+
+
 @dataclass(frozen=True, order=True)
 class Diagnostic:
     """One finding, printed as `FILE:LINE:COL: message` (warnings carry a `warning:` prefix).
 
-    `line` and `col` are 1-based, as editors and compilers show them.
+    `line` and `col` are 1-based, as editors and compilers show them. A lint carries its code
+    (`LINTS`), printed at the end as compilers print theirs: `… the outcome [wait-at-end]`.
     """
 
     file: str
@@ -29,19 +42,42 @@ class Diagnostic:
     col: int
     message: str
     severity: Severity = Severity.ERROR
+    code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code is not None and self.code not in LINTS:
+            raise ValueError(f"unknown lint code {self.code!r}: add it to LINTS")
 
     def __str__(self) -> str:
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+        suffix = f" [{self.code}]" if self.code else ""
+        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}{suffix}"
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "file": self.file,
             "line": self.line,
             "col": self.col,
             "severity": str(self.severity),
             "message": self.message,
         }
+        if self.code is not None:
+            found["code"] = self.code
+        return found
+
+
+def check_lint_code(code: str) -> str:
+    """`code` when it names a lint, else a ValueError listing them."""
+    if code not in LINTS:
+        raise ValueError(
+            f"unknown lint code {code!r}{suggest(code, LINTS)}; the codes: {', '.join(LINTS)}"
+        )
+    return code
+
+
+def lint(file: str, line: int, col: int, code: str, message: str) -> Diagnostic:
+    """A warning with its lint code."""
+    return Diagnostic(file, line, col, message, Severity.WARNING, code)
 
 
 def display_path(path: Path) -> str:
@@ -72,11 +108,20 @@ class Reporter:
     def error(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self._add(path, message, Severity.ERROR, key=key)
 
-    def warning(self, path: YamlPath, message: str, *, key: bool = False) -> None:
-        self._add(path, message, Severity.WARNING, key=key)
+    def warning(self, path: YamlPath, message: str, *, code: str, key: bool = False) -> None:
+        """A lint: `code` is one of `LINTS`."""
+        self._add(path, message, Severity.WARNING, key=key, code=code)
 
-    def _add(self, path: YamlPath, message: str, severity: Severity, *, key: bool) -> None:
+    def _add(
+        self,
+        path: YamlPath,
+        message: str,
+        severity: Severity,
+        *,
+        key: bool,
+        code: str | None = None,
+    ) -> None:
         position = self.source_map.key_at(path) if key else self.source_map.at(path)
         self.diagnostics.append(
-            Diagnostic(self.file, position.line, position.col, message, severity)
+            Diagnostic(self.file, position.line, position.col, message, severity, code)
         )

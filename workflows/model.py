@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from workflows.diagnostics import check_lint_code
 from workflows.durations import (
     CLOCK_PATTERN,
     DURATION_PATTERN,
@@ -158,6 +159,17 @@ Expression = Annotated[
         description="A Jinja expression, written bare (no {{ }}), e.g. contact.vip == true.",
     ),
 ]
+
+
+class LintSettings(LanguageModel):
+    ignore: list[Annotated[str, AfterValidator(check_lint_code)]] = Field(
+        default_factory=list,
+        description="Lint codes not to report here, e.g. [wait-at-end] (docs/journeys.md).",
+    )
+
+
+# Not part of a journey's content (its version) nor of its plan: it only quiets `validate`.
+LINT_FIELD = Field(None, exclude=True, description="Silence lints here: {ignore: [CODE, ...]}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +333,7 @@ class StepBase(LanguageModel):
         None, description="Unique within the journey; required for jump targets."
     )
     next: StepId | None = Field(None, description="The step to go to after this one.")
+    lint: LintSettings | None = LINT_FIELD
 
 
 class SendStep(StepBase):
@@ -726,6 +739,7 @@ class Journey(LanguageModel):
     )
     settings: JourneySettings = Field(default_factory=JourneySettings)
     steps: list[Step] = Field(min_length=1, description="The steps, run in order.")
+    lint: LintSettings | None = LINT_FIELD
 
     def reentry_after(self) -> timedelta | None:
         """None for `never`, zero for `always`, else the minimum time between entries."""

@@ -152,6 +152,7 @@ def compile_traits(
                     (item.name, "value"),
                     f"contact.{read} is no trait and no attribute of any contact in contacts/"
                     f"{suggest(read, names)}",
+                    code="unknown-attribute",
                 )
     order = _dependency_order(derived, parsed)
     for report in reports:
@@ -277,6 +278,7 @@ def _check_property(
             at,
             f"{kind}: no sample {source.event} event (contacts/, simulations/) has a property "
             f"'{source.property}'{suggest(source.property, known)}",
+            code="unknown-property",
         )
         return True
     if kind in NUMERIC and "number" not in types:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cli import app
 from tests.cli.conftest import ROOT
 from workflows.compiler import compile_journey
+from workflows.diagnostics import LINTS
 from workflows.model import STEP_KINDS, Journey, JourneySettings, StepBase
 
 REFERENCE = (ROOT / "docs" / "journeys.md").read_text("utf-8")
@@ -34,6 +35,11 @@ DOCUMENTED = sorted(
 @pytest.mark.parametrize("key", DOCUMENTED)
 def test_every_key_of_the_language_is_documented(key: str) -> None:
     assert f"`{key}`" in REFERENCE or f"{key}:" in REFERENCE
+
+
+@pytest.mark.parametrize("code", sorted(LINTS))
+def test_every_lint_code_is_documented(code: str) -> None:
+    assert f"| `{code}` |" in REFERENCE
 
 
 @pytest.mark.parametrize("kind", sorted(STEP_KINDS))

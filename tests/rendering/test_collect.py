@@ -282,6 +282,7 @@ def test_unknown_front_matter_key_is_a_warning_with_a_suggestion(
             11,
             "unknown front matter key 'preheadr' (did you mean 'preheader'?)",
             Severity.WARNING,
+            "front-matter-key",
         )
     ]
 

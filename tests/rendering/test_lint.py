@@ -33,6 +33,7 @@ def test_marketing_email_without_unsubscribe_url_is_warned(
             "marketing email without an unsubscribe link: use {{ unsubscribe_url }} "
             "(or extend a layout that does)",
             Severity.WARNING,
+            "unsubscribe-link",
         )
     ]
 
@@ -73,7 +74,7 @@ def test_text_part_without_unsubscribe_url_is_warned(
 
     assert [str(d) for d in lint_template(bundle, marketing=True)] == [
         "templates/promo/sale.text.j2:1:1: warning: "
-        "plain-text part of a marketing email without {{ unsubscribe_url }}"
+        "plain-text part of a marketing email without {{ unsubscribe_url }} [unsubscribe-link]"
     ]
 
 
@@ -87,7 +88,7 @@ def test_mentioning_unsubscribe_url_in_a_comment_does_not_count(
 
     assert [str(d) for d in lint_template(bundle, marketing=True)] == [
         "templates/promo/sale.email.j2:1:1: warning: marketing email without an unsubscribe "
-        "link: use {{ unsubscribe_url }} (or extend a layout that does)"
+        "link: use {{ unsubscribe_url }} (or extend a layout that does) [unsubscribe-link]"
     ]
 
 
@@ -103,6 +104,7 @@ def test_sms_over_three_segments_is_warned(templates_dir: Path, write_template: 
             "SMS renders to 4 segments (GSM-7, 462 characters) for a sample contact; "
             "keep it within 3 segments",
             Severity.WARNING,
+            "sms-segments",
         )
     ]
 
@@ -176,6 +178,6 @@ def test_unsubscribe_lint_reads_the_sources_when_the_sample_cannot_render(
     odd = lint_template(collect(templates_dir, "promo/odd", "email"), marketing=True)
     assert [str(d) for d in odd] == [
         "templates/promo/odd.email.j2:1:1: warning: marketing email without an unsubscribe "
-        "link: use {{ unsubscribe_url }} (or extend a layout that does)"
+        "link: use {{ unsubscribe_url }} (or extend a layout that does) [unsubscribe-link]"
     ]
     assert lint_template(collect(templates_dir, "promo/ok", "email"), marketing=True) == []

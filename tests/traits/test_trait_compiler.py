@@ -73,7 +73,7 @@ def test_every_problem_is_reported_at_its_line_and_column(
         "traits/t.yaml:20:9: when: filters the event, so it reads event.* only, not contact",
         "traits/t.yaml:23:9: when: one side of a comparison must be event.properties.NAME",
         "traits/t.yaml:25:8: warning: sum: no sample order_placed event (contacts/, "
-        "simulations/) has a property 'totl' (did you mean 'total'?)",
+        "simulations/) has a property 'totl' (did you mean 'total'?) [unknown-property]",
         "traits/t.yaml:27:10: value: count_events() reads the event history, which a derived "
         "trait does not see; define an aggregate trait (count, last, …) and read it as "
         "contact.NAME",
