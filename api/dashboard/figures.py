@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from api.dashboard.diagram import DiagramNode
 from reports.journey import JourneyQuery, journey_report
 from reports.loyalty import LoyaltyQuery, loyalty_report
 from settings import Settings
 from store import Store
-from workflows.graph import nodes_and_edges
+from workflows.graph import Edge, nodes_and_edges
 from workflows.plan import JourneyPlan
 
 TREND_MONTHS = 6
@@ -84,17 +85,11 @@ def journey_figures(
     return journey_report(store, query)
 
 
-@dataclass(frozen=True)
-class DiagramNode:
-    id: str
-    label: str
-    reached: int | None  # None for the start and end nodes
-    edges: list[tuple[str, str]]  # (target, label)
-
-
-def diagram(plan: JourneyPlan, report: dict[str, Any]) -> list[DiagramNode]:
-    """The compiled plan's nodes in order, each with its outgoing edges and the runs that
-    reached it in the report's period."""
+def diagram_nodes(
+    plan: JourneyPlan, report: dict[str, Any]
+) -> tuple[list[DiagramNode], list[Edge]]:
+    """The compiled plan's nodes (`rapport graph`'s) in order, each with the runs that reached
+    it in the report's period, and the edges between them."""
     reached = {step["id"]: step["reached"] for step in report["steps"]}
     nodes, edges = nodes_and_edges(plan)
     return [
@@ -102,10 +97,9 @@ def diagram(plan: JourneyPlan, report: dict[str, Any]) -> list[DiagramNode]:
             id=node_id,
             label=label,
             reached=reached.get(node_id, 0) if node_id not in ("start", "end") else None,
-            edges=[(target, text) for source, target, text in edges if source == node_id],
         )
         for node_id, label in nodes
-    ]
+    ], edges
 
 
 def loyalty_query(

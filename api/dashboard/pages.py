@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.dashboard import figures
+from api.dashboard import diagram, figures, report_charts
 from api.dashboard.session import (
     PATH,
     DashboardSession,
@@ -209,6 +209,7 @@ async def journey(request: Request, journey_id: str) -> Response:
     except ValueError as error:
         return message(request, session, "Bad period", str(error), 422)
     paused = figures.is_paused(await asyncio.to_thread(state.store.paused_journeys), plan)
+    nodes, edges = figures.diagram_nodes(plan, report)
     return render(
         request,
         "journey.html",
@@ -216,7 +217,10 @@ async def journey(request: Request, journey_id: str) -> Response:
         plan=plan,
         report=report,
         paused=paused,
-        nodes=figures.diagram(plan, report),
+        nodes=nodes,
+        edges=edges,
+        diagram=diagram.draw(plan.journey_id, nodes, edges),
+        charts=report_charts.journey_charts(report),
         since=request.query_params.get("since", ""),
         until=request.query_params.get("until", ""),
         notice=request.query_params.get("notice"),
@@ -258,7 +262,8 @@ async def loyalty(request: Request) -> Response:
         )
     except ValueError as error:
         return message(request, session, "Bad period", str(error), 422)
-    return render(request, "loyalty.html", session, report=report, trend=trend)
+    charts = report_charts.loyalty_charts(report, trend)
+    return render(request, "loyalty.html", session, report=report, trend=trend, charts=charts)
 
 
 @router.get("/contacts")

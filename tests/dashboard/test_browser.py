@@ -25,6 +25,7 @@ from tests.api.helpers import serve
 from tests.dashboard.conftest import ADMIN_TOKEN, WRITE_KEY, winback_plan
 from tests.stack.helpers import ROOT, Stack
 from tests.store.test_report_journey import worked_example as journey_runs
+from tests.store.test_report_loyalty import worked_example as loyalty_events
 from workflows.compiler import compile_journey
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -33,6 +34,7 @@ try:
     from playwright.async_api import (
         Browser,
         ConsoleMessage,
+        Locator,
         Page,
         Request,
         Response,
@@ -97,6 +99,7 @@ async def dashboard(
     assert hold is not None, diagnostics
     plans = {**stack.plans, "dash_hold": hold, "winback": winback_plan(directory)}
     journey_runs(stack.store)  # docs/metrics.md's worked example, journey `winback`
+    loyalty_events(stack.store)  # and its loyalty example (2026, contacts of their own)
 
     async def client() -> Any:
         return stack.client
@@ -160,6 +163,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     await context.close()
 
 
+async def chart_shows(mark: Locator, value: float, text: str | None = None) -> None:
+    """An SVG chart's mark carries the report's number and shows it as its label."""
+    assert float(await mark.get_attribute("data-value") or "nan") == value
+    label = await mark.locator('[data-figure="value"]').text_content()
+    assert label == (text if text is not None else f"{value:g}")
+
+
 async def sign_in(page: Page, served: Served, token: str = ADMIN_TOKEN) -> None:
     await page.goto(f"{served.url}/dashboard")
     await page.get_by_label("Admin token").fill(token)
@@ -194,16 +204,28 @@ async def test_every_page_loads_clean_and_the_journey_shows_the_reports_counts(
     report = json.loads(out)
     assert await page.locator('[data-figure="entered"]').inner_text() == str(report["entered"])
     for step in report["steps"]:
-        node = page.locator(f'.flow [data-step="{step["id"]}"] [data-figure="reached"]')
-        assert await node.inner_text() == str(step["reached"]), step["id"]
+        node = page.locator(f'svg#diagram [data-step="{step["id"]}"] [data-figure="reached"]')
+        assert await node.text_content() == str(step["reached"]), step["id"]
+        await chart_shows(
+            page.locator(f'svg#funnel g.bar[data-step="{step["id"]}"]'), step["reached"]
+        )
     for outcome, count in report["outcomes"].items():
         assert await page.locator(f'[data-outcome="{outcome}"]').inner_text() == str(count)
     for channel, figures in report["messages"].items():
         for status, count in figures.items():
-            cell = page.locator(
-                f'tr[data-channel="{channel}"][data-status="{status}"] [data-figure="count"]'
-            )
-            assert await cell.inner_text() == str(count), (channel, status)
+            bar = page.locator(f'svg g.bar[data-channel="{channel}"][data-status="{status}"]')
+            await chart_shows(bar, count)
+    conversion = report["conversion"]
+    for group in ("treated", "holdout"):
+        bar = page.locator(f'svg#conversion g.bar[data-group="{group}"]')
+        await chart_shows(
+            bar, conversion[group]["rate"], f"{conversion[group]['rate'] * 100:.1f} %"
+        )
+    interval = page.locator("svg#lift g.interval")
+    assert [
+        float(await interval.get_attribute(name) or "nan")
+        for name in ("data-value", "data-low", "data-high")
+    ] == [conversion["lift"], *conversion["lift_ci95"]]
     await page.screenshot(path=dashboard.artefacts / "journey.png", full_page=True)
     readme_image = os.environ.get("RAPPORT_README_SCREENSHOT")
     if readme_image:
@@ -238,6 +260,48 @@ async def test_every_page_loads_clean_and_the_journey_shows_the_reports_counts(
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
     assert problems.seen == []
+
+
+async def test_the_loyalty_charts_show_the_reports_numbers(
+    page: Page, dashboard: Served, cli: Any
+) -> None:
+    problems = Problems()
+    problems.watch(page)
+    await sign_in(page, dashboard)
+    await page.goto(f"{dashboard.url}/dashboard/loyalty?since=2026-07-01&until=2026-10-01")
+    quarter = await loyalty_json(cli, "2026-07-01", "2026-10-01", "--cohorts")
+    september = await loyalty_json(cli, "2026-09-01", "2026-10-01")
+    for segment, size in quarter["rfm_segments"].items():
+        await chart_shows(page.locator(f'svg#rfm g.bar[data-segment="{segment}"]'), size)
+    for cohort in quarter["cohorts"]:
+        row = page.locator(f'svg#cohorts g.cohort[data-month="{cohort["month"]}"]')
+        assert await row.get_attribute("data-customers") == str(cohort["customers"])
+        cells = row.locator("g.cell")
+        assert [
+            float(v or "nan")
+            for v in await cells.evaluate_all(
+                "cells => cells.map(c => c.getAttribute('data-value'))"
+            )
+        ] == cohort["retention"]
+    # The month-by-month charts end with September: its own report's figures.
+    for chart, series, value in (
+        ("retention", "retention", september["retention_rate"]),
+        ("retention", "churn", september["churn_rate"]),
+        ("nps", "NPS", september["nps"]["score"]),
+    ):
+        point = page.locator(f'svg#{chart} [data-series="{series}"] [data-month="2026-09"]')
+        assert float(await point.get_attribute("data-value") or "nan") == value, series
+    await page.screenshot(path=dashboard.artefacts / "loyalty-quarter.png", full_page=True)
+    assert problems.seen == []
+
+
+async def loyalty_json(cli: Any, since: str, until: str, *more: str) -> dict[str, Any]:
+    code, out, error = await cli(
+        "report", "loyalty", "--since", since, "--until", until, *more, "--json"
+    )
+    assert code == 0, (out, error)
+    report: dict[str, Any] = json.loads(out)
+    return report
 
 
 async def test_pausing_a_journey_holds_its_runs(page: Page, dashboard: Served) -> None:

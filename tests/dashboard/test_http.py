@@ -4,6 +4,8 @@ equal to the report functions' for the same period."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -151,9 +153,35 @@ async def test_journey_page_shows_the_reports_figures(seeded, web: httpx.AsyncCl
     assert report["entered"] == 7  # docs/metrics.md's worked example
     assert f'<strong data-figure="entered">{report["entered"]}</strong>' in page.text
     for step in report["steps"]:
-        assert f'<li class="node " data-step="{step["id"]}" id="node-{step["id"]}">' in page.text
+        node = f'<g class="node" data-step="{step["id"]}" id="node-{step["id"]}"><title>'
+        assert node in page.text
+        assert f'<g class="bar" data-step="{step["id"]}" data-value="{step["reached"]}">' in (
+            page.text
+        )
     assert '<td class="num" data-figure="treated_converted">2</td>' in page.text
     assert "Lift: <strong>40.0 %</strong>" in page.text
+    assert '<g class="interval" data-value="0.4" data-low="-0.3157" data-high="0.7693">' in (
+        page.text
+    )
+
+
+async def test_the_diagram_draws_every_edge_of_the_plan_with_its_label(
+    web: httpx.AsyncClient,
+) -> None:
+    await sign_in(web)
+    page = await web.get("/dashboard/journeys/winback")
+    edges = re.findall(
+        r'<g class="edge" data-from="([^"]+)" data-to="([^"]+)"><title>([^<]*)<', page.text
+    )
+    assert edges == [
+        ("start", "welcome", "start → welcome"),
+        ("welcome", "wait_2", "welcome → wait_2"),
+        ("wait_2", "ab", "wait_2 → ab"),
+        ("ab", "offer_a", "ab → offer_a: weight 1"),
+        ("ab", "offer_b", "ab → offer_b: weight 1"),
+        ("offer_a", "done", "offer_a → done"),
+        ("offer_b", "done", "offer_b → done"),
+    ]
 
 
 async def test_journey_page_bad_period_is_named(web: httpx.AsyncClient) -> None:
