@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from runtime.simulator import ScheduledEvent
-from store.records import ContactRecord
+from store.records import ContactRecord, EventRecord
 from tests.workflows.conftest import START, Runner, at, contact, sample, sends
 
 
-def lapsed(contact_id: str, lifetime_value: float) -> ContactRecord:
+def lapsed(contact_id: str) -> ContactRecord:
     return contact(
         contact_id,
         attributes={
             "first_name": contact_id.title(),
-            "lifetime_value": lifetime_value,
             "currency": "EUR",
             "last_order_at": (START - timedelta(days=75)).isoformat(),
             "rfm_segment": "at_risk",  # the win_back segment (RFM needs the whole customer base)
@@ -22,15 +21,39 @@ def lapsed(contact_id: str, lifetime_value: float) -> ContactRecord:
     )
 
 
+def spent(contact_id: str, *totals: float) -> list[EventRecord]:
+    """Past orders: their totals make the contact's `lifetime_spend` trait."""
+    return [
+        EventRecord(
+            contact_id=contact_id,
+            name="order_placed",
+            properties={"order_id": f"o-{n}", "total": total},
+            timestamp=START - timedelta(days=75 + 30 * n),
+            message_id=f"o-{n}",
+        )
+        for n, total in enumerate(totals)
+    ]
+
+
 async def test_win_back_gives_high_value_customers_the_bigger_offer(run: Runner) -> None:
-    result = await run(sample("win_back"), lapsed("bruno", 1240.5), [])
+    bruno = lapsed("bruno")
+    result = await run(sample("win_back"), bruno, [], history=spent("bruno", 640.5, 600))
     assert sends(result)[0] == ("vip_offer", "email", "sent")
     offer = next(e for e in result.timeline if e.type == "send")
     assert offer.body is not None and "25%" in offer.body
+    assert "brewed €1,240.50 worth" in offer.body
+
+
+async def test_win_back_reads_lifetime_spend_from_orders_not_an_attribute(run: Runner) -> None:
+    # An external lifetime_value attribute no longer decides: the trait (256.90) does.
+    bruno = lapsed("bruno")
+    bruno = bruno.model_copy(update={"attributes": {**bruno.attributes, "lifetime_value": 1240.5}})
+    result = await run(sample("win_back"), bruno, [], history=spent("bruno", 86.4, 92, 78.5))
+    assert sends(result)[0] == ("offer", "email", "sent")
 
 
 async def test_win_back_gives_others_the_standard_offer_then_a_last_sms(run: Runner) -> None:
-    result = await run(sample("win_back"), lapsed("dana", 180), [])
+    result = await run(sample("win_back"), lapsed("dana"), [], history=spent("dana", 180))
     assert sends(result) == [("offer", "email", "sent"), ("last_chance", "sms", "sent")]
     assert result.outcome == "completed"
     updates = [e.result for e in result.timeline if e.type == "update"]
@@ -40,8 +63,9 @@ async def test_win_back_gives_others_the_standard_offer_then_a_last_sms(run: Run
 async def test_win_back_converts_on_an_order(run: Runner) -> None:
     result = await run(
         sample("win_back"),
-        lapsed("dana", 180),
+        lapsed("dana"),
         [at("2d", "order_placed", order_id="o-9")],
+        history=spent("dana", 180),
     )
     assert result.outcome == "converted"
     assert sends(result) == [("offer", "email", "sent")]
