@@ -21,6 +21,12 @@ def journey_path(settings: Settings, journey: str) -> Path:
     ):
         if candidate.exists():
             return candidate
+    if not settings.journeys_dir.is_dir():
+        # journey_files() takes a missing folder for a file: it would list the folder's own name.
+        raise RapportError(
+            f"no journey named {journey!r}: there is no {settings.journeys_dir}/ folder here "
+            "(run rapport in a project, or set RAPPORT_JOURNEYS_DIR)"
+        )
     known = ", ".join(p.stem for p in journey_files([settings.journeys_dir])) or "none"
     raise RapportError(
         f"no journey named {journey!r} in {settings.journeys_dir}/ (journeys: {known})"

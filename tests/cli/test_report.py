@@ -117,3 +117,12 @@ def test_journey_unknown(shop: Path) -> None:
     result = rapport("report", "journey", "nosuch", cwd=shop)
     assert result.returncode == 2
     assert result.stderr.startswith("error: no journey named 'nosuch' in journeys/")
+
+
+def test_journey_outside_a_project_says_there_is_no_journeys_folder(shop: Path) -> None:
+    result = rapport("report", "journey", "nosuch", cwd=shop)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: no journey named 'nosuch': there is no journeys/ folder here "
+        "(run rapport in a project, or set RAPPORT_JOURNEYS_DIR)\n"
+    )
