@@ -293,6 +293,7 @@ class JourneyActivities:
                 "rapport_journey": request.journey,
                 "rapport_step": request.step_id,
             },
+            sent_at=request.context.now,
         )
         return await self._hand_over(
             request,

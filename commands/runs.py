@@ -102,6 +102,8 @@ def timeline_line(entry: TimelineEntry) -> str:
         "outcome": entry.outcome,
         "until": when(entry.until) if entry.until else None,
         "reason": entry.reason,
+        "properties": entry.properties,
+        "values": entry.values,
     }
     parts.extend(f"{key}={value}" for key, value in details.items() if value is not None)
     return "  ".join(parts)

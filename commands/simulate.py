@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -90,21 +91,36 @@ def command(
         _print_timeline(result, begin)
 
 
+def timeline_lines(result: SimulationResult, start: datetime) -> list[str]:
+    """The timeline as `simulate` prints it, one line per entry between a header and the
+    outcome."""
+    lines = [
+        f"{result.journey} (version {result.version}) for {result.contact} "
+        f"({result.timezone}), from {start.isoformat()}"
+    ]
+    lines.extend(
+        f"  {_when(result, entry.at, start):<44} {_describe(entry)}"
+        for entry in result.timeline
+        if entry.type != "enter"
+    )
+    reason = f" — {result.reason}" if result.reason else ""
+    lines.append(f"outcome: {result.outcome}{reason}")
+    lines.append(f"messages: {result.outbox}")
+    return lines
+
+
 def _print_timeline(result: SimulationResult, start: datetime) -> None:
     out = console_out()
-    out.print(
-        f"{result.journey} (version {result.version}) for {result.contact}, "
-        f"from {start.isoformat()}",
-        markup=False,
-    )
-    for entry in result.timeline:
-        if entry.type == "enter":
-            continue
-        when = f"{entry.at.strftime('%Y-%m-%d %H:%M')} (+{_elapsed(entry.at - start)})"
-        out.print(f"  {when:<30} {_describe(entry)}", markup=False)
-    reason = f" — {result.reason}" if result.reason else ""
-    out.print(f"outcome: {result.outcome}{reason}", markup=False)
-    out.print(f"messages: {result.outbox}", markup=False)
+    for line in timeline_lines(result, start):
+        out.print(line, markup=False)
+
+
+def _when(result: SimulationResult, moment: datetime, start: datetime) -> str:
+    """`2026-11-02 15:00 UTC (10:00 EST, +0m)`: the contact's local time beside UTC, with its
+    date when that differs."""
+    utc, local = moment.astimezone(UTC), result.local(moment)
+    shown = "%H:%M %Z" if local.date() == utc.date() else "%m-%d %H:%M %Z"
+    return f"{utc:%Y-%m-%d %H:%M} UTC ({local.strftime(shown)}, +{_elapsed(moment - start)})"
 
 
 def _elapsed(delta: timedelta) -> str:
@@ -119,6 +135,17 @@ def _elapsed(delta: timedelta) -> str:
     return " ".join(p for p in parts if p) or "0m"
 
 
+def _inline(mapping: dict[str, Any] | None) -> str:
+    """`{cart_id: C-1, total: 42.5}`: text as it is, anything else as JSON."""
+    if not mapping:
+        return ""
+    shown = (
+        f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in mapping.items()
+    )
+    return " {" + ", ".join(shown) + "}"
+
+
 def _describe(entry: TimelineEntry) -> str:
     step = f"[{entry.step}] " if entry.step else ""
     match entry.type:
@@ -129,15 +156,20 @@ def _describe(entry: TimelineEntry) -> str:
             target = f"{step}send {entry.channel} to {entry.to}"
             return f"{target}{subject}{body}: {entry.status}{reason}"
         case "event":
-            return f"event {entry.event}"
+            return f"event {entry.event}{_inline(entry.properties)}"
         case "goal_late":
             return f"event {entry.event}: not a conversion ({entry.reason})"
         case "wait_for":
             return f"{step}wait_for: {entry.result}"
         case "delay":
             return f"{step}held for {entry.reason} until {entry.until}"
+        case "exit" if entry.event:
+            cause = "goal" if entry.outcome == "converted" else "exit_on"
+            return f"exit: {entry.outcome} ({cause} {entry.event}{_inline(entry.properties)})"
         case "exit":
             return f"exit: {entry.outcome}"
+        case "update" if entry.values is not None:
+            return f"{step}update:{_inline(entry.values)}"
         case "error":
             return f"{step}error: {entry.reason}"
         case _:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from email.utils import getaddresses
 from typing import Any
 
@@ -96,6 +97,11 @@ class OutgoingEmail(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     categories: list[str] = Field(default_factory=list)
     custom_args: dict[str, str] = Field(default_factory=dict)
+    sent_at: datetime | None = Field(
+        None,
+        description="When the journey sends it (the run's clock: simulated time in `simulate`); "
+        "the outbox's `Date:` header. None: now.",
+    )
 
     @field_validator("to", "from_")
     @classmethod

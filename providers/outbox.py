@@ -186,7 +186,7 @@ class OutboxEmailProvider:
         message_id = outbox_message_id(email.idempotency_key)
         path = self.path_for(email.idempotency_key)
         if not path.exists():
-            _write_once(path, build_eml(email, message_id=message_id))
+            _write_once(path, build_eml(email, message_id=message_id, date=email.sent_at))
         return SendResult(provider=self.name, provider_message_id=message_id)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
@@ -91,6 +92,10 @@ class SimulationResult:
     outbox: Path
     workflow_id: str | None = None  # None: the contact never entered
     reason: str | None = None  # why it never entered, when it did not
+    timezone: str = "UTC"  # the contact's (else the journey's fallback): local times
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(ZoneInfo(self.timezone))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -101,8 +106,19 @@ class SimulationResult:
             "outcome": self.outcome,
             "reason": self.reason,
             "outbox": str(self.outbox),
-            "timeline": [entry.public() for entry in self.timeline if entry.type != "enter"],
+            "timezone": self.timezone,
+            "timeline": [
+                {**entry.public(), "at_local": self.local(entry.at).isoformat()}
+                for entry in self.timeline
+                if entry.type != "enter"
+            ],
         }
+
+
+def local_zone(plan: JourneyPlan, contact: ContactRecord) -> str:
+    """The zone a contact's local times are in: its own, else the journey's fallback, else UTC
+    (as quiet hours and `wait_until` read them)."""
+    return contact.timezone or plan.journey.settings.timezone or "UTC"
 
 
 def _why_no_start(
@@ -204,6 +220,7 @@ async def simulate(
                 [],
                 outbox,
                 reason=refused,
+                timezone=local_zone(plan, contact),
             )
         run_start = trigger.timestamp if trigger else start
         after = [p for p in payloads if p not in before]
@@ -262,6 +279,7 @@ class _Run:
             self._with_email_bodies(timeline, workflow_id),
             self.outbox,
             workflow_id,
+            timezone=local_zone(self.plan, self.contact),
         )
 
     def _with_email_bodies(

@@ -107,6 +107,7 @@ class RunState(Compact):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_for: str | None = Field(None, description="An event name, 'time', 'resume' or None.")
     waiting_until: datetime | None = None
+    ended_by: EventPayload | None = Field(None, description="The goal or exit_on event, if any.")
     unrecorded_steps: list[ReachedStep] = Field(
         default_factory=list, description="Reached, to be recorded before the next wait."
     )
@@ -175,6 +176,11 @@ class TimelineEntry(Contract):
     event: str | None = None
     outcome: str | None = None
     until: datetime | None = None
+    properties: dict[str, Any] | None = Field(
+        None,
+        description="An event's properties: of an `event`, or of the event an `exit` ended on.",
+    )
+    values: dict[str, Any] | None = Field(None, description="What an `update` wrote.")
 
     def public(self) -> dict[str, Any]:
         """The entry as `simulate --json` prints it: only the fields that apply."""

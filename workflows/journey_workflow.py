@@ -232,7 +232,16 @@ class JourneyWorkflow:
                 ),
                 **QUICK,
             )
-        self._note(TimelineEntry(at=now, type="exit", outcome=outcome))
+        cause = state.ended_by
+        self._note(
+            TimelineEntry(
+                at=now,
+                type="exit",
+                outcome=outcome,
+                event=cause.name if cause else None,
+                properties=dict(cause.properties) if cause else None,
+            )
+        )
         return JourneyResult(
             journey=self.plan.journey_id,
             version=self.plan.version,
@@ -509,7 +518,13 @@ class JourneyWorkflow:
             )
         self._state.steps[step_id] = {"attributes": attributes}
         self._note(
-            TimelineEntry(at=self._now(), type="update", step=step_id, result=", ".join(attributes))
+            TimelineEntry(
+                at=self._now(),
+                type="update",
+                step=step_id,
+                result=", ".join(attributes),
+                values=attributes or None,
+            )
         )
         await self._refresh_contact()
         return self.plan.following(index)
@@ -555,7 +570,14 @@ class JourneyWorkflow:
         if len(self._state.seen_event_ids) > SEEN_EVENT_IDS_KEPT * 2:
             del self._state.seen_event_ids[:-SEEN_EVENT_IDS_KEPT]
         self._inbox.append(event)
-        self._note(TimelineEntry(at=self._now(), type="event", event=event.name))
+        self._note(
+            TimelineEntry(
+                at=self._now(),
+                type="event",
+                event=event.name,
+                properties=dict(event.properties) or None,
+            )
+        )
         if self._plan is not None:
             self._check_ends_run(event)
 
@@ -565,10 +587,10 @@ class JourneyWorkflow:
         journey = self.plan.journey
         goal = journey.goal
         if any(self._event_condition(event, spec) for spec in journey.exit_on):
-            self._state.outcome = "exited"
+            self._state.outcome, self._state.ended_by = "exited", event
         elif goal is not None and self._event_condition(event, goal):
             if goal.within is None or self._within_attribution(event, goal.within):
-                self._state.outcome = "converted"
+                self._state.outcome, self._state.ended_by = "converted", event
             else:
                 reason = f"goal after its attribution window ({format_duration(goal.within)})"
                 self._note(

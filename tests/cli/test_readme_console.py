@@ -80,9 +80,7 @@ def test_a_console_example_is_what_the_command_prints(
 ) -> None:
     program, *args = shlex.split(command)
     assert program == "rapport", where
-    cwd = next(
-        (where for where in PROJECTS if any((where / arg).exists() for arg in args)), ROOT
-    )
+    cwd = next((where for where in PROJECTS if any((where / arg).exists() for arg in args)), ROOT)
     overrides = ("RAPPORT_JOURNEYS_DIR", "RAPPORT_TEMPLATES_DIR", "RAPPORT_CONTACTS_DIR")
     env = {key: value for key, value in os.environ.items() if key not in overrides}
     # Wide enough that Rich wraps nothing; unbuffered so stdout and stderr keep their order.

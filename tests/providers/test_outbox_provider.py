@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -41,6 +42,15 @@ def read_eml(path: Path) -> EmailMessage:
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     assert isinstance(message, EmailMessage)
     return message
+
+
+async def test_an_email_is_dated_when_its_journey_sent_it(tmp_path: Path) -> None:
+    # The send activity passes the run's clock: real time in production, simulated in simulate.
+    sent_at = datetime(2026, 11, 2, 15, 1, 7, 250000, tzinfo=UTC)
+    email = welcome_email().model_copy(update={"sent_at": sent_at})
+    await OutboxEmailProvider(tmp_path).send(email)
+    [path] = tmp_path.glob("*.eml")
+    assert read_eml(path)["Date"] == "Mon, 02 Nov 2026 15:01:07 +0000"
 
 
 async def test_email_is_written_as_a_parseable_eml_with_both_parts_and_all_headers(

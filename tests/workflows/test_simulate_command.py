@@ -45,6 +45,7 @@ def test_simulate_json_prints_the_spec_shape_alone_on_stdout() -> None:
         "outcome",
         "reason",
         "outbox",
+        "timezone",
         "timeline",
     }
     assert (result["journey"], result["contact"], result["outcome"]) == (
@@ -81,7 +82,7 @@ def test_simulate_prints_a_readable_timeline() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("onboarding (version ")
-    assert lines[0].endswith(") for alice, from 2026-11-02T15:00:00+00:00")
+    assert lines[0].endswith(") for alice (America/New_York), from 2026-11-02T15:00:00+00:00")
     assert any("[sms_offer] send sms to" in line and line.endswith(": sent") for line in lines)
     assert "outcome: completed" in lines
 
