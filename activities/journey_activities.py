@@ -183,8 +183,10 @@ class JourneyActivities:
         deferred = self._quiet_hours(request, contact, to)
         if deferred is not None:
             return deferred
-        # The template by reference: from this worker's cache of the run's plan version.
+        # The template by reference: from this worker's cache of the run's plan version, in the
+        # contact's locale (fr-CA, else fr, else the unlocalised file).
         bundle = await asyncio.to_thread(self.plans.template, request.template)
+        bundle = bundle.for_locale(contact.locale)
         snapshot = await asyncio.to_thread(
             contact_snapshot,
             self.store,

@@ -194,6 +194,15 @@ def command(
             show_default=False,
         ),
     ] = None,
+    locale: Annotated[
+        str | None,
+        typer.Option(
+            "--locale",
+            help="Render for this locale (e.g. fr-CA) instead of the contact file's: the "
+            "template version and the money and date formats.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Render one message of a journey for a contact file: subject, text and HTML, or the SMS."""
@@ -209,7 +218,9 @@ def command(
     clock = _now(now)
     trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
     steps = _steps(steps_file)
-    bundle = plan.template_for(send)
+    template = plan.template_for(send)
+    locale = locale or person.locale
+    bundle = template.for_locale(locale)  # as the send picks it: fr-CA, else fr, else no locale
     program = load_traits(settings)
     snapshot = scratch_snapshot(
         _record(person, contact),
@@ -238,10 +249,13 @@ def command(
         "contact": person.id,
         "to": _recipient(send, person, context),
         "now": clock.isoformat(),
+        "locale": locale,
+        "template_file": bundle.display(bundle.main_file),
+        "template_locales": list(template.locales),
     }
     try:
         if send.send == "email":
-            email = render_email(bundle, variables, locale=person.locale)
+            email = render_email(bundle, variables, locale=locale)
             result |= {"subject": email.subject, "preheader": email.preheader, "text": email.text}
             destination = _html_destination(html, plan, step)
             if destination is None:
@@ -256,7 +270,7 @@ def command(
                 result["html_file"] = str(destination)
         else:
             sms = render_sms(
-                bundle, variables, locale=person.locale, marketing=send.category == "marketing"
+                bundle, variables, locale=locale, marketing=send.category == "marketing"
             )
             result |= {
                 "body": sms.body,
@@ -284,6 +298,8 @@ def _print(result: dict[str, Any]) -> None:
     line(
         "Step", f"{result['step']}: {result['channel']} {result['template']} ({result['category']})"
     )
+    if result["template_locales"]:  # a localised template: which version this contact gets
+        line("Locale", f"{result['locale'] or '(none)'}: {result['template_file']}")
     line("To", result["to"] or "(no address: the send would be skipped)")
     if result["channel"] == "email":
         line("Subject", result["subject"])

@@ -1,20 +1,23 @@
 """Collecting a message template with every file it needs, and checking it (SPEC §3, §4).
 
 A `TemplateBundle` is the self-contained source of one message: the main file, the optional
-plain-text part and every layout or include they reference. It travels inside a compiled journey,
-so a run renders with the templates it entered with even after the files on disk change.
+plain-text part, their localised versions (`NAME.LOCALE.email.j2`, `NAME.LOCALE.text.j2`) and
+every layout or include they reference. It travels inside a compiled journey, so a run renders
+with the templates it entered with even after the files on disk change.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from babel import Locale, UnknownLocaleError
 from jinja2 import TemplateSyntaxError, nodes
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
 from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
@@ -30,8 +33,37 @@ class TemplateNotFound(Exception):
     """The main file of a template does not exist."""
 
 
+_LOCALE_TAG = re.compile(r"^([a-z]{2,3})(?:[-_][A-Za-z0-9]{2,8})*$")
+
+
+def locale_tag(text: str) -> str | None:
+    """`text` when it is a locale tag a template file name can carry (`fr`, `fr-CA`, `pt_BR`)."""
+    match = _LOCALE_TAG.match(text)
+    if match is None:
+        return None
+    try:
+        # Babel knows the locale under this very language (not an alias: `bak` is no `ba`).
+        known = Locale.parse(text.replace("-", "_")).language == match.group(1)
+    except (UnknownLocaleError, ValueError):
+        return None
+    return text if known else None
+
+
+def locale_candidates(locale: str | None) -> list[str]:
+    """The file locales to try for a contact's locale, most specific first: `fr_CA` -> fr-ca, fr."""
+    if not locale:
+        return []
+    parts = [part for part in re.split(r"[-_]", locale.strip().lower()) if part]
+    return ["-".join(parts[:end]) for end in range(len(parts), 0, -1)]
+
+
 class TemplateBundle(BaseModel):
-    """One message template with its text part, layouts and includes (path -> source)."""
+    """One message template with its text part, localised versions, layouts and includes
+    (path -> source).
+
+    `locale` selects a localised version (`for_locale`): the main and text files are then
+    `NAME.LOCALE.*`. A compiled plan stores the bundle without one; the send picks it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -39,15 +71,48 @@ class TemplateBundle(BaseModel):
     channel: Channel
     files: dict[str, str]
     directory: str = "templates"  # the templates directory as shown in messages
+    locale: str | None = Field(None, exclude=True)
+
+    @property
+    def stem(self) -> str:
+        return f"{self.name}.{self.locale}" if self.locale else self.name
 
     @property
     def main_file(self) -> str:
-        return f"{self.name}.{self.channel}.j2"
+        return f"{self.stem}.{self.channel}.j2"
 
     @property
     def text_file(self) -> str | None:
-        path = f"{self.name}{TEXT_SUFFIX}"
+        """The plain-text part of this locale's email (never another locale's)."""
+        path = f"{self.stem}{TEXT_SUFFIX}"
         return path if self.channel == "email" and path in self.files else None
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The locales this template has its own version for, as their files spell them."""
+        prefix, suffix = f"{self.name}.", f".{self.channel}.j2"
+        return tuple(
+            sorted(
+                tag
+                for relative in self.files
+                if relative.startswith(prefix) and relative.endswith(suffix)
+                for tag in [locale_tag(relative[len(prefix) : -len(suffix)])]
+                if tag is not None
+            )
+        )
+
+    def for_locale(self, locale: str | None) -> TemplateBundle:
+        """The version for a contact's locale: `fr-CA`, else `fr`, else the unlocalised file
+        (`fr_CA` and `fr-ca` are the same locale)."""
+        present = {tag.replace("_", "-").lower(): tag for tag in self.locales}
+        for candidate in locale_candidates(locale):
+            if candidate in present:
+                return self.model_copy(update={"locale": present[candidate]})
+        return self.model_copy(update={"locale": None})
+
+    def versions(self) -> list[TemplateBundle]:
+        """The unlocalised version and every localised one: what the lints check."""
+        return [self.for_locale(None), *(self.for_locale(tag) for tag in self.locales)]
 
     def display(self, relative: str) -> str:
         """A bundle file as the user knows it, e.g. `templates/onboarding/welcome.email.j2`."""
@@ -55,20 +120,40 @@ class TemplateBundle(BaseModel):
 
 
 def template_names(templates_dir: Path, channel: Channel) -> list[str]:
-    """Every template name of a channel under `templates_dir` (`onboarding/welcome`, …)."""
+    """Every template name of a channel under `templates_dir` (`onboarding/welcome`, …), its
+    localised versions left out."""
     suffix = f".{channel}.j2"
     if not templates_dir.is_dir():
         return []
-    return sorted(
+    names = (
         path.relative_to(templates_dir).as_posix()[: -len(suffix)]
         for path in templates_dir.rglob(f"*{suffix}")
         if path.is_file()
     )
+    return sorted(name for name in names if locale_tag(name.rpartition(".")[2]) is None)
+
+
+def _localised_files(templates_dir: Path, name: str, suffix: str) -> list[str]:
+    """`NAME.LOCALE{suffix}` files of template `name`, relative to `templates_dir`."""
+    directory, _, base = name.rpartition("/")
+    folder = templates_dir / directory
+    if "*" in name or "?" in name or "[" in name or not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob(f"{base}.*{suffix}"):
+        tag = path.name[len(base) + 1 : -len(suffix)]
+        if path.is_file() and locale_tag(tag) is not None:
+            found.append(f"{name}.{tag}{suffix}")
+    return sorted(found)
 
 
 def _not_found_message(templates_dir: Path, name: str, channel: Channel) -> str:
     expected = display_path(templates_dir / f"{name}.{channel}.j2")
     message = f"template {name!r} not found: expected {expected}"
+    localised = _localised_files(templates_dir, name, f".{channel}.j2")
+    if localised:
+        shown = display_path(templates_dir / localised[0])
+        return f"{message}, the version for every locale without its own file (there is {shown})"
     close = difflib.get_close_matches(name, template_names(templates_dir, channel), n=1)
     if close:
         message += f" (did you mean {close[0]!r}?)"
@@ -213,10 +298,12 @@ def collect_template(
     env = parsing_environment()
     diagnostics: list[Diagnostic] = []
     files: dict[str, str] = {}
-    queue: list[str] = [main]
-    text = f"{name}{TEXT_SUFFIX}"
-    if channel == "email" and (templates_dir / text).is_file():
-        queue.append(text)
+    queue: list[str] = [main, *_localised_files(templates_dir, name, f".{channel}.j2")]
+    if channel == "email":
+        text = f"{name}{TEXT_SUFFIX}"
+        if (templates_dir / text).is_file():
+            queue.append(text)
+        queue.extend(_localised_files(templates_dir, name, TEXT_SUFFIX))
 
     while queue:
         relative = queue.pop(0)

@@ -46,13 +46,23 @@ def lint_template(
     marketing: bool,
     sample: Mapping[str, Any] | None = None,
 ) -> list[Diagnostic]:
-    """Warnings for what marketers get wrong (SPEC §3).
+    """Warnings for what marketers get wrong (SPEC §3), in every locale the template has:
 
     - a marketing email none of whose files uses `unsubscribe_url` (or whose plain-text part
       leaves it out);
     - an SMS that renders to more than 3 segments for a sample context (`sample`, with anything
       missing filled in by a placeholder); skipped when the sample cannot be rendered.
     """
+    return [
+        warning
+        for version in bundle.versions()
+        for warning in _lint_version(version, marketing=marketing, sample=sample)
+    ]
+
+
+def _lint_version(
+    bundle: TemplateBundle, *, marketing: bool, sample: Mapping[str, Any] | None
+) -> list[Diagnostic]:
     warnings: list[Diagnostic] = []
     main = bundle.display(bundle.main_file)
     if bundle.channel == "email" and marketing:
@@ -62,7 +72,7 @@ def lint_template(
             rendered = render_sms_with(
                 bundle,
                 dict(sample or {}),
-                locale=None,
+                locale=bundle.locale,
                 marketing=marketing,
                 undefined=_SampleUndefined,
             )
@@ -90,7 +100,7 @@ def _lint_unsubscribe(bundle: TemplateBundle, sample: Mapping[str, Any] | None) 
     text = bundle.text_file
     try:
         context = {**(sample or {}), "unsubscribe_url": _UNSUBSCRIBE_SENTINEL}
-        email = render_email_with(bundle, context, locale=None, undefined=_SampleUndefined)
+        email = render_email_with(bundle, context, locale=bundle.locale, undefined=_SampleUndefined)
     except Exception:  # fall back to reading the sources
         users = {
             relative

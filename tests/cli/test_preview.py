@@ -100,6 +100,34 @@ def test_preview_sms_text_output(in_repo: Path) -> None:
     assert "Segments:  1 (GSM-7, 141 characters)" in result.stdout
 
 
+def test_preview_renders_the_version_for_the_contact_locale(in_repo: Path, tmp_path: Path) -> None:
+    # Camille's locale is fr_CA; onboarding/welcome has a French version (fr-CA falls back to fr).
+    result = preview(
+        "onboarding", "welcome", "-c", "contacts/camille.yaml", "--html", str(tmp_path / "x.html")
+    )
+    assert (result["locale"], result["template_file"], result["template_locales"]) == (
+        "fr_CA",
+        "templates/onboarding/welcome.fr.email.j2",
+        ["fr"],
+    )
+    assert result["subject"] == "Bienvenue chez Rapport Coffee Co., Camille"
+    assert result["text"].startswith("Bienvenue, Camille !\n")
+
+
+def test_preview_locale_option_shows_another_version(in_repo: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["preview", "onboarding", "welcome", "-c", "contacts/alice.yaml", "--locale", "fr",
+         "--html", "/dev/null", "--now", NOW],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2:5] == [
+        "Locale:    fr: templates/onboarding/welcome.fr.email.j2",
+        "To:        alice@example.com",
+        "Subject:   Bienvenue chez Rapport Coffee Co., Alice",
+    ]
+
+
 def test_preview_uses_the_contact_and_the_clock(in_repo: Path, tmp_path: Path) -> None:
     # Bruno last ordered 75 days before --now: the win-back email says so.
     result = preview(

@@ -44,3 +44,13 @@ def test_the_plan_carries_the_template_sources(project: Project) -> None:
         "onboarding/welcome.text.j2",
         "layouts/base.html.j2",
     }
+
+
+def test_a_localised_version_of_a_template_is_in_the_plan_and_the_version(
+    project: Project,
+) -> None:
+    before = project.plan(JOURNEY).version
+    project.write("templates/onboarding/welcome.de.email.j2", "---\nsubject: Willkommen\n---\nHi\n")
+    plan = project.plan(JOURNEY)
+    assert plan.version != before
+    assert plan.templates["email:onboarding/welcome"].locales == ("de", "fr")

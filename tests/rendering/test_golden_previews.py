@@ -67,6 +67,7 @@ class Case:
 # Each journey's messages for a contact it targets.
 CASES = [
     Case("onboarding", "welcome", "alice"),
+    Case("onboarding", "welcome", "camille"),  # fr_CA: the French version
     Case("onboarding", "tips", "alice"),
     Case("onboarding", "sms_offer", "alice"),
     Case("win_back", "offer", "alice"),  # no last order: the fallback sentence

@@ -126,7 +126,7 @@ def test_demo_contact_file_is_well_formed(path: Path) -> None:
 
 
 def test_demo_contacts_cover_the_journeys() -> None:
-    assert [p.stem for p in CONTACT_FILES] == ["alice", "bruno", "chen", "dana", "eli"]
+    assert [p.stem for p in CONTACT_FILES] == ["alice", "bruno", "camille", "chen", "dana", "eli"]
     contacts = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in CONTACT_FILES}
     bruno = contacts["bruno"]["attributes"]
     last_order = datetime.fromisoformat(bruno["last_order_at"])
@@ -135,3 +135,4 @@ def test_demo_contacts_cover_the_journeys() -> None:
     assert contacts["chen"]["attributes"]["vip"] is True
     assert "phone" not in contacts["dana"]
     assert "email" not in contacts["eli"] and contacts["eli"]["phone"]
+    assert contacts["camille"]["locale"] == "fr_CA"  # onboarding/welcome has a French version

@@ -87,6 +87,29 @@ def test_simulate_prints_a_readable_timeline() -> None:
     assert "outcome: completed" in lines
 
 
+def test_a_french_contact_gets_the_french_version_of_a_template() -> None:
+    # contacts/camille.yaml is fr_CA: templates/onboarding/welcome.fr.email.j2 (fr-CA -> fr).
+    done = simulate(
+        "onboarding",
+        "--contact",
+        "contacts/camille.yaml",
+        "--events",
+        "simulations/onboarding_orders_on_day_3.yaml",
+        "--start",
+        "2026-11-02T15:00:00Z",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    welcome = json.loads(done.stdout)["timeline"][0]
+    assert (welcome["step"], welcome["status"], welcome["to"]) == (
+        "welcome",
+        "sent",
+        "camille.roy@example.ca",
+    )
+    assert welcome["subject"] == "Bienvenue chez Rapport Coffee Co., Camille"
+    assert welcome["body"].startswith("Bienvenue, Camille !\n")
+
+
 def test_an_event_trigger_that_never_fires_does_not_enter() -> None:
     done = simulate("onboarding", "--contact", "contacts/alice.yaml", "--json")
     assert done.returncode == 0, done.stderr
