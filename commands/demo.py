@@ -1,5 +1,6 @@
 """`rapport demo seed`: a realistic shop's year of history (runtime/demo_shop.py), through the
-history path: it counts in traits and metrics and starts no journey."""
+history path: it counts in traits and metrics and starts no journey; then the runs the project's
+event-triggered journeys would have made over it (runtime/demo_journeys.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from commands.runs import print_plain
 from runtime.demo_shop import default_end, seed_demo_shop
 from settings import get_settings
 from store import Store
+from workflows.project import compile_project
 
 app = typer.Typer(name="demo", help="Demo data.", no_args_is_help=True)
 
@@ -33,8 +35,11 @@ def seed(
     until = parse_when("--end", end) if end is not None else default_end()
     settings = get_settings()
     store = Store.open(settings.database)
+    plans = compile_project(settings).plans
     try:
-        shop = seed_demo_shop(store, contacts=contacts, seed=seed, end=until)
+        shop = seed_demo_shop(
+            store, contacts=contacts, seed=seed, end=until, journeys=(settings, plans)
+        )
     finally:
         store.close()
     since = until - timedelta(days=365)
@@ -43,6 +48,9 @@ def seed(
             {
                 "contacts": shop.contacts,
                 "events": shop.events,
+                "runs": shop.runs.runs,
+                "messages": shop.runs.messages,
+                "runs_by_journey": shop.runs.by_journey,
                 "since": since.date().isoformat(),
                 "until": until.date().isoformat(),
             }
@@ -52,7 +60,9 @@ def seed(
     print_plain(
         out,
         f"seeded the demo shop: {shop.contacts} contact(s), {shop.events} new event(s) of history "
-        f"from {since.date()} to {until.date()} (no journey started)",
+        f"from {since.date()} to {until.date()} (no journey started); "
+        f"{shop.runs.runs} new journey run(s) with {shop.runs.messages} message(s) as the "
+        "journeys would have made them",
     )
     quarter = (until - timedelta(days=91)).date()
     print_plain(out, f"try: rapport report loyalty --since {quarter} --until {until.date()}")

@@ -5,7 +5,9 @@ seasons of a coffee roaster (a December gift peak, a summer lull), from customer
 (never buy, buy once, regulars who may drift away, loyal fans); NPS answers after some orders,
 warmer from loyal customers; a monthly newsletter opened and clicked; friends referred by
 customers. Every event is history (`Store.record_history`): stored, counted in traits and
-metrics, starting and signalling nothing, so no journey fires for last year's orders.
+metrics, starting and signalling nothing, so no journey fires for last year's orders. The runs
+the journeys would have made are written afterwards, as the workflow records them
+(runtime/demo_journeys.py).
 
 Deterministic: the same `seed`, `contacts` and `end` give the same shop, event for event (each
 event's message id is fixed, so seeding twice adds nothing).
@@ -16,12 +18,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from runtime.demo_journeys import DemoRuns, seed_demo_runs
+from settings import Settings
 from store import ContactRecord, EventRecord, Store
+from workflows.plan import JourneyPlan
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ KINDS = (
 class DemoShop:
     contacts: int
     events: int
+    runs: DemoRuns = field(default_factory=DemoRuns)
 
 
 class _Events:
@@ -170,6 +176,7 @@ def _events(
                     "referral_completed",
                     first_orders[friend] + timedelta(minutes=5),
                     referred=friend,
+                    referral_id=f"ref-{friend}",  # what journeys/referral_reward.yaml keys on
                 )
 
 
@@ -185,19 +192,29 @@ def seed_demo_shop(
     seed: int = 7,
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    journeys: tuple[Settings, dict[str, JourneyPlan]] | None = None,
 ) -> DemoShop:
     """Write the shop into the store: contacts upserted in batches, events as history in
-    batches (one transaction each). Returns how many contacts and new events."""
+    batches (one transaction each); then, given the project's settings and journeys, the runs
+    their event-triggered journeys would have made (runtime/demo_journeys.py). Returns how many
+    contacts, new events and runs."""
     if contacts < 1:
         raise ValueError("contacts must be at least 1")
-    people, events = shop(contacts, seed, end or default_end())
+    until = end or default_end()
+    people, events = shop(contacts, seed, until)
     store.upsert_contacts(people)
     written = 0
+    made: list[EventRecord] = []
     while batch := list(islice(events, BATCH)):
+        made += batch
         written += store.record_history(batch)
         if progress is not None:
             progress(written)
-    return DemoShop(contacts=len(people), events=written)
+    runs = DemoRuns()
+    if journeys is not None:
+        settings, plans = journeys
+        runs = seed_demo_runs(store, settings, plans, people, made, seed, until)
+    return DemoShop(contacts=len(people), events=written, runs=runs)
 
 
 def is_seeded(store: Store) -> bool:
@@ -205,14 +222,19 @@ def is_seeded(store: Store) -> bool:
     return store.get_contact(f"{CONTACT_PREFIX}00000") is not None
 
 
-def seed_demo_shop_once(store: Store) -> DemoShop | None:
+def seed_demo_shop_once(
+    store: Store, journeys: tuple[Settings, dict[str, JourneyPlan]] | None = None
+) -> DemoShop | None:
     """The default shop, unless one is there already (`make run` on every start)."""
     if is_seeded(store):
         return None
-    seeded = seed_demo_shop(store)
+    seeded = seed_demo_shop(store, journeys=journeys)
     log.info(
-        "demo shop seeded: %d contacts, %d events of history (rapport report loyalty)",
+        "demo shop seeded: %d contacts, %d events of history (rapport report loyalty), "
+        "%d journey runs with %d messages",
         seeded.contacts,
         seeded.events,
+        seeded.runs.runs,
+        seeded.runs.messages,
     )
     return seeded

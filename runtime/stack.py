@@ -49,6 +49,7 @@ from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contact_file import ContactFileError, load_contact_file
 from workflows.plan import JourneyPlan
+from workflows.project import compile_project
 
 log = logging.getLogger("rapport.stack")
 
@@ -321,7 +322,9 @@ async def run_stack(
         store = await asyncio.to_thread(open_store, settings)  # keeps traits current
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
         if options.demo_shop:
-            await asyncio.to_thread(seed_demo_shop_once, store)
+            # With the runs the project's journeys would have made over the shop's history.
+            plans = compile_project(settings).plans
+            await asyncio.to_thread(seed_demo_shop_once, store, (settings, plans))
         # Traits were kept current as the history went in; RFM is relative to every customer,
         # so it is scored once now (then nightly, by the traits:rfm schedule), beside the
         # start-up rather than before it.

@@ -89,6 +89,7 @@ def test_demo_seed_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     again = rapport(*args, cwd=tmp_path)
     assert again.stdout.splitlines() == [
         "seeded the demo shop: 40 contact(s), 0 new event(s) of history from 2025-12-01 to "
-        "2026-12-01 (no journey started)",
+        "2026-12-01 (no journey started); 0 new journey run(s) with 0 message(s) as the journeys "
+        "would have made them",
         "try: rapport report loyalty --since 2026-09-01 --until 2026-12-01",
     ]
