@@ -28,8 +28,8 @@ from activities.contact_context import contact_snapshots
 from activities.heartbeat import heartbeating
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
-from store.records import RunRecord
-from workflows.entry import entry_refusal
+from store.records import ContactRecord, RunRecord
+from workflows.entry import Refusal, entry_refusal
 from workflows.ids import workflow_id_for
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import ENROL_PAGE, EnrolPageInput, PageResult
@@ -85,6 +85,24 @@ class Selection:
         self.result[name] = self.result.get(name, 0) + by
 
 
+def page_verdicts(
+    store: Store, plan: JourneyPlan, page: list[ContactRecord], at: datetime
+) -> list[tuple[ContactRecord, Refusal | None]]:
+    """Each contact of a page with what keeps it out of the segment at `at` (None: it is in):
+    the tick's evaluation, also `rapport segment`'s. The plan's event questions are asked for
+    the whole page, one query per question, not per contact."""
+    snapshots = contact_snapshots(store, page, plan.event_questions, at)
+    return [
+        (
+            contact,
+            entry_refusal(
+                plan.journey, snapshots[contact.id].context(at, journey=plan.journey.data)
+            ),
+        )
+        for contact in page
+    ]
+
+
 def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selection:
     """Read one page and decide, for each contact, whether the tick starts a run for it."""
     plan = request.plan
@@ -104,12 +122,8 @@ def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selecti
     if getattr(journey.trigger, "segment", None) is None:
         raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
     ids = [contact.id for contact in page]
-    # The plan's event questions for the whole page: one query per question, not per contact.
-    snapshots = contact_snapshots(store, page, plan.event_questions, request.tick_at)
     runs = earlier_runs(store, plan.journey_id, ids)
-    for contact in page:
-        context = snapshots[contact.id].context(request.tick_at, journey=journey.data)
-        refusal = entry_refusal(journey, context)
+    for contact, refusal in page_verdicts(store, plan, page, request.tick_at):
         if refusal is not None and refusal.error is not None:
             selection.count("errors")
             if len(selection.error_samples) < ERROR_SAMPLES_PER_PAGE:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "cancel_run": "cancel",
     "preview": "preview",
     "simulate": "simulate",
+    "segment": "segment",
     "sync": "sync",
     "pause": "pause",
     "resume": "resume",
