@@ -23,7 +23,7 @@ from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
 from rendering.frontmatter import FRONT_MATTER_KEYS, parse_front_matter
 from workflows.diagnostics import Diagnostic, display_path, lint
 from workflows.event_questions import EventQuestion, sorted_questions
-from workflows.expressions import ExpressionError, event_questions
+from workflows.expressions import ExpressionError, dict_method_traps, event_questions
 from workflows.sandbox import static_limit_problems
 
 Channel = Literal["email", "sms"]
@@ -272,7 +272,10 @@ def _check_front_matter(
                 diagnostics.append(Diagnostic(file, line, col, f"{key!r} must be a line of text"))
             continue
         try:
-            event_questions(env.parse(str(value)))
+            tree = env.parse(str(value))
+            event_questions(tree)
+            for trap_line, message in dict_method_traps(tree):
+                diagnostics.append(Diagnostic(file, line + trap_line - 1, col, f"{key}: {message}"))
         except TemplateSyntaxError as exc:
             diagnostics.append(
                 Diagnostic(file, line + (exc.lineno or 1) - 1, col, f"{key}: {exc.message}")
@@ -333,6 +336,8 @@ def collect_template(
             diagnostics.append(Diagnostic(shown, 1, 1, "the template is nested too deeply"))
             continue
         diagnostics.extend(Diagnostic(shown, offset + line, 1, text) for line, text in limits)
+        traps = dict_method_traps(ast)
+        diagnostics.extend(Diagnostic(shown, offset + line, 1, text) for line, text in traps)
         try:
             event_questions(ast)
         except ExpressionError as error:

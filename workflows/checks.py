@@ -12,7 +12,12 @@ from rendering.lints import lint_template
 from workflows.diagnostics import Diagnostic, Reporter, Severity, suggest
 from workflows.durations import DurationError, parse_clock
 from workflows.expression_sites import expression_sites
-from workflows.expressions import ExpressionError, attribute_paths, event_questions
+from workflows.expressions import (
+    ExpressionError,
+    attribute_paths,
+    dict_method_traps,
+    event_questions,
+)
 from workflows.lint_ignores import LintIgnores
 from workflows.model import (
     BranchStep,
@@ -221,6 +226,8 @@ def _check_expressions(
             report.error(site.path, f"invalid expression: {error.message}")
             continue
         if tree is not None:
+            for _, message in dict_method_traps(tree):
+                report.error(site.path, message)
             _check_tree(report, site.path, tree, step_ids, known_attributes)
             if _is_wait_condition(site.path):
                 _check_wait_condition(report, site.path, tree, known_attributes)

@@ -204,6 +204,46 @@ def attribute_nodes(tree: nodes.Node, root: str) -> list[tuple[nodes.Node, str]]
     return found
 
 
+# Jinja reads `x.items` as the attribute before the key: on a dict (event properties) that is
+# the method, so `{% for i in trigger.properties.items %}` fails at send time ("'builtin_function_
+# or_method' object is not iterable") and `trigger.properties.keys` never reads a property `keys`.
+DICT_METHODS = frozenset(
+    {"items", "keys", "values", "get", "update", "pop", "popitem", "setdefault", "copy", "clear"}
+)
+
+
+def _dotted(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        base = _dotted(node.node)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def dict_method_traps(tree: nodes.Node) -> list[tuple[int, str]]:
+    """(line, message) for each `….properties.METHOD` read as a property (not called)."""
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
+    found: list[tuple[int, str]] = []
+    for node in tree.find_all(nodes.Getattr):
+        target = node.node
+        if (
+            node.attr in DICT_METHODS
+            and id(node) not in called
+            and isinstance(target, nodes.Getattr)
+            and target.attr == "properties"
+        ):
+            base = _dotted(target) or "properties"
+            found.append(
+                (
+                    node.lineno,
+                    f"{base}.{node.attr} reads the dict method {node.attr}(), not the property "
+                    f'{node.attr!r}: write {base}["{node.attr}"]',
+                )
+            )
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 

@@ -215,3 +215,13 @@ def test_goal_within_without_a_unit(project: Project) -> None:
     assert project.errors(text) == [
         "journeys/test.yaml:8:37: within: a duration needs a unit: write 14d, 14h or 14m"
     ]
+
+
+def test_a_dict_method_read_as_an_event_property_in_a_condition(project: Project) -> None:
+    text = HEAD.replace(
+        "  event: signed_up\n", "  event: signed_up\n  when: event.properties.values | length\n"
+    )
+    assert project.errors(text + SEND) == [
+        "journeys/test.yaml:4:9: event.properties.values reads the dict method values(), not "
+        "the property 'values': write event.properties[\"values\"]"
+    ]

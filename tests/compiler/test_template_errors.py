@@ -106,3 +106,41 @@ def test_a_templates_event_questions_are_literal_and_known_to_the_send(project: 
         "count_events('order_placed')",
         "last_event('x')",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Jinja traps on event properties (issue 16 item 1)
+
+
+def test_a_dict_method_read_as_an_event_property_is_an_error_with_the_fix(
+    project: Project,
+) -> None:
+    project.write(
+        "templates/cart/reminder.email.j2",
+        "---\nsubject: 'You left {{ trigger.properties.items | length }} things'\n---\n"
+        "<ul>\n{% for item in trigger.properties.items %}<li>{{ item.name }}</li>{% endfor %}\n"
+        "</ul>\n<p>{{ unsubscribe_url }}</p>\n",
+    )
+    assert project.errors(send("cart/reminder")) == [
+        "templates/cart/reminder.email.j2:2:10: subject: trigger.properties.items reads the "
+        "dict method items(), not the property 'items': write trigger.properties[\"items\"]",
+        "templates/cart/reminder.email.j2:5:1: trigger.properties.items reads the dict method "
+        "items(), not the property 'items': write trigger.properties[\"items\"]",
+    ]
+
+
+def test_the_trap_is_found_on_a_step_result_in_an_sms(project: Project) -> None:
+    project.write("templates/cart/nudge.sms.j2", "{{ steps.wait.event.properties.keys }}\n")
+    assert project.errors(send("cart/nudge", "sms")) == [
+        "templates/cart/nudge.sms.j2:1:1: steps.wait.event.properties.keys reads the dict method "
+        "keys(), not the property 'keys': write steps.wait.event.properties[\"keys\"]"
+    ]
+
+
+def test_dict_methods_called_and_properties_read_by_key_are_fine(project: Project) -> None:
+    project.write(
+        "templates/cart/ok.sms.j2",
+        "{% for k, v in trigger.properties.items() %}{{ k }}{% endfor %}"
+        '{{ trigger.properties.get("total", 0) }} {{ trigger.properties["items"] | length }}\n',
+    )
+    assert project.errors(send("cart/ok", "sms")) == []
