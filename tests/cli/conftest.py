@@ -37,7 +37,8 @@ def rapport(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 @dataclass
 class Project:
-    """A journeys repository of a team: a copy of this one's templates and contacts."""
+    """A journeys repository of a team: a copy of this one's journeys, templates, contacts,
+    traits and simulations."""
 
     root: Path
 
@@ -53,7 +54,8 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    for name in ("templates", "contacts", "journeys"):
+    # The traits too: sample journeys read contact.TRAIT (e.g. win_back's lifetime_spend).
+    for name in ("templates", "contacts", "journeys", "traits", "simulations"):
         shutil.copytree(ROOT / name, tmp_path / name)
     return Project(tmp_path)
 
