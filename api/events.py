@@ -8,7 +8,6 @@ the job without doing anything twice.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -17,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from api.auth import write_key_check
 from api.body import BATCH_LIMIT, MESSAGE_LIMIT, body_limit, limited_body_route, too_large
 from api.errors import ValidationProblem, field_path
-from api.ingest import ingest_event
+from api.ingest import ingest_event, ingest_identify
 from api.schemas import Problem
 from api.segment import (
     Ack,
@@ -89,7 +88,13 @@ def _prepared(items: list[tuple[SegmentMessage, str, Loc]], shared: Any = None) 
 
 async def _process(state: ApiState, item: Prepared) -> None:
     if isinstance(item, Identify):
-        await asyncio.to_thread(state.store.upsert_contact, item.contact)
+        await ingest_identify(
+            state.store,
+            state.index,
+            item.contact,
+            client=state.temporal.get,
+            task_queue=state.task_queue,
+        )
     elif isinstance(item, Track):
         result = await ingest_event(
             state.store,

@@ -42,7 +42,7 @@ from temporalio.client import Client
 
 from runtime.router import EventIndex, RouteResult, is_history, route_event
 from settings import Settings
-from store import EventRecord, Store
+from store import ContactRecord, EventRecord, Store
 from workflows.diagnostics import Severity
 from workflows.plan import JourneyPlan
 from workflows.project import compile_project
@@ -98,6 +98,41 @@ class Ingested:
         }
 
 
+async def route_all(
+    store: Store,
+    index: EventIndex,
+    events: list[EventRecord],
+    *,
+    client: ClientGetter,
+    task_queue: str,
+) -> RouteResult:
+    """Route each event a journey cares about, in order (Temporal only contacted then)."""
+    result = RouteResult()
+    for target in events:
+        if index.concerns(target.name):
+            result.merge(
+                await route_event(await client(), store, index, target, task_queue=task_queue)
+            )
+    return result
+
+
+async def ingest_identify(
+    store: Store,
+    index: EventIndex,
+    contact: ContactRecord,
+    *,
+    client: ClientGetter,
+    task_queue: str,
+) -> list[EventRecord]:
+    """Store an identify's profile and attributes; the derived traits that read them are
+    recomputed in the same transaction, and the `trait_changed` events that leaves are routed
+    like an event's, then marked routed. Returns those events."""
+    _, changes = await asyncio.to_thread(store.identify, contact)
+    await route_all(store, index, changes, client=client, task_queue=task_queue)
+    await asyncio.to_thread(store.mark_routed, changes)
+    return changes
+
+
 async def ingest_event(
     store: Store,
     index: EventIndex,
@@ -128,12 +163,9 @@ async def ingest_event(
         result.trait_changes = stored.trait_changes
     result.history = is_history(event, max_age, now)
     if not result.history:
-        for target in [event, *result.trait_changes]:
-            if index.concerns(target.name):
-                route = await route_event(
-                    await client(), store, index, target, task_queue=task_queue
-                )
-                result.route.merge(route)
+        result.route = await route_all(
+            store, index, [event, *result.trait_changes], client=client, task_queue=task_queue
+        )
     if stored is None:
         await asyncio.to_thread(
             partial(

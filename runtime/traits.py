@@ -10,6 +10,7 @@ evaluated in Python). Every value that changes leaves a `trait_changed` event at
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,11 +21,12 @@ from pydantic import JsonValue
 
 from settings import Settings
 from store import Store
-from store.trait_rebuild import AggregateQuery
+from store.trait_rebuild import AggregateQuery, DerivedRead
 from store.types import utcnow
 from workflows.diagnostics import Severity
 from workflows.project import compile_project_traits
-from workflows.trait_program import Aggregate, TraitProgram
+from workflows.trait_model import BUILTIN, PROFILE
+from workflows.trait_program import Aggregate, Derived, TraitProgram
 from workflows.trait_sql import sql_filter
 
 log = logging.getLogger("rapport.traits")
@@ -93,10 +95,46 @@ def rebuild_installed(store: Store, settings: Settings) -> RebuildReport:
     return report
 
 
+def derived_reads(program: TraitProgram, item: Derived) -> list[DerivedRead]:
+    """What SQL reads on each contact for `item` (sorted by name)."""
+    traits = set(program.names) | set(BUILTIN)
+    defaults = program.defaults
+    return [
+        DerivedRead(
+            name=name,
+            trait=name in traits,
+            profile=name in PROFILE,
+            empty=json.dumps(defaults[name]) if name in defaults else None,
+        )
+        for name in sorted(item.reads)
+    ]
+
+
 def rederive(store: Store, program: TraitProgram, cause: str, now: datetime) -> int:
-    """Re-evaluate the derived traits of every contact, a page at a time."""
+    """Re-evaluate the derived traits of every contact: in SQL, once per distinct input, when
+    they say what they read; else a page of contacts at a time."""
     if not program.derived:
         return 0
+    if program.derives_in_sql:
+        changed = 0
+        for item in program.derived:  # in dependency order: each reads the ones before it
+            reads = derived_reads(program, item)
+
+            def evaluate(
+                inputs: tuple[str | None, ...],
+                item: Derived = item,
+                reads: list[DerivedRead] = reads,
+            ) -> str | None:
+                view = {}
+                for read, text in zip(reads, inputs, strict=True):
+                    value = json.loads(text) if text is not None else None
+                    if value is not None:
+                        view[read.name] = value
+                value = program.evaluate(item, view, now)
+                return None if value is None else json.dumps(value)
+
+            changed += store.rebuild_derived(item.name, reads, evaluate, cause=cause, now=now)
+        return changed
     changed = 0
     for page in store.iter_contact_pages(DERIVED_PAGE):
         values: dict[str, dict[str, JsonValue]] = {}

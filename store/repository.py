@@ -189,9 +189,22 @@ class Store(TraitMethods):
 
     def upsert_contact(self, record: ContactRecord) -> ContactRecord:
         """Create or update a contact: fields given replace the stored ones, fields left `None`
-        are kept, and `attributes` are merged into the stored attributes (given keys win)."""
+        are kept, and `attributes` are merged into the stored attributes (given keys win).
+        Derived traits that read them are recomputed in the same transaction; the
+        `trait_changed` events that leaves are stored as routed (they start nothing: see
+        `identify`)."""
         with self._sessions.write() as session:
-            return _contact(self._upsert(session, [record], utcnow())[0])
+            now = utcnow()
+            row = self._upsert(session, [record], now)[0]
+            self._rederive(session, [record.id], routed_at=now)
+            return _contact(row)
+
+    def identify(self, record: ContactRecord) -> tuple[ContactRecord, list[EventRecord]]:
+        """`upsert_contact` for the API's identify: the `trait_changed` events the attribute
+        change caused are returned unrouted, for the caller to route like an event's."""
+        with self._sessions.write() as session:
+            row = self._upsert(session, [record], utcnow())[0]
+            return _contact(row), self._rederive(session, [record.id], routed_at=None)
 
     def upsert_contacts(self, records: Iterable[ContactRecord], batch_size: int = 500) -> int:
         """`upsert_contact` for many, `batch_size` per transaction; returns how many."""
@@ -202,7 +215,9 @@ class Store(TraitMethods):
 
         def flush() -> None:
             with self._sessions.write() as session:
-                self._upsert(session, batch, utcnow())
+                now = utcnow()
+                self._upsert(session, batch, now)
+                self._rederive(session, sorted({r.id for r in batch}), routed_at=now)
             batch.clear()
 
         for record in records:

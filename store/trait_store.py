@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -23,8 +23,22 @@ from store.models import Contact, ContactTrait, Event
 from store.records import ContactRecord, EventRecord
 from store.rfm import rfm_scored, rfm_selects
 from store.sql import Sessions, columns, execute, insert
-from store.trait_rebuild import AggregateQuery, aggregate_select, rebuild_in_session
-from store.traits import TRAITS_SOURCE, TraitChange, TraitRow, TraitUpdater, value_text
+from store.trait_rebuild import (
+    AggregateQuery,
+    DerivedRead,
+    aggregate_select,
+    rebuild_derived_in_session,
+    rebuild_in_session,
+)
+from store.traits import (
+    ATTRIBUTES_CAUSE,
+    TRAITS_SOURCE,
+    AttributeTraits,
+    TraitChange,
+    TraitRow,
+    TraitUpdater,
+    value_text,
+)
 from store.types import utcnow
 
 
@@ -105,8 +119,7 @@ def _statements(dialect: str) -> _Statements:
         changes=insert_(Event.__table__)  # type: ignore[arg-type]
         .on_conflict_do_nothing(index_elements=["contact_id", "source", "message_id"])
         .returning(Event.id, Event.message_id),
-        contact=insert_(Contact.__table__)  # type: ignore[arg-type]
-        .on_conflict_do_nothing(index_elements=["id"]),
+        contact=insert_(Contact.__table__).on_conflict_do_nothing(index_elements=["id"]),  # type: ignore[arg-type]
     )
 
 
@@ -215,6 +228,57 @@ class TraitMethods:
             for record in records
             if record.message_id in ids
         ]
+
+    def _rederive(
+        self, session: Session, contact_ids: Sequence[str], *, routed_at: datetime | None
+    ) -> list[EventRecord]:
+        """In the transaction that changed these contacts' attributes or profile: their
+        derived traits that read them, recomputed, with a `trait_changed` per change (stored
+        with `routed_at`)."""
+        updater = self.trait_updater
+        if updater is None or not getattr(updater, "reads_profile", False):
+            return []
+        assert isinstance(updater, AttributeTraits)
+        conn = session.connection()
+        statements = _statements(conn.dialect.name)
+        now = utcnow()
+        cause = f"{ATTRIBUTES_CAUSE}:{now.isoformat()}"
+        stored: list[EventRecord] = []
+        for contact_id in contact_ids:
+            key = {"contact_id": contact_id}
+            rows = {
+                name: TraitRow(value, dict(state or {}))
+                for name, value, state in conn.execute(statements.rows, key)
+            }
+            found = conn.execute(statements.profile, key).mappings().first()
+            profile = dict(found) if found is not None else None
+            contact = contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
+            changed = updater.rederive(contact, rows)
+            if not changed:
+                continue
+            conn.execute(
+                statements.upsert,
+                [
+                    {
+                        "contact_id": contact_id,
+                        "name": name,
+                        "value": row.value,
+                        "value_text": value_text(row.value),
+                        "state": dict(row.state),
+                        "updated_at": now,
+                    }
+                    for name, row in sorted(changed.items())
+                ],
+            )
+            changes = [
+                (
+                    TraitChange(contact_id, name, rows.get(name, TraitRow()).value, row.value, now),
+                    cause,
+                )
+                for name, row in sorted(changed.items())
+            ]
+            stored.extend(self._store_changes(session, changes, routed_at))
+        return stored
 
     # -- storing events ----------------------------------------------------------------------
 
@@ -401,6 +465,20 @@ class TraitMethods:
             dialect = session.get_bind().dialect.name
             fills = [(aggregate_select(dialect, q), q.name, q.empty) for q in queries]
             return rebuild_in_session(session, fills, cause, now)
+
+    def rebuild_derived(
+        self,
+        name: str,
+        reads: Sequence[DerivedRead],
+        evaluate: Callable[[tuple[str | None, ...]], str | None],
+        *,
+        cause: str,
+        now: datetime,
+    ) -> int:
+        """Recompute one derived trait for every contact in SQL, `evaluate` called once per
+        distinct combination of its inputs (store/trait_rebuild.py); returns the changes."""
+        with self._sessions.write() as session:
+            return rebuild_derived_in_session(session, name, reads, evaluate, cause, now)
 
     def rebuild_rfm(
         self, order_event: str, revenue_property: str, *, cause: str, now: datetime

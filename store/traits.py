@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
@@ -24,6 +24,7 @@ from store.records import ContactRecord, EventRecord
 
 TRAIT_CHANGED = "trait_changed"
 TRAITS_SOURCE = "traits"  # the `source` of trait_changed events
+ATTRIBUTES_CAUSE = "attributes"  # message ids of trait_changed events an attribute change caused
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,17 @@ class TraitUpdater(Protocol):
     ) -> dict[str, TraitRow]:
         """The rows to write after `event` (only those that changed), given the contact's
         current rows (its profile, attributes and traits in `contact`)."""
+        ...
+
+
+@runtime_checkable
+class AttributeTraits(Protocol):
+    """An updater whose derived traits read attributes or the profile (TraitProgram)."""
+
+    reads_profile: bool
+
+    def rederive(self, contact: ContactRecord, rows: Mapping[str, TraitRow]) -> dict[str, TraitRow]:
+        """The derived rows that differ, for the contact as it is now."""
         ...
 
 

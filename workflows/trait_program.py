@@ -208,19 +208,49 @@ class TraitProgram:
                     changed[name] = TraitRow(value)
         return changed
 
+    @property
+    def defaults(self) -> dict[str, JsonValue]:
+        """What a derived trait reads for an aggregate without a row (0 for counts, sums)."""
+        return {a.name: EMPTY[a.kind] for a in self.aggregates if a.kind in EMPTY}
+
+    @cached_property
+    def derives_in_sql(self) -> bool:
+        """Whether every derived trait names what it reads, none of it a timestamp column
+        (SQL's text of `created_at` is not Python's): then a rebuild derives them by distinct
+        inputs in SQL (`runtime/traits.py`), else a page of contacts at a time."""
+        return not any(d.opaque or d.reads & {"created_at", "updated_at"} for d in self.derived)
+
+    def evaluate(self, item: Derived, view: Mapping[str, Any], now: datetime) -> JsonValue:
+        """One derived trait's value for `contact.*` = `view`; None when it fails (e.g. it
+        reads an attribute this contact lacks) or gives no scalar."""
+        try:
+            value = evaluate_expression(item.expression, ExpressionContext(now, contact=view))
+        except ExpressionError:
+            return None
+        return value if isinstance(value, str | int | float | bool) else None
+
+    def rederive(self, contact: ContactRecord, rows: Mapping[str, TraitRow]) -> dict[str, TraitRow]:
+        """After the contact's attributes or profile changed: its derived traits that now
+        differ (none when no derived trait reads more than traits)."""
+        from store.traits import TraitRow
+
+        if not self.reads_profile:
+            return {}
+        values = {name: row.value for name, row in rows.items()}
+        return {
+            name: TraitRow(value)
+            for name, value in self.derive(contact, values, self.clock()).items()
+            if rows.get(name, TraitRow()).value != value
+        }
+
     def derive(
         self, contact: ContactRecord, values: Mapping[str, JsonValue], now: datetime
     ) -> dict[str, JsonValue]:
         """The derived traits' values for a contact whose other traits are `values`."""
-        defaults = {a.name: EMPTY[a.kind] for a in self.aggregates if a.kind in EMPTY}
-        view = contact.model_copy(update={"traits": {**defaults, **values}}).flattened()
+        view = contact.model_copy(update={"traits": {**self.defaults, **values}}).flattened()
         derived: dict[str, JsonValue] = {}
         for item in self.derived:
-            try:
-                value = evaluate_expression(item.expression, ExpressionContext(now, contact=view))
-            except ExpressionError:
-                value = None  # e.g. it reads an attribute this contact lacks
-            json_value = value if isinstance(value, str | int | float | bool) else None
+            json_value = self.evaluate(item, view, now)
             derived[item.name] = json_value
             if json_value is None:
                 view.pop(item.name, None)

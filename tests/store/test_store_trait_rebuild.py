@@ -198,3 +198,36 @@ def test_segment_moves_leave_trait_changed_events(store: Store) -> None:
     )
     assert moves == [("new", "potential", "lost"), ("old", "lost", "loyal")]
     assert rebuild(store, None, settings(), now=later + timedelta(hours=1)).rfm == 0
+
+
+def test_a_rebuild_derives_every_contact_as_the_event_path_does(
+    store: Store, program: TraitProgram
+) -> None:
+    # Events stored before the traits existed: only the rebuild computes them.
+    store.upsert_contact(ContactRecord(id="pro", attributes={"plan": "pro"}))
+    store.upsert_contact(ContactRecord(id="idle", attributes={"spend": 900}))  # no orders
+    store.upsert_contact(ContactRecord(id="big"))
+    for n, total in enumerate([100, 80]):
+        store.record_event(order("pro", n, 10 + n, total=total))
+    for n in range(6):
+        store.record_event(order("big", n, 5 + n, total=100))
+    report = rebuild(store, program, settings(), now=NOW)
+    derived = {
+        contact: (traits.get("tier"), traits.get("label"))
+        for contact in ("pro", "idle", "big")
+        for traits in [store.traits_of(contact)]
+    }
+    # A missing sum reads as 0 in a derived trait, so the spend attribute does not count.
+    assert derived == {
+        "pro": ("silver", "silver/pro"),
+        "idle": ("bronze", "bronze/none"),
+        "big": ("gold", "gold/none"),
+    }
+    assert report.derived == 6
+    again = rebuild(store, program, settings(), now=NOW + timedelta(hours=1))
+    assert (again.aggregates, again.derived, again.rfm) == (0, 0, 0)
+    for contact in ("pro", "idle", "big"):  # the event-by-event path agrees
+        record = store.get_contact(contact)
+        assert record is not None
+        values = program.derive(record, record.traits, NOW)
+        assert (values["tier"], values["label"]) == derived[contact]
