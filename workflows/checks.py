@@ -3,6 +3,7 @@ expressions, templates, and the lints (SPEC §3)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from workflows.expressions import (
 from workflows.lint_ignores import LintIgnores
 from workflows.model import (
     BranchStep,
+    EventTrigger,
     ExitStep,
     Journey,
     SendStep,
@@ -32,6 +34,9 @@ from workflows.model import (
 from workflows.plan import JourneyPlan, assign_step_ids, template_key
 from workflows.source import KEY
 from workflows.source import Path as YamlPath
+
+# Event name -> property -> JSON types, from the sample events (`trait_compiler.sample_events`).
+SampleEvents = Mapping[str, Mapping[str, frozenset[str]]]
 
 CONTACT_FIELDS = frozenset(
     {"id", "email", "phone", "timezone", "locale", "created_at", "updated_at", "attributes"}
@@ -45,6 +50,7 @@ def check_semantics(
     known_attributes: frozenset[str] | None,
     ignores: LintIgnores,
     *,
+    samples: SampleEvents | None = None,
     complete: bool = True,
 ) -> dict[str, TemplateBundle]:
     """Ids, jumps, the step graph, expressions and templates of a validated journey.
@@ -80,6 +86,7 @@ def check_semantics(
         _lint_trailing_wait(report, plan_like)
     _check_wait_for_shapes(report, journey)
     _check_expressions(report, journey, set(declared), known_attributes)
+    _check_trigger_key(report, journey, samples)
     return _check_templates(report, journey, templates_dir, ignores)
 
 
@@ -279,6 +286,44 @@ def _check_tree(
             f"contact.{name} is not an attribute of any contact in contacts/; "
             "check the spelling or use `is defined`",
             code="unknown-attribute",
+        )
+
+
+EVENT_FIELDS = ("id", "name", "properties", "timestamp")
+
+
+def _check_trigger_key(report: Reporter, journey: Journey, samples: SampleEvents | None) -> None:
+    """A `key:` path must be able to exist: it starts at a field of the event, and a property
+    must be one the sample events of the trigger carry (unknown without samples: a warning)."""
+    trigger = journey.trigger
+    if not isinstance(trigger, EventTrigger) or not trigger.key:
+        return
+    at: YamlPath = ("trigger", "key")
+    root, _, rest = trigger.key.partition(".")
+    if root not in EVENT_FIELDS:
+        report.error(
+            at,
+            f"key: an event has no field {root!r} (its fields: {', '.join(EVENT_FIELDS)}); "
+            f"write properties.{trigger.key}",
+        )
+        return
+    if root != "properties" or not rest or samples is None:
+        return
+    name = rest.partition(".")[0]
+    known = samples.get(trigger.event)
+    if known is None:
+        report.warning(
+            at,
+            f"key: properties.{name} cannot be checked: no sample {trigger.event} event in "
+            "contacts/ or simulations/; add one to a simulation",
+            code="unchecked-key",
+        )
+    elif name not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        report.error(
+            at,
+            f"key: no sample {trigger.event} event (contacts/, simulations/) has a property "
+            f"{name!r}{suggest(name, known)}; their properties: {listed}",
         )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from workflows.checks import check_semantics
+from workflows.checks import SampleEvents, check_semantics
 from workflows.diagnostics import Diagnostic, Reporter, Severity, display_path
 from workflows.lint_ignores import LintIgnores, lint_ignores
 from workflows.model import Journey
@@ -50,10 +50,13 @@ def compile_paths(
     templates_dir: Path,
     *,
     known_attributes: frozenset[str] | None = None,
+    samples: SampleEvents | None = None,
 ) -> CompileResult:
     result = CompileResult()
     for path in journey_files(paths):
-        plan, diagnostics = compile_journey(path, templates_dir, known_attributes=known_attributes)
+        plan, diagnostics = compile_journey(
+            path, templates_dir, known_attributes=known_attributes, samples=samples
+        )
         result.diagnostics.extend(diagnostics)
         if plan is not None:
             result.plans[plan.journey_id] = plan
@@ -65,7 +68,10 @@ def compile_journey(
     templates_dir: Path,
     *,
     known_attributes: frozenset[str] | None = None,
+    samples: SampleEvents | None = None,
 ) -> tuple[JourneyPlan | None, list[Diagnostic]]:
+    """`samples`: the properties of the sample events (contacts/, simulations/), which a keyed
+    trigger's `key` is checked against."""
     file = display_path(path)
     try:
         too_large = file_too_large(path.stat().st_size)
@@ -113,7 +119,9 @@ def compile_journey(
         return None, _unsilenced(report.diagnostics, ignores)
     ignores, comment_errors = lint_ignores(file, text, source_map, journey)
     report.diagnostics.extend(comment_errors)
-    templates = check_semantics(report, journey, templates_dir, known_attributes, ignores)
+    templates = check_semantics(
+        report, journey, templates_dir, known_attributes, ignores, samples=samples
+    )
     diagnostics = _unsilenced(report.diagnostics, ignores)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         return None, diagnostics

@@ -26,6 +26,7 @@ LINTS: dict[str, str] = {
     "unsubscribe-link": "a marketing email without {{ unsubscribe_url }}",
     "sms-segments": "an SMS over 3 segments for a sample contact",
     "front-matter-key": "an email front matter key Rapport does not know",
+    "unchecked-key": "a trigger key no sample event can confirm",
 }
 
 

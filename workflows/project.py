@@ -7,7 +7,7 @@ from pathlib import Path
 
 from settings import Settings
 from workflows.compiler import CompileResult, compile_paths, contact_attributes
-from workflows.trait_compiler import TraitCompileResult, compile_traits, sample_events
+from workflows.trait_compiler import Samples, TraitCompileResult, compile_traits, sample_events
 
 
 def compile_project_traits(
@@ -16,7 +16,7 @@ def compile_project_traits(
     """`traits/` checked against the sample contacts' and simulations' events."""
     return compile_traits(
         paths or [settings.traits_dir],
-        samples=sample_events(settings.contacts_dir, settings.contacts_dir.parent / "simulations"),
+        samples=_sample_events(settings),
         known_attributes=contact_attributes(settings.contacts_dir),
     )
 
@@ -26,5 +26,12 @@ def compile_project(settings: Settings, paths: list[Path] | None = None) -> Comp
     if known is not None:  # contact.TRAIT is known too, for the unknown-attribute lint
         known = known | compile_project_traits(settings).names
     return compile_paths(
-        paths or [settings.journeys_dir], settings.templates_dir, known_attributes=known
+        paths or [settings.journeys_dir],
+        settings.templates_dir,
+        known_attributes=known,
+        samples=_sample_events(settings),
     )
+
+
+def _sample_events(settings: Settings) -> Samples:
+    return sample_events(settings.contacts_dir, settings.contacts_dir.parent / "simulations")
