@@ -14,8 +14,9 @@ the compiled plan step by step with the workflow's own rules and helpers:
   timeout path; `wait`: its duration; `wait_until`: the next day (approximate);
 - a goal event (within its window) converts the run, an `exit_on` event exits it;
 - sends: rendered with the journey's templates (`message_variables`, `render_email`/`render_sms`)
-  and recorded in the ledger; the control group's marketing sends are skipped as the activity
-  skips them; delivery, opens and clicks drawn from a seeded random number generator;
+  and recorded in the ledger, emails also written by the local outbox provider (`.eml`); the
+  control group's marketing sends are skipped as the activity skips them; delivery, opens and
+  clicks drawn from a seeded random number generator;
 - splits: the workflow's `stable_fraction` arm.
 
 Runs enter over the shop's last `HISTORY`; one that would still be in flight at the shop's end is
@@ -36,6 +37,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from activities.contact_context import contact_snapshot
+from providers.messages import OutgoingEmail
+from providers.outbox import OutboxEmailProvider
 from rendering.bundle import template_event_questions
 from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
@@ -112,6 +115,7 @@ class _Walk:
     reached: list[RunStepRecord] = field(default_factory=list)
     sends: list[dict[str, Any]] = field(default_factory=list)
     render_bodies: bool = True
+    emails: list[OutgoingEmail] = field(default_factory=list)
 
     def context(self, event: EventRecord | None = None) -> ExpressionContext:
         snapshot = contact_snapshot(
@@ -275,8 +279,13 @@ class _Walk:
         self.steps[step_id] = {"status": status, "to": to}
 
     def write_messages(self) -> None:
+        """The ledger rows, and the rendered emails as the local outbox keeps them (the
+        dashboard shows a contact's HTML from there)."""
         for send in self.sends:
             self.store.ledger.claim(**send)
+        outbox = OutboxEmailProvider(self.settings.outbox_dir)
+        for email in self.emails:
+            outbox.send_sync(email)
 
     def render(self, step: SendStep, key: str) -> tuple[str | None, str]:
         bundle = self.plan.template_for(step)
@@ -298,6 +307,17 @@ class _Walk:
         )
         if step.send == "email":
             email = render_email(bundle, variables, locale=self.contact.locale)
+            self.emails.append(
+                OutgoingEmail(
+                    idempotency_key=key,
+                    to=self.contact.email or "",
+                    from_=self.settings.email_from,
+                    subject=email.subject,
+                    html=email.html,
+                    text=email.text,
+                    preheader=email.preheader,
+                )
+            )
             return email.subject, email.text
         sms = render_sms(
             bundle, variables, locale=self.contact.locale, marketing=step.category == "marketing"

@@ -14,9 +14,11 @@ from markupsafe import Markup, escape
 from api.dashboard.charts import ACCENT, MUTED, svg
 from workflows.graph import Edge
 
-NODE_W, NODE_H, GAP, LEFT, TOP = 380, 44, 30, 10, 10
+NODE_W, NODE_H, GAP, LEFT, TOP = 420, 44, 30, 10, 10
 LANE_W = 30
 LABEL_CHARS = 50
+NODE_CHARS = 48  # a bold 12 px label that leaves room for the count
+CHAR_W = 6.6  # an average character of the 12 px font, for the width the labels need
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,8 @@ def _lanes(jumps: list[tuple[int, int]]) -> list[int]:
     return lanes
 
 
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+def _label(text: str, most: int = LABEL_CHARS) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def draw(journey_id: str, nodes: list[DiagramNode], edges: list[Edge]) -> Markup:
@@ -57,7 +59,12 @@ def draw(journey_id: str, nodes: list[DiagramNode], edges: list[Edge]) -> Markup
 
     jumps = [(s, t, text) for s, t, text in edges if row[t] != row[s] + 1]
     lanes = _lanes([(row[s], row[t]) for s, t, _ in jumps])
-    width = LEFT + NODE_W + 24 + LANE_W * (max(lanes, default=-1) + 1) + 120
+    lanes_end = LEFT + NODE_W + 24 + LANE_W * (max(lanes, default=-1) + 1)
+    label_ends = [
+        LEFT + NODE_W + 24 + LANE_W * lane + 4 + CHAR_W * len(_label(text))
+        for lane, (_, _, text) in zip(lanes, jumps, strict=True)
+    ]
+    width = int(max([lanes_end, *label_ends])) + 10
     height = top(len(nodes)) - GAP + TOP
     right = LEFT + NODE_W
     body = [
@@ -84,8 +91,8 @@ def draw(journey_id: str, nodes: list[DiagramNode], edges: list[Edge]) -> Markup
             f'fill="{"#fff" if terminal else "#f3f7fc"}" stroke="{ACCENT}" stroke-width="2"'
             + (' stroke-dasharray="5 3"' if terminal else "")
             + "/>"
-            f'<text x="{LEFT + 12}" y="{y + 27}" font-weight="600">{escape(_label(node.label))}'
-            "</text>" + count + "</g>"
+            f'<text x="{LEFT + 12}" y="{y + 27}" font-weight="600">'
+            f"{escape(_label(node.label, NODE_CHARS))}</text>" + count + "</g>"
         )
     out_ports: dict[str, int] = {}
     for source, target, text in edges:

@@ -227,9 +227,6 @@ async def test_every_page_loads_clean_and_the_journey_shows_the_reports_counts(
         for name in ("data-value", "data-low", "data-high")
     ] == [conversion["lift"], *conversion["lift_ci95"]]
     await page.screenshot(path=dashboard.artefacts / "journey.png", full_page=True)
-    readme_image = os.environ.get("RAPPORT_README_SCREENSHOT")
-    if readme_image:
-        await page.screenshot(path=readme_image)
 
     for path in (
         "/dashboard/journeys/dash_hold",

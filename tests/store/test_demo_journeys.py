@@ -4,11 +4,13 @@ would have made over the shop's history, consistent with it, ended, and seeded o
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from providers.outbox import read_outbox_html
 from reports.journey import JourneyQuery, journey_report
 from runtime.demo_shop import DemoShop, seed_demo_shop, shop
 from store import Store
@@ -19,21 +21,28 @@ END = datetime(2026, 12, 1, tzinfo=UTC)
 CONTACTS, SEED = 400, 11
 
 
+@dataclass
+class Demo:
+    store: Store
+    seeded: DemoShop
+    outbox: Path
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, DemoShop]]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     directory: Path = tmp_path_factory.mktemp("demo-journeys")
     settings = project_settings(data_dir=directory)
     plans = compile_project(settings).plans
     store = Store.open(f"sqlite:///{directory / 'rapport.db'}")
     seeded = seed_demo_shop(store, CONTACTS, SEED, END, journeys=(settings, plans))
-    yield store, seeded
+    yield Demo(store, seeded, settings.outbox_dir)
     store.close()
 
 
 def test_every_sign_up_of_the_last_months_with_an_email_entered_onboarding(
-    demo: tuple[Store, DemoShop],
+    demo: Demo,
 ) -> None:
-    store, seeded = demo
+    store, seeded = demo.store, demo.seeded
     people, events = shop(CONTACTS, SEED, END)
     with_email = {p.id for p in people if p.email}
     signed_up = {
@@ -54,9 +63,9 @@ def test_every_sign_up_of_the_last_months_with_an_email_entered_onboarding(
 
 
 def test_a_converted_run_ended_at_the_contacts_first_order_after_entry(
-    demo: tuple[Store, DemoShop],
+    demo: Demo,
 ) -> None:
-    store, _ = demo
+    store = demo.store
     _, events = shop(CONTACTS, SEED, END)
     orders: dict[str, list[datetime]] = {}
     for event in events:
@@ -76,9 +85,9 @@ def test_a_converted_run_ended_at_the_contacts_first_order_after_entry(
 
 
 def test_the_control_group_gets_only_the_transactional_welcome(
-    demo: tuple[Store, DemoShop],
+    demo: Demo,
 ) -> None:
-    store, _ = demo
+    store = demo.store
     held = [r for r in store.list_runs("onboarding") if r.holdout]
     assert held
     for run in held:
@@ -93,9 +102,9 @@ def test_the_control_group_gets_only_the_transactional_welcome(
 
 
 def test_recent_messages_carry_what_the_template_rendered_for_the_contact(
-    demo: tuple[Store, DemoShop],
+    demo: Demo,
 ) -> None:
-    store, _ = demo
+    store = demo.store
     run = max(store.list_runs("onboarding"), key=lambda r: r.entered_at)
     contact = store.get_contact(run.contact_id)
     assert contact is not None
@@ -107,12 +116,12 @@ def test_recent_messages_carry_what_the_template_rendered_for_the_contact(
     first_name = contact.attributes["first_name"]
     assert welcome.subject == f"Welcome to Rapport Coffee Co., {first_name}"
     assert welcome.body is not None and f"Welcome, {first_name}!" in welcome.body
+    html = read_outbox_html(demo.outbox, welcome.idempotency_key)  # as the local outbox keeps it
+    assert html is not None and f">Welcome, {first_name}!</h1>" in html
 
 
-def test_the_report_counts_the_runs_and_seeding_again_adds_none(
-    demo: tuple[Store, DemoShop], tmp_path: Path
-) -> None:
-    store, seeded = demo
+def test_the_report_counts_the_runs_and_seeding_again_adds_none(demo: Demo, tmp_path: Path) -> None:
+    store, seeded = demo.store, demo.seeded
     report = journey_report(store, JourneyQuery("onboarding"))
     assert report["entered"] == seeded.runs.by_journey["onboarding"]
     assert report["outcomes"]["running"] == 0
