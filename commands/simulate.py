@@ -105,7 +105,7 @@ def timeline_lines(result: SimulationResult, start: datetime) -> list[str]:
     )
     reason = f" — {result.reason}" if result.reason else ""
     lines.append(f"outcome: {result.outcome}{reason}")
-    lines.append(f"messages: {result.outbox}")
+    lines.append(f"messages: {result.outbox if result.outbox.is_dir() else 'none'}")
     return lines
 
 

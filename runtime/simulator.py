@@ -105,7 +105,7 @@ class SimulationResult:
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "outcome": self.outcome,
             "reason": self.reason,
-            "outbox": str(self.outbox),
+            "outbox": str(self.outbox) if self.outbox.is_dir() else None,  # None: no message
             "timezone": self.timezone,
             "timeline": [
                 {**entry.public(), "at_local": self.local(entry.at).isoformat()}

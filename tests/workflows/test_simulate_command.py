@@ -114,9 +114,10 @@ def test_an_event_trigger_that_never_fires_does_not_enter() -> None:
     done = simulate("onboarding", "--contact", "contacts/alice.yaml", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert (result["outcome"], result["reason"]) == (
+    assert (result["outcome"], result["reason"], result["outbox"]) == (
         "not_entered",
         "no signed_up event (the journey's trigger) in the events file",
+        None,
     )
 
 
