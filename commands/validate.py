@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from commands.common import console_err, console_out, print_json
-from errors import ProblemsReportedError
-from settings import get_settings
-from workflows.diagnostics import Severity
+from errors import ProblemsReportedError, RapportError
+from settings import Settings, get_settings
+from workflows.diagnostics import Diagnostic, Severity, display_path
+from workflows.plan import JourneyPlan
 from workflows.project import compile_project, compile_project_traits
 from workflows.trait_compiler import TraitCompileResult
 
@@ -38,6 +39,26 @@ def _traits_line(result: TraitCompileResult) -> str:
     return f"ok traits ({len(program.names)} traits in {files}, version {program.version})"
 
 
+def _render_samples(
+    settings: Settings, plans: dict[str, JourneyPlan], *, required: bool
+) -> list[Diagnostic]:
+    """Render each plan's messages for the sample contacts; a journey whose message fails is no
+    longer `ok` (its plan is dropped from `plans`)."""
+    from runtime.sample_renders import contact_files, render_samples  # the store: only if used
+
+    if not contact_files(settings.contacts_dir):
+        if required:
+            raise RapportError(
+                f"--render: no contact files (*.yaml) in {display_path(settings.contacts_dir)}/ "
+                "to render the messages for"
+            )
+        return []
+    renders = render_samples(settings, plans)
+    for journey_id in renders.failed:
+        plans.pop(journey_id, None)
+    return renders.diagnostics
+
+
 def command(
     paths: Annotated[
         list[Path] | None,
@@ -47,6 +68,15 @@ def command(
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    render: Annotated[
+        bool | None,
+        typer.Option(
+            "--render/--no-render",
+            help="Render every message for each contact file in contacts/ with a trigger from "
+            "simulations/ (default: when there are contact files).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Compile journeys with their templates, and traits; exit 1 when any is invalid."""
@@ -54,10 +84,11 @@ def command(
     journey_paths, trait_paths = _split(paths, settings.traits_dir)
     result = compile_project(settings, journey_paths) if journey_paths != [] else None
     traits = compile_project_traits(settings, trait_paths) if trait_paths != [] else None
-    diagnostics = sorted(
-        [*(result.diagnostics if result else []), *(traits.diagnostics if traits else [])]
-    )
-    plans = result.plans if result else {}
+    found = [*(result.diagnostics if result else []), *(traits.diagnostics if traits else [])]
+    plans = dict(result.plans) if result else {}
+    if plans and render is not False:
+        found.extend(_render_samples(settings, plans, required=render is True))
+    diagnostics = sorted(found)
     failed = any(
         d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)
         for d in diagnostics
