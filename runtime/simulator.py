@@ -32,7 +32,12 @@ from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
 from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
-from workflows.entry import condition_readings, entry_refusal, start_refusal
+from workflows.entry import (
+    NOT_IN_AUDIENCE,
+    condition_readings,
+    entry_refusal,
+    start_refusal,
+)
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import EventTrigger, Offset
@@ -134,7 +139,13 @@ def _why_no_start(
         payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
     )
     why = start_refusal(plan.journey, context)
-    return None if why is None else f"{payload.name} at {payload.timestamp.isoformat()}: {why}"
+    if why is None:
+        return None
+    audience = plan.journey.audience
+    if why == NOT_IN_AUDIENCE and audience is not None:
+        readings = "; ".join(condition_readings(audience, context))
+        why += f" ({audience}{': ' if readings else ''}{readings})"
+    return f"{payload.name} at {payload.timestamp.isoformat()}: {why}"
 
 
 def _no_trigger_event(trigger: EventTrigger) -> str:

@@ -23,6 +23,8 @@ from workflows.expressions import (
 )
 from workflows.model import EventTrigger, Journey
 
+NOT_IN_AUDIENCE = "the contact is not in the journey's audience"
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -63,7 +65,7 @@ def start_refusal(journey: Journey, context: ExpressionContext) -> str | None:
         if trigger.when is not None and not evaluate_condition(trigger.when, context):
             return "trigger `when` is false for this event"
         if journey.audience is not None and not evaluate_condition(journey.audience, context):
-            return "the contact is not in the journey's audience"
+            return NOT_IN_AUDIENCE
     except ExpressionError as error:
         return f"condition could not be evaluated: {error}"
     return None

@@ -65,7 +65,8 @@ async def test_a_trigger_event_from_a_contact_outside_the_audience_starts_nothin
     )
     assert result.outcome == "not_entered"
     assert result.reason == (
-        "signed_up at 2026-11-02T15:01:00+00:00: the contact is not in the journey's audience"
+        "signed_up at 2026-11-02T15:01:00+00:00: the contact is not in the journey's audience "
+        "(contact.email is defined and contact.email: contact.email is undefined)"
     )
 
 
