@@ -10,13 +10,15 @@ events, on SQLite or PostgreSQL.
 HTTP: ensure the contact, store the event with its trait updates, look for the trait_changed
 events to route, mark routed) for `order_placed` events of 200 contacts, no journey listening
 (Temporal is never called), on a fresh store. The same events go once without traits and once
-with `traits/loyalty.yaml` installed, in alternating blocks of 100 on two stores, so both see
-the same machine load; events/s each and their ratio.
+with `traits/loyalty.yaml` installed as `rapport api` installs it here (`trait_changed` stored for
+the traits the sample journeys listen to: `tier`), in alternating blocks of 100 on two stores,
+so both see the same machine load; events/s each and their ratio.
 
 **rebuild** — a fresh store loaded in SQL (a recursive CTE on SQLite, `generate_series` on
 PostgreSQL): N contacts and M `order_placed` events spread over the last year (totals 5-200,
 every contact ordering at least once), then `runtime.traits.rebuild` timed (aggregates in SQL,
-RFM in SQL, the derived `tier` a page of 500 contacts at a time in Python). Peak RSS printed.
+RFM in SQL, the derived `tier` once per distinct `lifetime_spend` and joined back in SQL), the
+traits installed as `rapport traits rebuild` installs them here. Peak RSS printed.
 PostgreSQL: a uniquely named database on `RAPPORT_TEST_POSTGRES_URL` (default the local server),
 dropped afterwards.
 """
@@ -42,9 +44,10 @@ from sqlalchemy.engine import make_url
 
 from api.ingest import ingest_event
 from runtime.router import EventIndex
-from runtime.traits import rebuild
+from runtime.traits import listened_traits, rebuild
 from settings import Settings
 from store import EventRecord, Store
+from workflows.project import compile_project
 from workflows.trait_compiler import compile_traits
 from workflows.trait_program import TraitProgram
 
@@ -58,6 +61,16 @@ def program() -> TraitProgram:
     compiled = compile_traits([ROOT / "traits"])
     assert compiled.program is not None, compiled.diagnostics
     return compiled.program
+
+
+def install(store: Store) -> TraitProgram:
+    """The sample traits on `store` as `rapport api` and `rapport traits rebuild` install them
+    in this repository (`runtime.traits.install_traits`): `trait_changed` stored for the traits
+    the sample journeys listen to (`tier`)."""
+    compiled = program()
+    plans = compile_project(Settings(_env_file=None)).plans  # type: ignore[call-arg]
+    store.use_traits(compiled, announced=listened_traits(plans, compiled))
+    return compiled
 
 
 class Database:
@@ -96,7 +109,7 @@ async def _never() -> Any:
 async def bench_ingest(backend: str, events: int) -> None:
     db = Database(backend)
     plain, traited = Store.open(db.url("_plain")), Store.open(db.url("_traits"))
-    traited.use_traits(program())
+    install(traited)
     index = EventIndex.build({})
     now = datetime.now(UTC)
     rows = [
@@ -168,10 +181,11 @@ def bench_rebuild(backend: str, contacts: int, events: int) -> None:
         loaded = time.perf_counter() - started
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         started = time.perf_counter()
-        report = rebuild(store, program(), settings)
+        traits = install(store)
+        report = rebuild(store, traits, settings)
         first = time.perf_counter() - started
         started = time.perf_counter()
-        again = rebuild(store, program(), settings)
+        again = rebuild(store, traits, settings)
         second = time.perf_counter() - started
         segments = store.trait_value_counts("rfm_segment")
     finally:
@@ -192,6 +206,7 @@ def main() -> None:
     parser.add_argument("--events", type=int)
     parser.add_argument("--contacts", type=int, default=100_000)
     args = parser.parse_args()
+    os.chdir(ROOT)  # the settings' journeys/, templates/, traits/
     if args.what == "ingest":
         asyncio.run(bench_ingest(args.backend, args.events or 2000))
     else:

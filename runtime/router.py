@@ -35,23 +35,8 @@ from workflows.expressions import (
 )
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
-from workflows.model import EventTrigger, WaitForStep
-from workflows.plan import JourneyPlan
-
-
-def listened_events(plan: JourneyPlan) -> set[str]:
-    """Event names a running run of this journey reacts to."""
-    journey = plan.journey
-    names = {
-        name
-        for step in journey.steps
-        if isinstance(step, WaitForStep)
-        for name in step.waited_events()
-    }
-    names.update(spec.event for spec in journey.exit_on)
-    if journey.goal is not None:
-        names.add(journey.goal.event)
-    return names
+from workflows.model import EventTrigger
+from workflows.plan import JourneyPlan, listened_events
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,8 @@ async def simulate(
     outbox = directory / "outbox"
     sim_settings = settings.model_copy(update={"data_dir": directory})
     store = Store.open(f"sqlite:///{directory / 'simulation.db'}")
-    install_traits(store, settings)  # the contact's history and events count in its traits
+    # The contact's history and events count in its traits; trait_changed for what it reads.
+    install_traits(store, settings, {plan.journey.name: plan})
     try:
         save_plan(store, plan)
         store.upsert_contact(contact)

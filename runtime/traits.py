@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -22,12 +23,15 @@ from pydantic import JsonValue
 from settings import Settings
 from store import Store
 from store.trait_rebuild import AggregateQuery, DerivedRead
+from store.traits import TRAIT_CHANGED
 from store.types import utcnow
 from workflows.diagnostics import Severity
-from workflows.project import compile_project_traits
+from workflows.model import EventTrigger
+from workflows.plan import JourneyPlan, listened_events
+from workflows.project import compile_project, compile_project_traits
 from workflows.trait_model import BUILTIN, PROFILE
 from workflows.trait_program import Aggregate, Derived, TraitProgram
-from workflows.trait_sql import sql_filter
+from workflows.trait_sql import sql_filter, traits_named
 
 log = logging.getLogger("rapport.traits")
 
@@ -52,10 +56,43 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
-def install_traits(store: Store, settings: Settings) -> TraitProgram | None:
+def install_traits(
+    store: Store, settings: Settings, plans: Mapping[str, JourneyPlan] | None = None
+) -> TraitProgram | None:
+    """Keep the project's traits current on `store`, storing `trait_changed` events for the
+    traits `plans` (default: the project's journeys) or a trait listen to."""
     program = load_traits(settings)
-    store.use_traits(program)
+    if plans is None:
+        plans = compile_project(settings).plans  # journeys with errors are left out
+    store.use_traits(program, announced=listened_traits(plans, program))
     return program
+
+
+def listened_traits(
+    plans: Mapping[str, JourneyPlan], program: TraitProgram | None
+) -> frozenset[str] | None:
+    """The traits whose changes something reacts to: a journey starting on `trait_changed`
+    with a `when` that names them, or an aggregate trait over `trait_changed` events. None
+    (all of them) when a journey waits for, exits on, converts on or counts `trait_changed`,
+    or its filter does not say which traits."""
+    filters: list[str | None] = []
+    for plan in plans.values():
+        trigger = plan.journey.trigger
+        if isinstance(trigger, EventTrigger) and trigger.event == TRAIT_CHANGED:
+            filters.append(trigger.when)
+        asked = {question.name for question in plan.event_questions}
+        if TRAIT_CHANGED in listened_events(plan) | asked:
+            return None
+    for aggregate in program.aggregates if program is not None else ():
+        if aggregate.event == TRAIT_CHANGED:
+            filters.append(aggregate.when)
+    names: set[str] = set()
+    for when in filters:
+        found = traits_named(when)
+        if found is None:
+            return None
+        names |= found
+    return frozenset(names)
 
 
 def aggregate_query(aggregate: Aggregate, now: datetime) -> AggregateQuery:

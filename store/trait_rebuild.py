@@ -225,13 +225,9 @@ def stage_missing(session: Session, name: str, empty: str | None) -> None:
     )
 
 
-_CHANGES = {
+# The staged values that differ from the stored ones (numbers within 1e-9 are equal).
+_DIFFERS = {
     "sqlite": """
-INSERT INTO events (contact_id, name, properties, timestamp, source, message_id, received_at,
-                    routed_at)
-SELECT s.contact_id, 'trait_changed',
-       json_object('trait', s.name, 'old', json(t.value), 'new', json(s.value)),
-       :now, 'traits', :cause || ':' || s.name, :now, NULL
 FROM trait_stage s
 LEFT JOIN contact_traits t ON t.contact_id = s.contact_id AND t.name = s.name
 WHERE NOT (t.value IS s.value
@@ -239,14 +235,8 @@ WHERE NOT (t.value IS s.value
                        AND json_type(s.value) IN ('integer', 'real')
                        AND abs(json_extract(t.value, '$') - json_extract(s.value, '$')) < 1e-9,
                        0))
-ON CONFLICT (contact_id, source, message_id) DO NOTHING
 """,
     "postgresql": """
-INSERT INTO events (contact_id, name, properties, timestamp, source, message_id, received_at,
-                    routed_at)
-SELECT s.contact_id, 'trait_changed',
-       json_build_object('trait', s.name, 'old', t.value, 'new', s.value::json),
-       :now, 'traits', :cause || ':' || s.name, :now, NULL
 FROM trait_stage s
 LEFT JOIN contact_traits t ON t.contact_id = s.contact_id AND t.name = s.name
 WHERE NOT (t.value::text IS NOT DISTINCT FROM s.value
@@ -254,7 +244,23 @@ WHERE NOT (t.value::text IS NOT DISTINCT FROM s.value
                        AND abs((t.value #>> '{}')::float8 - (s.value::json #>> '{}')::float8)
                            < 1e-9,
                        false))
-ON CONFLICT (contact_id, source, message_id) DO NOTHING
+""",
+}
+
+_CHANGE_EVENT = {
+    "sqlite": """
+INSERT INTO events (contact_id, name, properties, timestamp, source, message_id, received_at,
+                    routed_at)
+SELECT s.contact_id, 'trait_changed',
+       json_object('trait', s.name, 'old', json(t.value), 'new', json(s.value)),
+       :now, 'traits', :cause || ':' || s.name, :now, NULL
+""",
+    "postgresql": """
+INSERT INTO events (contact_id, name, properties, timestamp, source, message_id, received_at,
+                    routed_at)
+SELECT s.contact_id, 'trait_changed',
+       json_build_object('trait', s.name, 'old', t.value, 'new', s.value::json),
+       :now, 'traits', :cause || ':' || s.name, :now, NULL
 """,
 }
 
@@ -291,15 +297,30 @@ ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value,
 }
 
 
-def apply_stage(session: Session, cause: str, now: datetime) -> int:
-    """Store a `trait_changed` event per staged value that differs, then the staged values.
-    Returns how many values changed."""
+def apply_stage(
+    session: Session, cause: str, now: datetime, announced: frozenset[str] | None = None
+) -> int:
+    """Store a `trait_changed` event per staged value that differs (only for the `announced`
+    traits, when given), then the staged values. Returns how many values changed."""
     dialect = session.get_bind().dialect.name
     now_param = bindparam("now", now, type_=UTCDateTime())
     conn = session.connection()
-    changes = conn.execute(
-        text(_CHANGES[dialect]).bindparams(now_param, bindparam("cause", cause))
-    ).rowcount
+    insert_changes = _CHANGE_EVENT[dialect] + _DIFFERS[dialect]
+    conflict = "ON CONFLICT (contact_id, source, message_id) DO NOTHING"
+    if announced is None:
+        changes = conn.execute(
+            text(f"{insert_changes}{conflict}").bindparams(now_param, bindparam("cause", cause))
+        ).rowcount
+    else:
+        changes = int(conn.execute(text(f"SELECT count(*) {_DIFFERS[dialect]}")).scalar() or 0)
+        if announced:
+            conn.execute(
+                text(f"{insert_changes} AND s.name IN :names {conflict}").bindparams(
+                    now_param,
+                    bindparam("cause", cause),
+                    bindparam("names", sorted(announced), expanding=True),
+                )
+            )
     conn.execute(text(_UPSERT[dialect]).bindparams(now_param))
     return int(changes or 0)
 
@@ -350,6 +371,7 @@ def rebuild_derived_in_session(
     evaluate: Callable[[tuple[str | None, ...]], str | None],
     cause: str,
     now: datetime,
+    announced: frozenset[str] | None = None,
 ) -> int:
     """One derived trait for every contact: its inputs' distinct combinations are read and
     `evaluate`d once each (inputs and result as JSON text, None for none), kept in a temporary
@@ -404,7 +426,7 @@ def rebuild_derived_in_session(
                     joined.join(mapping, and_(true(), *matches))
                 ),
             )
-            return apply_stage(session, cause, now)
+            return apply_stage(session, cause, now, announced)
         finally:
             _drop_stage(session)
     finally:
@@ -417,6 +439,7 @@ def rebuild_in_session(
     fills: Sequence[tuple[Any, str, str | None]],
     cause: str,
     now: datetime,
+    announced: frozenset[str] | None = None,
 ) -> int:
     """Stage each (select, trait name, empty value), then apply; returns the changes."""
     _create_stage(session)
@@ -424,7 +447,7 @@ def rebuild_in_session(
         for select_, name, empty in fills:
             stage(session, select_)
             stage_missing(session, name, empty)
-        return apply_stage(session, cause, now)
+        return apply_stage(session, cause, now, announced)
     finally:
         _drop_stage(session)
 

@@ -136,10 +136,16 @@ class TraitMethods:
 
     _sessions: Sessions
     trait_updater: TraitUpdater | None = None
+    announced_traits: frozenset[str] | None = None
 
-    def use_traits(self, updater: TraitUpdater | None) -> None:
-        """Keep traits current from now on: every event stored is handed to `updater`."""
+    def use_traits(
+        self, updater: TraitUpdater | None, *, announced: frozenset[str] | None = None
+    ) -> None:
+        """Keep traits current from now on: every event stored is handed to `updater`.
+        `announced`: the traits whose changes are stored as `trait_changed` events (those a
+        journey or trait listens to); None: every trait's."""
         self.trait_updater = updater
+        self.announced_traits = announced
 
     # -- applying traits inside a write transaction ----------------------------------------
 
@@ -212,6 +218,9 @@ class TraitMethods:
     ) -> list[EventRecord]:
         """Insert the `trait_changed` events; those stored (a replayed cause stores none
         again), with their row ids, in the order of `changes`."""
+        announced = self.announced_traits
+        if announced is not None:
+            changes = [(c, cause) for c, cause in changes if c.trait in announced]
         if not changes:
             return []
         records = [change.event(cause) for change, cause in changes]
@@ -464,7 +473,7 @@ class TraitMethods:
         with self._sessions.write() as session:
             dialect = session.get_bind().dialect.name
             fills = [(aggregate_select(dialect, q), q.name, q.empty) for q in queries]
-            return rebuild_in_session(session, fills, cause, now)
+            return rebuild_in_session(session, fills, cause, now, self.announced_traits)
 
     def rebuild_derived(
         self,
@@ -478,7 +487,9 @@ class TraitMethods:
         """Recompute one derived trait for every contact in SQL, `evaluate` called once per
         distinct combination of its inputs (store/trait_rebuild.py); returns the changes."""
         with self._sessions.write() as session:
-            return rebuild_derived_in_session(session, name, reads, evaluate, cause, now)
+            return rebuild_derived_in_session(
+                session, name, reads, evaluate, cause, now, self.announced_traits
+            )
 
     def rebuild_rfm(
         self, order_event: str, revenue_property: str, *, cause: str, now: datetime
@@ -494,7 +505,7 @@ class TraitMethods:
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE rfm_scored {drop}AS {scored}")
             try:
                 fills = [(select_, name, None) for select_, name in rfm_selects(dialect)]
-                return rebuild_in_session(session, fills, cause, now)
+                return rebuild_in_session(session, fills, cause, now, self.announced_traits)
             finally:
                 if dialect == "sqlite":
                     conn.exec_driver_sql("DROP TABLE rfm_scored")

@@ -141,3 +141,18 @@ def content_version(journey: Journey, templates: dict[str, TemplateBundle]) -> s
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     return digest[:12]
+
+
+def listened_events(plan: JourneyPlan) -> set[str]:
+    """Event names a running run of this journey reacts to."""
+    journey = plan.journey
+    names = {
+        name
+        for step in journey.steps
+        if isinstance(step, WaitForStep)
+        for name in step.waited_events()
+    }
+    names.update(spec.event for spec in journey.exit_on)
+    if journey.goal is not None:
+        names.add(journey.goal.event)
+    return names

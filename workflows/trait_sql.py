@@ -174,3 +174,39 @@ def check_sql_filter(when: str) -> None:
 def sql_filter(when: str, dialect: str, column: Any) -> Any:
     """`when` as a SQLAlchemy condition on the events table's `properties` column."""
     return _translate(_expression(when), _Sql(dialect, column))
+
+
+def traits_named(when: str | None) -> frozenset[str] | None:
+    """The trait names a `trait_changed` filter can let through, when it says
+    (`event.properties.trait == "tier"`, `… in ["tier", "rfm_segment"]`, combined with
+    `and`/`or`); None when it can pass a change of any trait (no filter, or one this does not
+    read). Used to store `trait_changed` events only for traits something listens to."""
+    if when is None:
+        return None
+    try:
+        return _named(_expression(when))
+    except Exception:  # an expression this cannot read passes everything
+        return None
+
+
+def _named(node: nodes.Node) -> frozenset[str] | None:
+    if isinstance(node, nodes.And):
+        left, right = _named(node.left), _named(node.right)
+        if left is None or right is None:
+            return right if left is None else left
+        return left & right
+    if isinstance(node, nodes.Or):
+        left, right = _named(node.left), _named(node.right)
+        return None if left is None or right is None else left | right
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1:
+        op = node.ops[0]
+        if _property(node.expr) == "trait":
+            if op.op == "eq" and isinstance(op.expr, nodes.Const):
+                return frozenset([op.expr.value]) if isinstance(op.expr.value, str) else None
+            if op.op == "in" and isinstance(op.expr, nodes.List | nodes.Tuple):
+                values = [item.value for item in op.expr.items if isinstance(item, nodes.Const)]
+                if len(values) == len(op.expr.items) and all(isinstance(v, str) for v in values):
+                    return frozenset(values)
+        elif op.op == "eq" and _property(op.expr) == "trait" and isinstance(node.expr, nodes.Const):
+            return frozenset([node.expr.value]) if isinstance(node.expr.value, str) else None
+    return None

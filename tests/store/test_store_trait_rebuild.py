@@ -231,3 +231,25 @@ def test_a_rebuild_derives_every_contact_as_the_event_path_does(
         assert record is not None
         values = program.derive(record, record.traits, NOW)
         assert (values["tier"], values["label"]) == derived[contact]
+
+
+def test_trait_changed_is_stored_only_for_the_announced_traits(
+    store: Store, program: TraitProgram
+) -> None:
+    store.use_traits(program, announced=frozenset({"tier"}))
+    store.upsert_contact(ContactRecord(id="a"))
+    store.record_event(order("a", 1, 3, total=200, channel="web"))
+    report = rebuild(store, program, settings(), now=NOW + timedelta(days=60))
+    changed = {
+        (e.properties["trait"], e.properties["old"], e.properties["new"])
+        for e in store.recent_events("a")
+        if e.name == "trait_changed"
+    }
+    # Creating the contact derived tier (label reads an attribute); the order changed spend,
+    # orders, … and tier; the rebuild moved big_recent and RFM: only tier's are stored.
+    assert changed == {("tier", None, "bronze"), ("tier", "bronze", "silver")}
+    assert report.aggregates == 1 and report.rfm == 5  # counted all the same
+    store.use_traits(program, announced=frozenset())
+    store.record_event(order("a", 2, 2, total=400))
+    assert store.traits_of("a")["tier"] == "gold"
+    assert len([e for e in store.recent_events("a") if e.name == "trait_changed"]) == 2
