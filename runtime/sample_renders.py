@@ -4,8 +4,10 @@ Each template a compiled journey sends is rendered, in the contact's locale, for
 file in `contacts/`, with the variables the send activity builds (`message_variables`, the same
 path as `rapport preview`) and a sample trigger: the first event of the journey's trigger in
 `simulations/*.yaml`. What a sample cannot know — what earlier steps produced, a trigger no
-simulation holds — stands in as a placeholder. A render that fails is what would fail at send
-time: an error at the template's FILE:LINE, naming the contact file (once per problem).
+simulation holds — stands in as a placeholder. A contact that would not enter the journey (its
+segment, audience or trigger `when` is false for it) is skipped. A render that fails is what
+would fail at send time: an error at the template's FILE:LINE, naming the contact file (once per
+problem).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from runtime.traits import load_traits
 from settings import Settings
 from store.records import ContactRecord
 from workflows.contact_file import ContactFile, ContactFileError, load_contact_file
+from workflows.contracts import ContactSnapshot
 from workflows.diagnostics import Diagnostic, display_path
+from workflows.entry import entry_refusal, start_refusal
 from workflows.event_questions import EventQuestion
 from workflows.model import EventTrigger, SendStep
 from workflows.plan import JourneyPlan
@@ -115,6 +119,8 @@ def render_samples(settings: Settings, plans: dict[str, JourneyPlan]) -> SampleR
         for plan in plans.values():
             trigger = plan.journey.trigger
             sample = triggers.get(trigger.event) if isinstance(trigger, EventTrigger) else None
+            if not _enters(plan, snapshot, sample, clock):
+                continue  # a message it can never get cannot fail for it
             for send in _sends(plan):
                 variables = message_variables(
                     snapshot,
@@ -139,6 +145,18 @@ def render_samples(settings: Settings, plans: dict[str, JourneyPlan]) -> SampleR
                     result.failed.add(plan.journey_id)
     result.diagnostics = list(found.values())
     return result
+
+
+def _enters(
+    plan: JourneyPlan, snapshot: ContactSnapshot, sample: SampleTrigger | None, clock: datetime
+) -> bool:
+    """Whether the contact would enter: the trigger's `when` on the sample event, the segment
+    and the audience, decided as the router and the segment tick decide."""
+    journey = plan.journey
+    if isinstance(journey.trigger, EventTrigger) and sample is not None:
+        context = snapshot.context(clock, journey=journey.data, event=sample.event)
+        return start_refusal(journey, context) is None
+    return entry_refusal(journey, snapshot.context(clock, journey=journey.data)) is None
 
 
 def _render(

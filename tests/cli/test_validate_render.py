@@ -82,3 +82,16 @@ def test_render_without_contact_files_says_so(cart: Project) -> None:
     assert str(result.exception) == (
         "--render: no contact files (*.yaml) in contacts/ to render the messages for"
     )
+
+
+def test_contacts_who_would_not_enter_are_not_rendered_for(cart: Project) -> None:
+    # Only the VIPs (bruno, chen) enter, and both have a last order: alice's missing one is moot.
+    cart.write("journeys/cart.yaml", CART.replace("steps:", "audience: contact.vip\nsteps:"))
+    cart.write("templates/cart/reminder.sms.j2", "Since {{ contact.last_order_at | date }}\n")
+    assert runner.invoke(app, ["validate", "journeys/cart.yaml"]).exit_code == 0
+    cart.write("journeys/cart.yaml", CART)
+    result = runner.invoke(app, ["validate", "journeys/cart.yaml"])
+    assert result.stderr.startswith(
+        "templates/cart/reminder.sms.j2:1:1: 'dict object' has no attribute 'last_order_at' "
+        "(rendering for contacts/alice.yaml"
+    )
