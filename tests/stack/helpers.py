@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from activities.journey_activities import JourneyActivities
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import venv_binary
+from runtime.trait_activities import TraitActivities
 from runtime.workers import build_worker
 from settings import Settings
 from store import Store
@@ -254,8 +255,8 @@ async def start_stack(
 
 @asynccontextmanager
 async def worker_stack(settings: Settings, client: Client) -> AsyncIterator[Stack]:
-    """The project's journeys, a worker in this process on the settings' task queue, the
-    SQLite store and the outbox of the settings' data dir."""
+    """The project's journeys, a worker in this process on the settings' task queue (with the
+    traits schedule's activity), the SQLite store and the outbox of the settings' data dir."""
     store = Store.open(settings.database)
     activities = JourneyActivities(
         store=store,
@@ -264,8 +265,11 @@ async def worker_stack(settings: Settings, client: Client) -> AsyncIterator[Stac
         settings=settings,
     )
     plans = compile_project(settings).plans
+    traits = TraitActivities(store, client, settings)  # the nightly traits:rfm schedule's
     try:
-        async with build_worker(client, activities, settings.temporal_task_queue):
+        async with build_worker(
+            client, activities, settings.temporal_task_queue, more_activities=traits.all()
+        ):
             yield Stack(settings, client, store, settings.outbox_dir, plans)
     finally:
         store.close()
