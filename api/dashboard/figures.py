@@ -141,5 +141,5 @@ def loyalty_figures(
     trend = []
     for start, end in itertools.pairwise(starts):
         month = loyalty_report(store, loyalty_query(settings, start, min(end, until), False))
-        trend.append({"month": start.strftime("%Y-%m"), **month})
+        trend.append({"month": start.strftime("%Y-%m"), "to_date": end > until, **month})
     return report, trend

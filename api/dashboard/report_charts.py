@@ -72,7 +72,8 @@ def journey_charts(report: dict[str, Any]) -> dict[str, Markup]:
 
 
 def loyalty_charts(report: dict[str, Any], trend: list[dict[str, Any]]) -> dict[str, Markup]:
-    months = [month["month"] for month in trend]
+    # A month still under way is marked: its retention is low only because it has not ended.
+    months = [month["month"] + ("*" if month.get("to_date") else "") for month in trend]
     return {
         "retention": line_chart(
             "retention",

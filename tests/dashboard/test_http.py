@@ -330,3 +330,21 @@ async def test_a_contact_page_shows_the_email_as_received_in_a_sandboxed_frame(
     ) in page.text
     assert "<script>" not in page.text
     assert '<pre class="body" data-figure="body">Hi Rita &amp; co</pre>' in page.text
+
+
+async def test_a_month_still_under_way_is_marked_on_the_monthly_charts(
+    seeded, web: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
+    from reports.loyalty import LoyaltyQuery, loyalty_report
+
+    await sign_in(web)
+    page = await web.get("/dashboard/loyalty?since=2026-07-01&until=2026-09-15")
+    assert '<p class="hint">2026-09* is the month so far (to 2026-09-15, excluded).</p>' in (
+        page.text
+    )
+    so_far = loyalty_report(
+        seeded[0], LoyaltyQuery(since=_day("2026-09-01"), until=_day("2026-09-15"))
+    )
+    point = re.search(r'<g class="point" data-month="2026-09\*" data-value="([^"]+)">', page.text)
+    assert point is not None and float(point.group(1)) == so_far["retention_rate"]
+    assert '<g class="point" data-month="2026-08" ' in page.text  # a whole month is not marked
