@@ -1,6 +1,7 @@
 """`rapport segment JOURNEY`: which contacts in the store a segment trigger matches, and how many
 (issue 16 item 6), judged by the tick's own evaluation. The examples' 60-day win-back, over a
-store seeded with the examples' contacts: lena last ordered 75 days ago, sam 18, noor never."""
+store seeded with the examples' five contacts, of whom only lena last ordered more than 60 days
+ago (75; maya 40, sam 18, omar 9, noor never)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_segment_prints_how_many_contacts_match_and_who(examples_store: Store) -
     result = segment("win_back_60d")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "win_back_60d: 1 of 3 contact(s) match at 2026-11-02T15:00:00+00:00 (0 of them inside "
+        "win_back_60d: 1 of 5 contact(s) match at 2026-11-02T15:00:00+00:00 (0 of them inside "
         "already or kept out by reentry; 0 could not be evaluated)",
         f"  segment: {SEGMENT}",
         "  audience: contact.email is defined and contact.email",
