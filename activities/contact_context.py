@@ -16,9 +16,20 @@ from store import Store
 from store.models import Base
 from store.records import ContactRecord, EventRecord
 from store.traits import TraitUpdater
-from workflows.contracts import ContactSnapshot
+from workflows.contracts import ContactSnapshot, EventPayload
 from workflows.durations import parse_duration
 from workflows.event_questions import EventAnswers, EventQuestion, LatestEvent, sorted_questions
+
+
+def event_payload(event: EventRecord) -> EventPayload:
+    """A stored event as runs see it; its `id` (the source's message id) is what a run
+    de-duplicates on, whether the event came as a signal or from the store."""
+    return EventPayload(
+        id=event.message_id or f"{event.source}:{event.id}",
+        name=event.name,
+        properties=dict(event.properties),
+        timestamp=event.timestamp,
+    )
 
 
 def flatten_contact(record: ContactRecord) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contact_context import contact_snapshot
+from activities.contact_context import contact_snapshot, event_payload
 from activities.heartbeat import heartbeating
 from activities.plans import PlanCache
 from activities.policy import (
@@ -49,6 +49,8 @@ from store.records import ContactRecord, LedgerEntry, RunRecord, RunStepRecord
 from store.vocab import MessageStatus, RunStatus
 from workflows.contracts import (
     ContactSnapshot,
+    EventPayload,
+    EventsInWindowInput,
     LoadContactInput,
     PlanRef,
     RunEnded,
@@ -112,6 +114,21 @@ class JourneyActivities:
     def _load_contact(self, request: LoadContactInput) -> ContactSnapshot:
         now = request.now or datetime.now(UTC)
         return contact_snapshot(self.store, request.contact_id, request.questions, now)
+
+    @activity.defn(name="events_in_window")
+    async def events_in_window(self, request: EventsInWindowInput) -> list[EventPayload]:
+        """The events a `wait_for … since` looks back for, oldest first."""
+        found = await asyncio.to_thread(
+            partial(
+                self.store.events_in_window,
+                request.contact_id,
+                request.names,
+                since=request.since,
+                until=request.until,
+                limit=request.limit,
+            )
+        )
+        return [event_payload(event) for event in found]
 
     @activity.defn(name="update_contact")
     async def update_contact(self, request: UpdateContactInput) -> None:
@@ -504,6 +521,7 @@ class JourneyActivities:
         return [
             self.load_plan,
             self.load_contact,
+            self.events_in_window,
             self.update_contact,
             self.resolve_wait_until,
             self.send_email,

@@ -40,7 +40,13 @@ from functools import partial
 
 from temporalio.client import Client
 
-from runtime.router import EventIndex, RouteResult, is_history, route_event
+from runtime.router import (
+    EventIndex,
+    RouteResult,
+    is_history,
+    route_contact_change,
+    route_event,
+)
 from settings import Settings
 from store import ContactRecord, EventRecord, Store
 from workflows.diagnostics import Severity
@@ -126,9 +132,15 @@ async def ingest_identify(
 ) -> list[EventRecord]:
     """Store an identify's profile and attributes; the derived traits that read them are
     recomputed in the same transaction, and the `trait_changed` events that leaves are routed
-    like an event's, then marked routed. Returns those events."""
+    like an event's, then marked routed; the contact's runs waiting on a condition are told
+    (`route_contact_change`). Returns those events."""
     _, changes = await asyncio.to_thread(store.identify, contact)
     await route_all(store, index, changes, client=client, task_queue=task_queue)
+    if index.watch:
+        # Runs waiting on a condition reload the contact and check again. Signalled on every
+        # identify, not only on a change, so that the retry of one Temporal refused (503)
+        # still reaches them; stored first, so they read the new values.
+        await route_contact_change(client, store, index, contact.id)
     await asyncio.to_thread(store.mark_routed, changes)
     return changes
 

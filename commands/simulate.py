@@ -160,7 +160,11 @@ def _describe(entry: TimelineEntry) -> str:
         case "goal_late":
             return f"event {entry.event}: not a conversion ({entry.reason})"
         case "wait_for":
-            return f"{step}wait_for: {entry.result}"
+            fired = f" {entry.event}" if entry.event else ""
+            why = f" ({entry.reason})" if entry.reason else ""
+            return f"{step}wait_for: {entry.result}{fired}{why}"
+        case "contact_changed":
+            return "the contact changed (identify or trait)"
         case "delay":
             return f"{step}held for {entry.reason} until {entry.until}"
         case "exit" if entry.event:

@@ -22,11 +22,10 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contact_context import contact_snapshot
+from activities.contact_context import contact_snapshot, event_payload
 from runtime.starter import StartResult, TemporalUnavailableError, is_unavailable, start_run
 from store import Store
 from store.records import ContactRecord, EventRecord
-from workflows.contracts import EventPayload
 from workflows.entry import start_refusal
 from workflows.expressions import (
     ExpressionContext,
@@ -41,11 +40,13 @@ from workflows.plan import JourneyPlan, listened_events
 
 @dataclass(frozen=True)
 class EventIndex:
-    """Event name -> the journeys it may start, and the journeys whose runs listen for it."""
+    """Event name -> the journeys it may start, and the journeys whose runs listen for it;
+    and the journeys whose runs wait on conditions over the contact (`watch`)."""
 
     plans: Mapping[str, JourneyPlan]
     starts: Mapping[str, tuple[str, ...]]
     listens: Mapping[str, frozenset[str]]
+    watch: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, plans: Mapping[str, JourneyPlan]) -> EventIndex:
@@ -61,6 +62,7 @@ class EventIndex:
             plans=dict(plans),
             starts={name: tuple(ids) for name, ids in starts.items()},
             listens={name: frozenset(ids) for name, ids in listens.items()},
+            watch=frozenset(j for j, plan in plans.items() if plan.watches_contact()),
         )
 
     def concerns(self, name: str) -> bool:
@@ -88,15 +90,6 @@ class RouteResult:
                 **{r.journey: r.reason or "" for r in self.started if not r.started},
             },
         }
-
-
-def _payload(event: EventRecord) -> EventPayload:
-    return EventPayload(
-        id=event.message_id or f"{event.source}:{event.id}",
-        name=event.name,
-        properties=dict(event.properties),
-        timestamp=event.timestamp,
-    )
 
 
 def _keyed(plan: JourneyPlan) -> bool:
@@ -131,7 +124,7 @@ async def route_event(
     contact = await asyncio.to_thread(store.get_contact, event.contact_id)
     if contact is None:
         contact = await asyncio.to_thread(store.upsert_contact, ContactRecord(id=event.contact_id))
-    payload = _payload(event)
+    payload = event_payload(event)
     # What the `when` and audience of the journeys this event may start ask about the contact's
     # events, answered as of the event (which is stored, so it counts).
     questions = {
@@ -169,23 +162,46 @@ async def route_event(
         result.started.append(started)
     just_started = {r.workflow_id for r in result.started if r.started}
     listeners = index.listens.get(event.name, frozenset())
-    if listeners:
-        # Unkeyed runs have a known id, so a run started a moment ago (not yet in the store)
-        # still gets the event; keyed runs are found through the store.
-        targets = {
-            workflow_id_for(journey_id, event.contact_id)
-            for journey_id in listeners
-            if not _keyed(index.plans[journey_id])
-        }
-        runs = await asyncio.to_thread(store.runs_for_contact, event.contact_id)
-        targets.update(
-            run.workflow_id for run in runs if run.status == "running" and run.journey in listeners
-        )
-        targets -= just_started
-        for workflow_id in sorted(targets):
-            if await _signal(client, workflow_id, payload):
-                result.signalled.append(workflow_id)
+    targets = await _running(store, index, event.contact_id, listeners) - just_started
+    for workflow_id in sorted(targets):
+        if await _signal(client, workflow_id, JourneyWorkflow.on_event, payload):
+            result.signalled.append(workflow_id)
     return result
+
+
+async def route_contact_change(
+    client: Callable[[], Awaitable[Client]], store: Store, index: EventIndex, contact_id: str
+) -> list[str]:
+    """Tell the contact's runs that wait on a condition that its attributes changed (an
+    identify): they reload the contact and check again. Only runs of journeys with a
+    condition are looked up, through the contact's runs (an index), never a scan; Temporal
+    is contacted only when there are any. Returns the workflow ids signalled."""
+    targets = await _running(store, index, contact_id, index.watch)
+    signalled: list[str] = []
+    for workflow_id in sorted(targets):
+        if await _signal(await client(), workflow_id, JourneyWorkflow.on_contact_changed):
+            signalled.append(workflow_id)
+    return signalled
+
+
+async def _running(
+    store: Store, index: EventIndex, contact_id: str, journeys: frozenset[str]
+) -> set[str]:
+    """The workflow ids of the contact's runs of `journeys` that may be running."""
+    if not journeys:
+        return set()
+    # Unkeyed runs have a known id, so a run started a moment ago (not yet in the store)
+    # is found too; keyed runs are found through the store.
+    targets = {
+        workflow_id_for(journey_id, contact_id)
+        for journey_id in journeys
+        if not _keyed(index.plans[journey_id])
+    }
+    runs = await asyncio.to_thread(store.runs_for_contact, contact_id)
+    targets.update(
+        run.workflow_id for run in runs if run.status == "running" and run.journey in journeys
+    )
+    return targets
 
 
 def is_history(event: EventRecord, max_age: timedelta, now: datetime | None = None) -> bool:
@@ -217,10 +233,10 @@ async def route_trait_changes(
     return result
 
 
-async def _signal(client: Client, workflow_id: str, payload: EventPayload) -> bool:
+async def _signal(client: Client, workflow_id: str, signal: Any, *args: Any) -> bool:
     handle = client.get_workflow_handle(workflow_id)
     try:
-        await handle.signal(JourneyWorkflow.on_event, payload)
+        await handle.signal(signal, *args)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return False  # the run ended meanwhile; nothing to deliver

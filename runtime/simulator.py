@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contact_context import contact_snapshot
+from activities.contact_context import contact_snapshot, event_payload
 from activities.journey_activities import JourneyActivities
 from activities.plans import save_plan
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
@@ -52,11 +52,39 @@ class SimulationError(Exception):
 
 
 class ScheduledEvent(BaseModel):
+    """One entry of an events file: an event (`event`, `properties`), or an `identify` that
+    sets contact attributes, as `POST /v1/identify` does."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     after: Offset = Field(description="When, counted from the simulation start (0m: at it).")
-    event: str = Field(min_length=1)
+    event: str | None = Field(None, min_length=1)
     properties: dict[str, Any] = Field(default_factory=dict)
+    identify: dict[str, Any] | None = Field(
+        None, description="Contact attributes to set at that moment (a Segment identify)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduledEvent:
+        if (self.event is None) == (self.identify is None):
+            raise ValueError(
+                "an entry has either `event: NAME` (with `properties`) or "
+                "`identify: {attribute: value, …}`"
+            )
+        if self.identify is not None and self.properties:
+            raise ValueError("`properties` belong to an event; an identify sets attributes")
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class Identify:
+    """An identify at `timestamp`: the attributes it sets."""
+
+    timestamp: datetime
+    attributes: dict[str, Any]
+
+
+Moment = EventPayload | Identify
 
 
 def load_events_file(path: Path) -> list[ScheduledEvent]:
@@ -72,7 +100,7 @@ def load_events_file(path: Path) -> list[ScheduledEvent]:
     if not isinstance(raw, list):
         raise SimulationError(
             f"{path}: an events file is a list of "
-            "{after: DURATION, event: NAME, properties: {…}}"
+            "{after: DURATION, event: NAME, properties: {…}} or {after: DURATION, identify: {…}}"
         )
     events: list[ScheduledEvent] = []
     for position, item in enumerate(raw):
@@ -192,35 +220,29 @@ async def simulate(
         store.upsert_contact(contact)
         for event in history:
             store.record_event(event)
-        payloads = [
-            EventPayload(
-                id=f"sim-{position}",
-                name=item.event,
-                properties=item.properties,
-                timestamp=start + item.after,
-            )
-            for position, item in enumerate(events)
-        ]
+        moments = [_moment(item, position, start) for position, item in enumerate(events)]
         trigger: EventPayload | None = None
-        before: list[EventPayload] = []
+        before: list[Moment] = []
         refused: str | None = None
         if isinstance(plan.journey.trigger, EventTrigger):
             # Events up to the trigger arrive (are stored) before the run exists, as through
             # the router; the first that starts a run (its `when` and the audience) does.
             refused = _no_trigger_event(plan.journey.trigger)
-            for payload in payloads:
-                _store_event(store, contact.id, payload)
-                before.append(payload)
-                why = _why_no_start(plan, store, contact.id, payload)
+            for moment in moments:
+                _apply(store, contact.id, moment)
+                before.append(moment)
+                if not isinstance(moment, EventPayload):
+                    continue
+                why = _why_no_start(plan, store, contact.id, moment)
                 if why is None:
-                    trigger = payload
+                    trigger = moment
                     break
-                if payload.name == plan.journey.trigger.event:
+                if moment.name == plan.journey.trigger.event:
                     refused = why
         else:
-            before = [p for p in payloads if p.timestamp < start]
-            for payload in before:
-                _store_event(store, contact.id, payload)
+            before = [m for m in moments if m.timestamp < start]
+            for moment in before:
+                _apply(store, contact.id, moment)
             refused = _why_not_enrolled(plan, store, contact.id, start)
         if trigger is None and refused is not None:
             return SimulationResult(
@@ -235,7 +257,7 @@ async def simulate(
                 timezone=local_zone(plan, contact),
             )
         run_start = trigger.timestamp if trigger else start
-        after = [p for p in payloads if p not in before]
+        after = [m for m in moments if not any(m is earlier for earlier in before)]
         activities = JourneyActivities(
             store=store,
             email=OutboxEmailProvider(outbox),
@@ -255,17 +277,34 @@ async def simulate(
         store.close()
 
 
-def _store_event(store: Store, contact_id: str, payload: EventPayload) -> None:
-    store.record_event(
-        EventRecord(
-            contact_id=contact_id,
-            name=payload.name,
-            properties=payload.properties,
-            timestamp=payload.timestamp,
-            source="simulation",
-            message_id=payload.id,
-        )
+def _moment(item: ScheduledEvent, position: int, start: datetime) -> Moment:
+    if item.identify is not None:
+        return Identify(start + item.after, dict(item.identify))
+    assert item.event is not None  # ScheduledEvent has one or the other
+    return EventPayload(
+        id=f"sim-{position}",
+        name=item.event,
+        properties=item.properties,
+        timestamp=start + item.after,
     )
+
+
+def _apply(store: Store, contact_id: str, moment: Moment) -> list[EventPayload]:
+    """Store the event, or the identify's attributes; what the run hears of it besides: the
+    `trait_changed` events an event caused, as the router routes them."""
+    if isinstance(moment, Identify):
+        store.upsert_contact(ContactRecord(id=contact_id, attributes=moment.attributes))
+        return []
+    record = EventRecord(
+        contact_id=contact_id,
+        name=moment.name,
+        properties=moment.properties,
+        timestamp=moment.timestamp,
+        source="simulation",
+        message_id=moment.id,
+    )
+    store.record_event(record)
+    return [event_payload(change) for change in store.unrouted_changes(record)]
 
 
 @dataclass(frozen=True)
@@ -274,7 +313,7 @@ class _Run:
     contact: ContactRecord
     activities: JourneyActivities
     trigger: EventPayload | None
-    events: list[EventPayload]
+    events: list[Moment]
     run_start: datetime
     end: datetime
     outbox: Path
@@ -332,16 +371,23 @@ class _Run:
                 id=f"{workflow_id_for(self.plan.journey_id, self.contact.id)}:{task_queue}",
                 task_queue=task_queue,
             )
-            for payload in self.events:
-                if payload.timestamp > self.end:
+            for moment in self.events:
+                if moment.timestamp > self.end:
                     break
-                wait = payload.timestamp - await sim_now()
+                wait = moment.timestamp - await sim_now()
                 if wait > timedelta(0):
                     await env.sleep(wait)
-                _store_event(self.activities.store, self.contact.id, payload)
+                caused = _apply(self.activities.store, self.contact.id, moment)
                 if await _closed(handle):
                     break
-                await handle.signal(JourneyWorkflow.on_event, payload)
+                if isinstance(moment, Identify):
+                    if self.plan.watches_contact():
+                        await handle.signal(JourneyWorkflow.on_contact_changed)
+                    continue
+                await handle.signal(JourneyWorkflow.on_event, moment)
+                if self.plan.watches_contact():
+                    for change in caused:
+                        await handle.signal(JourneyWorkflow.on_event, change)
             # Skip ahead a day at a time: each skip is a short call even on a busy machine, and
             # a run that ends early needs no more skipping.
             while not await _closed(handle):

@@ -476,6 +476,34 @@ class Store(TraitMethods):
         with self._sessions.read() as session:
             return {row.contact_id: _event(row) for row in session.scalars(stmt)}
 
+    def events_in_window(
+        self,
+        contact_id: str,
+        names: Collection[str],
+        *,
+        since: datetime,
+        until: datetime,
+        limit: int,
+    ) -> list[EventRecord]:
+        """The contact's events of those names with a timestamp in [since, until], oldest
+        first (ties: the earlier arrival), at most `limit`: on the (contact, name, timestamp)
+        index."""
+        if not names:
+            return []
+        stmt = (
+            select(Event)
+            .where(
+                Event.contact_id == contact_id,
+                Event.name.in_(sorted(names)),
+                Event.timestamp >= as_utc(since),
+                Event.timestamp <= as_utc(until),
+            )
+            .order_by(Event.timestamp, Event.id)
+            .limit(limit)
+        )
+        with self._sessions.read() as session:
+            return [_event(row) for row in session.scalars(stmt)]
+
     def recent_events(self, contact_id: str, limit: int = 50) -> list[EventRecord]:
         """The contact's latest events of any name, newest first."""
         with self._sessions.read() as session:

@@ -160,3 +160,18 @@ def contact_attributes(contacts_dir: Path) -> frozenset[str] | None:
             if isinstance(attributes, dict):
                 names.update(k for k in attributes if isinstance(k, str))
     return frozenset(names) if names else None
+
+
+def identified_attributes(simulations_dir: Path) -> frozenset[str]:
+    """Attribute names the `identify` entries of the simulations' events files set."""
+    names: set[str] = set()
+    for path in sorted(simulations_dir.glob("*.yaml")) if simulations_dir.is_dir() else []:
+        try:
+            data = read_yaml_file(path)
+        except (OSError, UnicodeDecodeError, YamlProblem):
+            continue  # `simulate` reports a bad file
+        for item in data if isinstance(data, list) else []:
+            identify = item.get("identify") if isinstance(item, dict) else None
+            if isinstance(identify, dict):
+                names.update(k for k in identify if isinstance(k, str))
+    return frozenset(names)

@@ -160,6 +160,7 @@ class TimelineEntry(Contract):
         "webhook",
         "exit",
         "event",
+        "contact_changed",
         "delay",
         "error",
         "enter",
@@ -305,6 +306,16 @@ class WaitUntilInput(Contract):
     offset: timedelta | None = None
     fallback_timezone: str | None = None
     now: datetime
+
+
+class EventsInWindowInput(Contract):
+    """`wait_for … since`: the contact's events of these names already received in a window."""
+
+    contact_id: str
+    names: list[str]
+    since: datetime
+    until: datetime = Field(description="The run's clock: later events do not count yet.")
+    limit: int = 100
 
 
 class UpdateContactInput(Contract):

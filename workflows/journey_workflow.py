@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         ContactSnapshot,
         EventPayload,
+        EventsInWindowInput,
         JourneyInput,
         JourneyResult,
         LoadContactInput,
@@ -45,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookOutcome,
         WebhookRequest,
     )
-    from workflows.durations import format_duration
+    from workflows.durations import format_duration, parse_duration
     from workflows.expressions import (
         ExpressionContext,
         ExpressionError,
@@ -60,13 +62,16 @@ with workflow.unsafe.imports_passed_through():
         SendStep,
         SplitStep,
         UpdateStep,
+        WaitForAlternative,
+        WaitForCondition,
+        WaitForEvent,
         WaitForStep,
         WaitStep,
         WaitUntilStep,
         WebhookStep,
         step_kind_of,
     )
-    from workflows.plan import JourneyPlan
+    from workflows.plan import TRAIT_CHANGED, JourneyPlan
 
 # Steps without a wait in one workflow task; the compiler rejects wait-less loops, so hitting
 # this means a bug, and failing the task beats spinning.
@@ -100,6 +105,19 @@ SENDING = workflow.ActivityConfig(
 )
 
 
+@dataclass(frozen=True)
+class Fired:
+    """The alternative of a `wait_for` that decided the path (its position in the list)."""
+
+    position: int
+    event: EventPayload | None = None
+    earlier: bool = False  # received before the wait, in its `since` window
+
+
+def _waited_name(alternative: WaitForAlternative) -> str:
+    return alternative.event if isinstance(alternative, WaitForEvent) else "a condition"
+
+
 def stable_fraction(*parts: str) -> float:
     """A number in [0, 1) fixed by its inputs: the same contact always lands in the same bucket."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
@@ -126,6 +144,8 @@ class JourneyWorkflow:
         # and the contact as last loaded (reloaded when a run starts).
         self._inbox: list[EventPayload] = []
         self._snapshot = ContactSnapshot(found=False)
+        # Set by `contact_changed` and `trait_changed`: a wait on a condition checks again.
+        self._contact_changed = False
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -430,6 +450,9 @@ class JourneyWorkflow:
         return self.plan.following(index)
 
     async def _wait_for(self, index: int, step_id: str, step: WaitForStep) -> int | None:
+        if not isinstance(step.wait_for, str) or step.since is not None:
+            return await self._wait_for_first(index, step_id, step)
+        # One event, as recorded histories did it: these commands must not change.
         deadline = self._now() + step.timeout
         cursor = [len(self._inbox)]  # only events that arrive from now on count
         found: list[EventPayload] = []
@@ -442,8 +465,7 @@ class JourneyWorkflow:
             cursor[0] = len(self._inbox)
             return False
 
-        waiting_for = step.wait_for if isinstance(step.wait_for, str) else None
-        self._state.waiting_for, self._state.waiting_until = waiting_for, deadline
+        self._state.waiting_for, self._state.waiting_until = step.wait_for, deadline
         try:
             await self._wait_condition(arrived, deadline)
         finally:
@@ -458,6 +480,99 @@ class JourneyWorkflow:
         self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout"))
         await self._refresh_contact()
         return self.plan.jump(step.on_timeout, index)
+
+    async def _wait_for_first(self, index: int, step_id: str, step: WaitForStep) -> int | None:
+        """The first alternative to happen decides the path: an event (one already received
+        in the `since` window first), or a condition true now or after the contact changes."""
+        alternatives = step.alternatives()
+        deadline = self._now() + step.timeout
+        cursor = len(self._inbox)  # events from now on; the store answers for earlier ones
+        self._contact_changed = False  # a change from now on; the refresh below sees earlier
+        fired: list[Fired] = []
+
+        def arrived() -> bool:
+            nonlocal cursor
+            for event in self._inbox[cursor:]:
+                chosen = self._alternative_for(event, alternatives)
+                if chosen is not None:
+                    fired.append(Fired(chosen, event))
+                    return True
+            cursor = len(self._inbox)
+            return self._contact_changed
+
+        def condition_holds() -> bool:
+            for position, alternative in enumerate(alternatives):
+                if isinstance(alternative, WaitForCondition) and self._condition(
+                    alternative.condition, None, step=step_id
+                ):
+                    fired.append(Fired(position))
+                    return True
+            return False
+
+        earlier = await self._received_since(step) if step.since is not None else []
+        for event in earlier:
+            chosen = self._alternative_for(event, alternatives)
+            if chosen is not None:
+                fired.append(Fired(chosen, event, earlier=True))
+                break
+        if not fired and step.has_condition():
+            await self._refresh_contact()
+            condition_holds()
+        names = [_waited_name(alternative) for alternative in alternatives]
+        self._state.waiting_for, self._state.waiting_until = " or ".join(names), deadline
+        try:
+            while not fired:
+                await self._wait_condition(arrived, deadline)
+                if fired or not self._contact_changed:
+                    break  # an event, or the deadline
+                self._contact_changed = False
+                await self._refresh_contact()
+                condition_holds()
+        finally:
+            self._state.waiting_for = self._state.waiting_until = None
+        return await self._after_wait_for(index, step_id, step, fired[0] if fired else None)
+
+    async def _after_wait_for(
+        self,
+        index: int,
+        step_id: str,
+        step: WaitForStep,
+        fired: Fired | None,
+    ) -> int | None:
+        """`steps.ID` = {result, event, branch}; then the fired alternative's path."""
+        if fired is None:
+            self._state.steps[step_id] = {"result": "timeout", "event": None, "branch": None}
+            self._note(
+                TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout")
+            )
+            await self._refresh_contact()
+            return self.plan.jump(step.on_timeout, index)
+        event = fired.event
+        alternative = step.alternatives()[fired.position]
+        result = "event" if event is not None else "condition"
+        self._state.steps[step_id] = {
+            "result": result,
+            "event": event.as_variables() if event is not None else None,
+            "branch": fired.position + 1,
+        }
+        if isinstance(alternative, WaitForCondition):
+            reason: str | None = alternative.condition
+        elif fired.earlier and event is not None:
+            reason = f"received {event.timestamp.isoformat()}, before the wait (since {step.since})"
+        else:
+            reason = None
+        self._note(
+            TimelineEntry(
+                at=self._now(),
+                type="wait_for",
+                step=step_id,
+                result=result,
+                event=event.name if event is not None else None,
+                reason=reason,
+            )
+        )
+        await self._refresh_contact()
+        return self.plan.jump(alternative.next, index)
 
     def _branch(self, index: int, step_id: str, step: BranchStep) -> int | None:
         for case in step.branch:
@@ -570,6 +685,8 @@ class JourneyWorkflow:
         if len(self._state.seen_event_ids) > SEEN_EVENT_IDS_KEPT * 2:
             del self._state.seen_event_ids[:-SEEN_EVENT_IDS_KEPT]
         self._inbox.append(event)
+        if event.name == TRAIT_CHANGED:
+            self._contact_changed = True  # a trait is part of the contact, as an attribute
         self._note(
             TimelineEntry(
                 at=self._now(),
@@ -603,6 +720,13 @@ class JourneyWorkflow:
         entered = self._state.entered_at
         return entered is None or event.timestamp <= entered + within
 
+    @workflow.signal(name="contact_changed")
+    def on_contact_changed(self) -> None:
+        """The contact's attributes changed (an identify, the contacts API): a wait on a
+        condition reloads the contact and checks again."""
+        self._contact_changed = True
+        self._note(TimelineEntry(at=self._now(), type="contact_changed"))
+
     @workflow.signal(name="pause")
     def on_pause(self) -> None:
         self._state.paused = True
@@ -634,6 +758,50 @@ class JourneyWorkflow:
     @workflow.query(name="timeline")
     def timeline(self) -> list[TimelineEntry]:
         return self._state.timeline
+
+    def _alternative_for(
+        self, event: EventPayload, alternatives: tuple[WaitForAlternative, ...]
+    ) -> int | None:
+        """The position of the first event alternative `event` satisfies, if any."""
+        for position, alternative in enumerate(alternatives):
+            if isinstance(alternative, WaitForEvent) and self._event_satisfies(event, alternative):
+                return position
+        return None
+
+    def _event_satisfies(self, event: EventPayload, alternative: WaitForEvent) -> bool:
+        if event.name != alternative.event:
+            return False
+        trigger = self.input.trigger
+        if trigger is not None and event.id == trigger.id:
+            return False  # the event that started the run is not one it waits for
+        for prop in alternative.match:
+            expected = trigger.properties.get(prop) if trigger else None
+            if event.properties.get(prop) != expected:
+                return False
+        return alternative.when is None or self._condition(alternative.when, event, step=None)
+
+    async def _received_since(self, step: WaitForStep) -> list[EventPayload]:
+        """The waited-for events the contact already had in the `since` window, oldest first."""
+        since = step.since
+        trigger = self.input.trigger
+        entered = self._state.entered_at or self._now()
+        if since == "trigger":
+            start = trigger.timestamp if trigger is not None else entered
+        elif since == "entry":
+            start = entered
+        else:
+            start = self._now() - parse_duration(str(since))
+        found: list[EventPayload] = await workflow.execute_local_activity_method(
+            JourneyActivities.events_in_window,
+            EventsInWindowInput(
+                contact_id=self.input.contact_id,
+                names=sorted(step.waited_events()),
+                since=start,
+                until=self._now(),
+            ),
+            **QUICK,
+        )
+        return found
 
     def _event_matches(self, event: EventPayload, step: WaitForStep) -> bool:
         if event.name != step.wait_for:

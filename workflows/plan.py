@@ -28,6 +28,7 @@ from workflows.model import (
 )
 
 PLAN_SCHEMA_VERSION = 1
+TRAIT_CHANGED = "trait_changed"  # the event a trait's change leaves (store.traits)
 Channel = Literal["email", "sms"]
 
 
@@ -104,6 +105,13 @@ class JourneyPlan(BaseModel):
             case SendStep() | WaitStep() | WaitUntilStep() | UpdateStep() | WebhookStep():
                 yield self.following(index)
 
+    def watches_contact(self) -> bool:
+        """Whether a run may wait on a condition over the contact, and so needs to hear when
+        the contact's attributes or traits change (`contact_changed`, `trait_changed`)."""
+        return any(
+            isinstance(step, WaitForStep) and step.has_condition() for step in self.journey.steps
+        )
+
     def template_for(self, step: SendStep) -> TemplateBundle:
         return self.templates[template_key(step.send, step.template)]
 
@@ -152,6 +160,8 @@ def listened_events(plan: JourneyPlan) -> set[str]:
         if isinstance(step, WaitForStep)
         for name in step.waited_events()
     }
+    if plan.watches_contact():
+        names.add(TRAIT_CHANGED)  # a trait that changes may make a condition true
     names.update(spec.event for spec in journey.exit_on)
     if journey.goal is not None:
         names.add(journey.goal.event)

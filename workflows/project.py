@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from settings import Settings
-from workflows.compiler import CompileResult, compile_paths, contact_attributes
+from workflows.compiler import (
+    CompileResult,
+    compile_paths,
+    contact_attributes,
+    identified_attributes,
+)
 from workflows.trait_compiler import Samples, TraitCompileResult, compile_traits, sample_events
 
 
@@ -25,6 +30,8 @@ def compile_project(settings: Settings, paths: list[Path] | None = None) -> Comp
     known = contact_attributes(settings.contacts_dir)
     if known is not None:  # contact.TRAIT is known too, for the unknown-attribute lint
         known = known | compile_project_traits(settings).names
+        # and what the simulations' identifies set (a condition waiting for it)
+        known = known | identified_attributes(settings.contacts_dir.parent / "simulations")
     return compile_paths(
         paths or [settings.journeys_dir],
         settings.templates_dir,

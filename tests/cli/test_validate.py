@@ -96,3 +96,20 @@ def test_validate_a_missing_path(project: Project) -> None:
     result = project.run("validate", "journeys/nope.yaml")
     assert result.returncode == 1
     assert "journeys/nope.yaml:1:1: no such file" in result.stderr
+
+
+def test_a_wait_condition_may_read_an_attribute_a_simulation_identifies(project: Project) -> None:
+    project.write(
+        "journeys/opt_in.yaml",
+        "name: Opt in\ntrigger: manual\nsteps:\n"
+        "  - wait_for:\n      - condition: contact.survey_opt_in | default(false)\n"
+        "    timeout: 3d\n",
+    )
+    refused = project.run("validate", "journeys/opt_in.yaml")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[0] == (
+        "journeys/opt_in.yaml:5:20: condition: contact.survey_opt_in is no attribute of any "
+        "contact in contacts/ nor a trait"
+    )
+    project.write("simulations/opt_in.yaml", "- after: 1d\n  identify: {survey_opt_in: true}\n")
+    assert project.run("validate", "journeys/opt_in.yaml").returncode == 0

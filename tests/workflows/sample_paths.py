@@ -40,6 +40,7 @@ class SamplePath:
     events: list[ScheduledEvent] = field(default_factory=list)
     events_file: str | None = None
     start: datetime = MONDAY
+    journeys: Path = ROOT / "journeys"
 
     def scheduled(self) -> list[ScheduledEvent]:
         if self.events_file is None:
@@ -85,6 +86,18 @@ PATHS = (
         "completed",
         events_file="feedback_detractor.yaml",
     ),
+    # The list form's condition, an identify and `since` (no sample journey has them yet).
+    SamplePath(
+        "wait_for_gold_after_identify",
+        "reply_or_gold",
+        "alice",
+        "gold",
+        [
+            _at("1m", "order_delivered", order_id="A-1"),
+            ScheduledEvent.model_validate({"after": "1d", "identify": {"vip": True}}),
+        ],
+        journeys=Path(__file__).resolve().parent / "journeys",
+    ),
     SamplePath(
         "loyalty_gold",
         "loyalty_tier_upgrade",
@@ -106,7 +119,7 @@ async def run_path(
     env: WorkflowEnvironment, path: SamplePath, work_dir: Path
 ) -> tuple[SimulationResult, WorkflowHistory]:
     plan, diagnostics = compile_journey(
-        ROOT / "journeys" / f"{path.journey}.yaml", ROOT / "templates"
+        path.journeys / f"{path.journey}.yaml", ROOT / "templates"
     )
     assert plan is not None, [str(d) for d in diagnostics]
     contact_file = load_contact_file(ROOT / "contacts" / f"{path.contact}.yaml")
@@ -128,9 +141,14 @@ async def run_path(
     return result, await env.client.get_workflow_handle(result.workflow_id).fetch_history()
 
 
-async def run_all(env: WorkflowEnvironment) -> AsyncIterator[tuple[SamplePath, WorkflowHistory]]:
+async def run_all(
+    env: WorkflowEnvironment, names: list[str] | None = None
+) -> AsyncIterator[tuple[SamplePath, WorkflowHistory]]:
+    """Every path (or those named), with its history."""
     with tempfile.TemporaryDirectory(prefix="rapport-paths-") as directory:
         for position, path in enumerate(PATHS):
+            if names and path.name not in names:
+                continue
             work = Path(directory) / str(position)
             work.mkdir()
             _, history = await run_path(env, path, work)

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from runtime.simulator import SimulationError, load_events_file
+
 ROOT = Path(__file__).resolve().parents[2]
 RAPPORT = Path(sys.executable).parent / "rapport"
 
@@ -150,3 +154,16 @@ def test_an_event_at_the_start_itself_is_simulated(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["started_at"] == "2026-11-02T15:00:00+00:00"
     assert result["timeline"][0]["step"] == "welcome"
+
+
+def test_an_events_file_entry_is_an_event_or_an_identify_not_both(tmp_path: Path) -> None:
+    events = tmp_path / "events.yaml"
+    events.write_text(
+        "- after: 1m\n  identify: {vip: true}\n- after: 1d\n  event: x\n  identify: {vip: false}\n"
+    )
+    with pytest.raises(SimulationError) as raised:
+        load_events_file(events)
+    assert str(raised.value) == (
+        f"{events}: event 2: entry: an entry has either `event: NAME` (with `properties`) or "
+        "`identify: {attribute: value, …}`"
+    )
