@@ -94,10 +94,10 @@ async def test_a_reply_3_to_the_nps_sms_takes_the_detractor_branch(
 
     async def waiting_for_the_reply() -> RunStatus | None:
         status = await handle.query(JourneyWorkflow.status)
-        return status if status.waiting_for == "sms_replied" else None
+        return status if status.waiting_for == "nps_submitted or sms_replied" else None
 
     status = await eventually(waiting_for_the_reply, "the run waiting for the SMS reply")
-    assert status.step == "await_sms_score"
+    assert status.step == "await_score"
 
     reply = await post_twilio(app_client, "/webhooks/twilio/inbound", inbound(phone, "3"))
     assert reply.status_code == 200, reply.text

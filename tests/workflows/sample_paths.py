@@ -86,6 +86,13 @@ PATHS = (
         "completed",
         events_file="feedback_detractor.yaml",
     ),
+    SamplePath(
+        "feedback_sms_reply",
+        "feedback_follow_up",
+        "eli",
+        "completed",
+        events_file="feedback_sms_reply.yaml",
+    ),
     # The list form's condition, an identify and `since` (no sample journey has them yet).
     SamplePath(
         "wait_for_gold_after_identify",
