@@ -8,6 +8,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from api.ingest import ingest_identify
 from runtime.router import EventIndex, route_contact_change, route_event
 from store.records import ContactRecord
 from tests.routing.test_route_event import event
@@ -72,12 +73,12 @@ async def test_an_identify_wakes_a_run_waiting_on_a_condition(stack: Stack, tmp_
     index = EventIndex.build({"gold_wait": gold_wait(tmp_path)})
     dana = stack.contact("dana")
     workflow_id = await waiting_run(stack, index, dana)
-    stack.store.upsert_contact(ContactRecord(id=dana, attributes={"tier": "gold"}))
 
     async def client() -> Client:
         return stack.client
 
-    assert await route_contact_change(client, stack.store, index, dana) == [workflow_id]
+    gold = ContactRecord(id=dana, attributes={"tier": "gold"})
+    await ingest_identify(stack.store, index, gold, client=client, task_queue=stack.task_queue)
     assert await outcome(stack, workflow_id) == "gold"
 
 
