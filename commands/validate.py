@@ -39,24 +39,29 @@ def _traits_line(result: TraitCompileResult) -> str:
     return f"ok traits ({len(program.names)} traits in {files}, version {program.version})"
 
 
-def _render_samples(
-    settings: Settings, plans: dict[str, JourneyPlan], *, required: bool
+def _sample_checks(
+    settings: Settings, plans: dict[str, JourneyPlan], *, render: bool | None
 ) -> list[Diagnostic]:
-    """Render each plan's messages for the sample contacts; a journey whose message fails is no
-    longer `ok` (its plan is dropped from `plans`)."""
-    from runtime.sample_renders import contact_files, render_samples  # the store: only if used
+    """Each plan's messages rendered for the sample contacts (a journey whose message fails is
+    no longer `ok`: its plan leaves `plans`), and journeys that target the same contacts."""
+    from runtime.sample_checks import (  # the store: only if used
+        check_samples,
+        contact_files,
+        overlapping_journeys,
+    )
 
     if not contact_files(settings.contacts_dir):
-        if required:
+        if render is True:
             raise RapportError(
                 f"--render: no contact files (*.yaml) in {display_path(settings.contacts_dir)}/ "
                 "to render the messages for"
             )
-        return []
-    renders = render_samples(settings, plans)
-    for journey_id in renders.failed:
+        return overlapping_journeys(plans, None)
+    checks = check_samples(settings, plans, render=render is not False)
+    overlaps = overlapping_journeys(plans, checks)
+    for journey_id in checks.failed:
         plans.pop(journey_id, None)
-    return renders.diagnostics
+    return [*checks.diagnostics, *overlaps]
 
 
 def command(
@@ -86,8 +91,8 @@ def command(
     traits = compile_project_traits(settings, trait_paths) if trait_paths != [] else None
     found = [*(result.diagnostics if result else []), *(traits.diagnostics if traits else [])]
     plans = dict(result.plans) if result else {}
-    if plans and render is not False:
-        found.extend(_render_samples(settings, plans, required=render is True))
+    if plans:
+        found.extend(_sample_checks(settings, plans, render=render))
     diagnostics = sorted(found)
     failed = any(
         d.severity is Severity.ERROR or (strict and d.severity is Severity.WARNING)

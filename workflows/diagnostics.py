@@ -27,6 +27,7 @@ LINTS: dict[str, str] = {
     "sms-segments": "an SMS over 3 segments for a sample contact",
     "front-matter-key": "an email front matter key Rapport does not know",
     "unchecked-key": "a trigger key no sample event can confirm",
+    "overlapping-journeys": "two journeys whose triggers enter the same contacts",
 }
 
 

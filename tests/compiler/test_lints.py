@@ -159,7 +159,7 @@ def test_an_unknown_lint_code_is_an_error_with_a_suggestion(project: Project) ->
     assert project.errors(text) == [
         "journeys/test.yaml:9:21: ignore: unknown lint code 'wait-at-ends' (did you mean "
         "'wait-at-end'?); the codes: wait-at-end, unknown-attribute, unknown-property, "
-        "unsubscribe-link, sms-segments, front-matter-key, unchecked-key"
+        "unsubscribe-link, sms-segments, front-matter-key, unchecked-key, overlapping-journeys"
     ]
 
 
@@ -168,7 +168,7 @@ def test_an_unknown_lint_code_in_a_comment_is_an_error_at_the_code(project: Proj
     assert project.errors(text) == [
         "journeys/test.yaml:8:46: rapport: ignore: unknown lint code 'smss-segments' (did you "
         "mean 'sms-segments'?); the codes: wait-at-end, unknown-attribute, unknown-property, "
-        "unsubscribe-link, sms-segments, front-matter-key, unchecked-key"
+        "unsubscribe-link, sms-segments, front-matter-key, unchecked-key, overlapping-journeys"
     ]
 
 

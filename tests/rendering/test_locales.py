@@ -130,8 +130,7 @@ def test_a_syntax_error_in_a_localised_file_is_at_its_line(
     write_template("promo/sale.fr.email.j2", "---\nsubject: Soldes\n---\n<p>\n{% if %}\n")
     _, diagnostics = collect_template(templates_dir, "promo/sale", "email")
     assert [str(d) for d in diagnostics] == [
-        "templates/promo/sale.fr.email.j2:5:1: Expected an expression, got 'end of statement "
-        "block'"
+        "templates/promo/sale.fr.email.j2:5:1: Expected an expression, got 'end of statement block'"
     ]
 
 
