@@ -26,10 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from temporalio.client import WorkflowHistory  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from runtime.temporal import quiet_runtime, venv_binary  # noqa: E402
+from runtime.temporal import quiet_runtime, start_time_skipping  # noqa: E402
 from tests.workflows.sample_paths import run_all  # noqa: E402
 
 
@@ -42,11 +40,7 @@ def event_sizes(history: WorkflowHistory) -> list[tuple[int, str]]:
 
 
 async def main(largest: int) -> None:
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-        runtime=quiet_runtime(),
-    ) as env:
+    async with await start_time_skipping(quiet_runtime()) as env:
         print(f"{'path':<26} {'journey':<20} {'events':>6} {'bytes':>7} {'largest event':>13}")
         async for path, history in run_all(env):
             size = len(history.to_json().encode())

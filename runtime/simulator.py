@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,7 +24,7 @@ from activities.contact_context import contact_snapshot, event_payload
 from activities.journey_activities import JourneyActivities
 from activities.plans import save_plan
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
-from runtime.temporal import quiet_runtime, venv_binary
+from runtime.temporal import quiet_runtime, start_time_skipping
 from runtime.traits import install_traits
 from runtime.workers import build_worker
 from settings import Settings
@@ -267,11 +266,7 @@ async def simulate(
         run = _Run(plan, contact, activities, trigger, after, run_start, start + until, outbox)
         if env is not None:
             return await run.execute(env, holdout)
-        async with await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=str(venv_binary("temporal-test-server")),
-            runtime=quiet_runtime(),
-        ) as own_env:
+        async with await start_time_skipping(quiet_runtime()) as own_env:
             return await run.execute(own_env, holdout)
     finally:
         store.close()

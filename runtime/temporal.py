@@ -5,6 +5,7 @@ Building the worker itself is `runtime.workers`, which sits above the activities
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig
+from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
 
@@ -31,6 +33,22 @@ def quiet_runtime() -> Runtime:
 def venv_binary(name: str) -> Path:
     """A binary installed next to this Python (`temporal`, `temporal-test-server`)."""
     return Path(sys.executable).parent / name
+
+
+# The SDK waits 5 s for the time-skipping server to listen; a busy laptop or CI machine (two
+# cores, a suite in flight) can take longer, and `rapport simulate` then failed with "did not
+# start within 5s".
+TEST_SERVER_STARTUP = timedelta(seconds=60)
+
+
+async def start_time_skipping(runtime: Runtime | None = None) -> WorkflowEnvironment:
+    """Temporal's time-skipping test server from this venv (`simulate`, tests, benchmarks)."""
+    return await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(venv_binary("temporal-test-server")),
+        test_server_startup_timeout=TEST_SERVER_STARTUP,
+        runtime=runtime,
+    )
 
 
 # Callers that answer a person or an HTTP client (the API, the CLI) give up on an unreachable

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.simulator import ScheduledEvent, SimulationResult, simulate
-from runtime.temporal import venv_binary
+from runtime.temporal import start_time_skipping
 from settings import Settings
 from store.records import ContactRecord, EventRecord
 from workflows.compiler import compile_journey
@@ -26,10 +25,7 @@ START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-    ) as environment:
+    async with await start_time_skipping() as environment:
         yield environment
 
 

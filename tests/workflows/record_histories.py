@@ -15,10 +15,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
-from runtime.temporal import quiet_runtime, venv_binary
+from runtime.temporal import quiet_runtime, start_time_skipping
 from tests.workflows.sample_paths import run_all
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -27,11 +24,7 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 async def record(tag: str | None, names: list[str] | None = None) -> list[Path]:
     HISTORIES.mkdir(exist_ok=True)
     written: list[Path] = []
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-        runtime=quiet_runtime(),
-    ) as env:
+    async with await start_time_skipping(quiet_runtime()) as env:
         async for path, history in run_all(env, names):
             target = HISTORIES / (f"{path.name}.{tag}.json" if tag else f"{path.name}.json")
             target.write_text(history.to_json() + "\n", encoding="utf-8")
