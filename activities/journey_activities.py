@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contact_context import contact_snapshot, event_payload
+from activities.experiments import variant_to_send
 from activities.heartbeat import heartbeating
 from activities.plans import PlanCache
 from activities.policy import (
@@ -65,6 +66,7 @@ from workflows.contracts import (
     WebhookRequest,
 )
 from workflows.expressions import to_datetime as parse_timestamp
+from workflows.model import SendStep
 
 # The journey workflow's retry policy for sends and webhooks (SENDING): how many attempts.
 SEND_ATTEMPTS = 12
@@ -183,7 +185,12 @@ class JourneyActivities:
         to = request.to or (
             (contact.email if request.channel == "email" else contact.phone) if contact else None
         )
+        if request.variant is not None:
+            request = await asyncio.to_thread(self._experiment_variant, request)
         entry = await asyncio.to_thread(self._claim, request, to)
+        if entry.variant is not None and entry.variant != request.variant:
+            # Claimed by an earlier attempt before a winner was decided: send what it claimed.
+            request = self._as_variant(request, entry.variant)
         if entry.status in FINAL_STATUSES:
             return _outcome_of(entry)
         if entry.provider is not None and entry.provider != "outbox":
@@ -233,6 +240,19 @@ class JourneyActivities:
         except InvalidMessageError as error:
             return await self._mark(request, "failed", str(error), to)
 
+    def _experiment_variant(self, request: SendRequest) -> SendRequest:
+        """The request for the variant to send: the winner once decided, else the contact's."""
+        plan = self.plans.plan(request.template.journey, request.template.version)
+        return self._as_variant(request, variant_to_send(self.store, plan, request) or "")
+
+    def _as_variant(self, request: SendRequest, variant: str) -> SendRequest:
+        plan = self.plans.plan(request.template.journey, request.template.version)
+        step = plan.step(plan.index_of(request.step_id))
+        if variant == request.variant or not isinstance(step, SendStep) or not step.variants:
+            return request
+        template = request.template.model_copy(update={"name": step.variants[variant].template})
+        return request.model_copy(update={"variant": variant, "template": template})
+
     def _quiet_hours(
         self, request: SendRequest, contact: ContactRecord, to: str
     ) -> SendOutcome | None:
@@ -257,6 +277,7 @@ class JourneyActivities:
             step_id=request.step_id,
             journey=request.journey,
             template=request.template.name,
+            variant=request.variant,
             recipient=to,
             created_at=request.context.now,
         ).entry
@@ -398,6 +419,7 @@ class JourneyActivities:
         )
         return SendOutcome(
             status="sent",
+            variant=request.variant,
             to=to,
             subject=subject,
             body=body,
@@ -602,6 +624,7 @@ def _outcome_of(entry: LedgerEntry) -> SendOutcome:
     status = entry.status if entry.status in ("sent", "suppressed", "skipped", "failed") else "sent"
     return SendOutcome(
         status=status,
+        variant=entry.variant,
         to=entry.recipient,
         subject=entry.subject,
         body=entry.body,

@@ -70,6 +70,22 @@ def _send_step(plan: JourneyPlan, step_id: str) -> SendStep:
     return step
 
 
+def _variant(plan: JourneyPlan, step_id: str, step: SendStep, option: str | None) -> str | None:
+    """The variant to render: `--variant`, else the step's first; None for a plain send."""
+    if not step.variants:
+        if option is not None:
+            raise RapportError(f"--variant: step {step_id!r} has no variants")
+        return None
+    if option is None:
+        return next(iter(step.variants))
+    if option not in step.variants:
+        raise RapportError(
+            f"--variant: step {step_id!r} of journey {plan.journey_id!r} has no variant "
+            f"{option!r}; its variants: {', '.join(step.variants)}"
+        )
+    return option
+
+
 def _now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
@@ -203,12 +219,21 @@ def command(
             show_default=False,
         ),
     ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant",
+            help="For a send with variants: the variant to render (default: the first).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Render one message of a journey for a contact file: subject, text and HTML, or the SMS."""
     settings = get_settings()
     plan = load_plan(settings, journey)
     send = _send_step(plan, step)
+    arm = _variant(plan, step, send, variant)
     try:
         person = load_contact_file(contact)
     except ContactFileError as error:
@@ -218,7 +243,7 @@ def command(
     clock = _now(now)
     trigger = _trigger(plan, parse_assignments(trigger_props or [], "--trigger-prop"), clock)
     steps = _steps(steps_file)
-    template = plan.template_for(send)
+    template = plan.template_for(send, arm)
     locale = locale or person.locale
     bundle = template.for_locale(locale)  # as the send picks it: fr-CA, else fr, else no locale
     program = load_traits(settings)
@@ -243,7 +268,8 @@ def command(
         "journey": plan.journey_id,
         "version": plan.version,
         "step": step,
-        "template": send.template,
+        "template": bundle.name,
+        **({"variant": arm} if arm is not None else {}),
         "channel": send.send,
         "category": send.category,
         "contact": person.id,
@@ -295,8 +321,11 @@ def _print(result: dict[str, Any]) -> None:
         out.print(f"{label + ':':<11}{value}", markup=False, highlight=False)
 
     line("Journey", f"{result['journey']} (version {result['version']})")
+    variant = f" (variant {result['variant']})" if "variant" in result else ""
     line(
-        "Step", f"{result['step']}: {result['channel']} {result['template']} ({result['category']})"
+        "Step",
+        f"{result['step']}: {result['channel']} {result['template']}{variant} "
+        f"({result['category']})",
     )
     if result["template_locales"]:  # a localised template: which version this contact gets
         line("Locale", f"{result['locale'] or '(none)'}: {result['template_file']}")

@@ -205,20 +205,31 @@ def journey_tables(report: dict[str, Any]) -> list[Any]:
         "Median time to convert (treated): "
         + (NA if median is None else f"{median / 86400:.1f} days ({median:,} s)")
     )
+    decisions = report.get("winner_decisions", {})
     for step_id, arms in report["variants"].items():
-        variants = Table(title=f"Split {step_id}")
-        for column in ("arm", "runs", "sent", "clicked", "converted", "conversion"):
+        figures_of = {arm: figures for arm, figures in arms.items() if arm != "winner"}
+        experiment = any("opened" in figures for figures in figures_of.values())
+        title = f"Variants of send {step_id}" if experiment else f"Split {step_id}"
+        decision = decisions.get(step_id)
+        variants = Table(title=title, caption=_decision_line(decision) if experiment else None)
+        columns = ["arm", "runs", "sent", *(["opened"] if experiment else []), "clicked"]
+        for column in (*columns, "converted", "conversion"):
             variants.add_column(column, justify="left" if column == "arm" else "right")
-        for arm, figures in arms.items():
-            if arm == "winner":
-                continue
+        for arm, figures in figures_of.items():
             variants.add_row(
-                arm,
-                number(figures["runs"]),
-                number(figures["sent"]),
-                number(figures["clicked"]),
+                arm + (" (winner)" if arm == arms.get("winner") else ""),
+                *(number(figures[column]) for column in columns[1:]),
                 number(figures["converted"]),
                 percent(figures["converted"] / figures["runs"] if figures["runs"] else None),
             )
         parts.append(variants)
     return parts
+
+
+def _decision_line(decision: dict[str, Any] | None) -> str:
+    if decision is None:
+        return "no winner decided yet"
+    return (
+        f"winner {decision['winner']} on {decision['metric']}, p = {decision['p_value']} "
+        f"(at {decision['confidence']:g}% confidence), decided {decision['decided_at']}"
+    )

@@ -96,6 +96,7 @@ def timeline_line(entry: TimelineEntry) -> str:
         "channel": entry.channel,
         "to": entry.to,
         "subject": entry.subject,
+        "variant": entry.variant,
         "status": entry.status,
         "event": entry.event,
         "result": entry.result,
@@ -113,7 +114,7 @@ def message_line(entry: LedgerEntry) -> str:
     parts = [
         when(entry.sent_at or entry.created_at),
         entry.step_id or "-",
-        entry.channel,
+        entry.channel + (f" (variant {entry.variant})" if entry.variant else ""),
         entry.status,
         entry.recipient or "-",
     ]

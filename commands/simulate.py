@@ -14,7 +14,13 @@ from pydantic import ValidationError
 from commands.common import console_out, print_json
 from commands.loading import load_plan
 from errors import InvalidInputError, RapportError
-from runtime.simulator import SimulationError, SimulationResult, load_events_file, simulate
+from runtime.simulator import (
+    SimulationError,
+    SimulationResult,
+    forced_arms,
+    load_events_file,
+    simulate,
+)
 from settings import get_settings
 from store.records import ContactRecord
 from workflows.contact_file import ContactFileError, load_contact_file
@@ -50,6 +56,14 @@ def command(
     holdout: Annotated[
         bool, typer.Option("--holdout", help="Simulate a contact in the control group.")
     ] = False,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="STEP=ARM: take this split arm or content variant (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run the real journey workflow on Temporal's time-skipping server and print the timeline."""
@@ -71,6 +85,7 @@ def command(
     history = contact_file.event_records(begin)
     try:
         scheduled = load_events_file(events) if events else []
+        arms = forced_arms(plan, variant or [])
     except SimulationError as error:
         raise InvalidInputError(str(error)) from None
     result = asyncio.run(
@@ -83,6 +98,7 @@ def command(
             until=span,
             settings=settings,
             holdout=holdout,
+            arms=arms,
         )
     )
     if json_output:
@@ -153,7 +169,8 @@ def _describe(entry: TimelineEntry) -> str:
             subject = f" “{entry.subject}”" if entry.subject else ""
             body = "" if entry.subject or not entry.body else f" “{entry.body.splitlines()[0]}”"
             reason = f" ({entry.reason})" if entry.reason else ""
-            target = f"{step}send {entry.channel} to {entry.to}"
+            variant = f" (variant {entry.variant})" if entry.variant else ""
+            target = f"{step}send {entry.channel}{variant} to {entry.to}"
             return f"{target}{subject}{body}: {entry.status}{reason}"
         case "event":
             return f"event {entry.event}{_inline(entry.properties)}"

@@ -7,7 +7,8 @@ Where the figures come from:
   * steps: `run_steps`, which the workflow writes as a run reaches each step;
   * messages: the ledger rows of those runs (same workflow id, created while the run was in the
     journey), by channel and by the furthest status each reached (webhooks move them on);
-  * variants: the arm each split step chose, from `run_steps`.
+  * variants: the arm each split step chose, from `run_steps`; the variant of each send of a
+    content experiment, from the ledger, and the winner decisions (`winner_decisions`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, case, func, or_, select
 
 from reports.loyalty import day_or_instant, ratio
 from reports.sql import count_where, seconds_between
 from reports.stats import newcombe_interval, two_proportion_p_value
 from store import Store
-from store.models import Message, Run, RunStep
+from store.models import Message, Run, RunStep, WinnerDecision
+from store.types import as_utc
 from store.vocab import CHANNELS, SENT_STATUSES
 
 OUTCOMES = ("converted", "completed", "exited", "cancelled", "running")
@@ -71,6 +73,7 @@ def journey_report(store: Store, query: JourneyQuery) -> dict[str, Any]:
         outcomes = _outcomes(conn, runs)
         median = _median_time_to_convert(conn, runs)
         variants = _variants(conn, runs, query.journey)
+        decisions = _decisions(conn, query.journey)
     treated, holdout = groups[False], groups[True]
     report: dict[str, Any] = {
         "journey": query.journey,
@@ -84,6 +87,7 @@ def journey_report(store: Store, query: JourneyQuery) -> dict[str, Any]:
         "conversion": _conversion(treated, holdout),
         "median_time_to_convert_s": median,
         "variants": variants,
+        "winner_decisions": decisions,
     }
     return report
 
@@ -294,4 +298,76 @@ def _variants(conn: Connection, runs: Any, journey: str) -> dict[str, Any]:
         }
     for step in result.values():
         step["winner"] = None
+    result.update(_send_variants(conn, runs, journey))
     return result
+
+
+def _send_variants(conn: Connection, runs: Any, journey: str) -> dict[str, Any]:
+    """Per send step with `variants` and per variant: the runs that were sent it (holdout runs
+    too, their sends skipped), its messages that went out, of them opened and clicked, and the
+    runs converted; `winner` is the recorded decision's variant (null until one is taken)."""
+    converted = case((runs.c.outcome == "converted", runs.c.id))
+    rows = conn.execute(
+        select(
+            Message.step_id,
+            Message.variant,
+            func.count(func.distinct(runs.c.id)).label("runs"),
+            count_where(Message.status.in_(SENT_STATUSES)).label("sent"),
+            count_where(Message.status.in_(STAGES["opened"])).label("opened"),
+            count_where(Message.status.in_(STAGES["clicked"])).label("clicked"),
+            func.count(func.distinct(converted)).label("converted"),
+        )
+        .select_from(runs)
+        .join(Message, and_(_run_messages(runs, journey), Message.variant.is_not(None)))
+        .group_by(Message.step_id, Message.variant)
+        .order_by(Message.step_id, Message.variant)
+    )
+    result: dict[str, Any] = {}
+    for row in rows:
+        result.setdefault(row.step_id, {})[row.variant] = {
+            "runs": int(row.runs),
+            "sent": int(row.sent),
+            "opened": int(row.opened),
+            "clicked": int(row.clicked),
+            "converted": int(row.converted),
+        }
+    winners = dict(
+        conn.execute(
+            select(WinnerDecision.step_id, WinnerDecision.winner).where(
+                WinnerDecision.journey == journey
+            )
+        ).all()
+    )
+    for step_id, arms in result.items():
+        arms["winner"] = winners.get(step_id)
+    return result
+
+
+def _decisions(conn: Connection, journey: str) -> dict[str, Any]:
+    """The journey's winner decisions by step: who decided, when, on what, with what test."""
+    rows = conn.execute(
+        select(
+            WinnerDecision.step_id,
+            WinnerDecision.winner,
+            WinnerDecision.metric,
+            WinnerDecision.confidence,
+            WinnerDecision.p_value,
+            WinnerDecision.counts,
+            WinnerDecision.decided_at,
+            WinnerDecision.decided_by,
+        )
+        .where(WinnerDecision.journey == journey)
+        .order_by(WinnerDecision.step_id)
+    )
+    return {
+        row.step_id: {
+            "winner": row.winner,
+            "metric": row.metric,
+            "confidence": row.confidence,
+            "p_value": float(f"{row.p_value:.{P_VALUE_DIGITS}g}"),
+            "counts": row.counts,
+            "decided_at": as_utc(row.decided_at).isoformat(),
+            "decided_by": row.decided_by,
+        }
+        for row in rows
+    }

@@ -1,6 +1,7 @@
 """Statistics on counts the database already aggregated: Wilson intervals, Newcombe's interval
 for a difference of proportions, the two-proportion z-test. Pure functions, standard library
-only (the normal distribution through `math.erfc`), so the report needs no scipy.
+only (the normal distribution through `math.erfc`), so the report needs no scipy. Also the
+test that picks a content experiment's winner (`winner_test`), which the send activity runs.
 
 References: E. B. Wilson (1927), "Probable inference, the law of succession, and statistical
 inference", JASA 22:209-212; R. G. Newcombe (1998), "Interval estimation for the difference
@@ -11,6 +12,8 @@ between independent proportions: comparison of eleven methods", Statistics in Me
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 Z_95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
 
@@ -58,3 +61,41 @@ def two_proportion_p_value(
         return None
     z = (successes_1 / trials_1 - successes_2 / trials_2) / math.sqrt(variance)
     return math.erfc(abs(z) / math.sqrt(2))
+
+
+@dataclass(frozen=True)
+class WinnerTest:
+    """The leading variant, the largest p-value of its comparisons with the others, and the
+    threshold each comparison had to pass."""
+
+    leader: str
+    p_value: float | None
+    threshold: float
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < self.threshold
+
+
+def winner_test(counts: Mapping[str, tuple[int, int]], confidence: float) -> WinnerTest | None:
+    """Does one variant beat every other? `counts` is variant -> (successes, trials).
+
+    The leader is the variant with the highest rate (the first listed on a tie). It is compared
+    with each other variant by the two-sided pooled two-proportion z-test; it wins when every
+    p-value is below (1 - confidence/100) / (k - 1) for k variants (Bonferroni's correction, so
+    that with three or more variants the chance of a false winner stays within 1 - confidence).
+    With two variants that is simply p < 0.05 at 95%. A comparison the test cannot make
+    (nobody or everybody succeeded in both) counts as p = None: no winner. None when a
+    variant has no trials or there is only one variant."""
+    if len(counts) < 2 or any(trials <= 0 for _, trials in counts.values()):
+        return None
+    leader = max(counts, key=lambda arm: counts[arm][0] / counts[arm][1])
+    successes, trials = counts[leader]
+    p_values = [
+        two_proportion_p_value(successes, trials, *counts[other])
+        for other in counts
+        if other != leader
+    ]
+    threshold = (1 - confidence / 100) / (len(counts) - 1)
+    worst = None if any(p is None for p in p_values) else max(p for p in p_values if p is not None)
+    return WinnerTest(leader=leader, p_value=worst, threshold=threshold)

@@ -48,7 +48,7 @@ from store.records import RunStepRecord
 from workflows.durations import parse_duration
 from workflows.expressions import ExpressionContext, ExpressionError, evaluate_condition
 from workflows.ids import workflow_id_for
-from workflows.journey_workflow import stable_fraction
+from workflows.journey_workflow import stable_fraction, weighted_choice
 from workflows.model import (
     BranchStep,
     EventTrigger,
@@ -245,6 +245,19 @@ class _Walk:
         key = key[:32]
         to = self.contact.email if step.send == "email" else self.contact.phone
         subject = body = None
+        # A content experiment's variant, drawn as the workflow draws it (no winner: a demo
+        # never reaches one).
+        variant = (
+            weighted_choice(
+                {name: arm.weight for name, arm in step.variants.items()},
+                "variant",
+                self.plan.journey_id,
+                step_id,
+                self.contact.id,
+            )
+            if step.variants
+            else None
+        )
         if self.holdout and step.category == "marketing":
             status, reason = "skipped", "holdout: the contact is in the journey's control group"
         elif not to:
@@ -253,7 +266,7 @@ class _Walk:
         else:
             try:
                 if self.render_bodies:
-                    subject, body = self.render(step, key)
+                    subject, body = self.render(step, key, variant)
                 status, reason = self.delivery(step.send), None
             except RenderError as error:  # the send activity fails the message the same way
                 status, reason = "failed", str(error)
@@ -266,7 +279,8 @@ class _Walk:
                 "workflow_id": self.workflow_id,
                 "step_id": step_id,
                 "journey": self.plan.journey_id,
-                "template": step.template,
+                "template": self.plan.template_for(step, variant).name,
+                "variant": variant,
                 "recipient": to,
                 "provider": "outbox" if reason is None else None,
                 "subject": subject,
@@ -277,6 +291,8 @@ class _Walk:
             }
         )
         self.steps[step_id] = {"status": status, "to": to}
+        if variant is not None:
+            self.steps[step_id]["variant"] = variant
 
     def write_messages(self) -> None:
         """The ledger rows, and the rendered emails as the local outbox keeps them (the
@@ -287,8 +303,8 @@ class _Walk:
         for email in self.emails:
             outbox.send_sync(email)
 
-    def render(self, step: SendStep, key: str) -> tuple[str | None, str]:
-        bundle = self.plan.template_for(step)
+    def render(self, step: SendStep, key: str, variant: str | None) -> tuple[str | None, str]:
+        bundle = self.plan.template_for(step, variant)
         snapshot = contact_snapshot(
             self.store,
             self.contact.id,

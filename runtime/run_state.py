@@ -113,6 +113,7 @@ def message_json(entry: LedgerEntry) -> dict[str, Any]:
         "channel": entry.channel,
         "category": entry.category,
         "template": entry.template,
+        "variant": entry.variant,
         "recipient": entry.recipient,
         "subject": entry.subject,
         "status": entry.status,

@@ -84,12 +84,14 @@ def sample_triggers(simulations_dir: Path, clock: datetime) -> dict[str, SampleT
     return found
 
 
-def _sends(plan: JourneyPlan) -> list[SendStep]:
-    """One send step per template of the plan."""
-    seen: dict[str, SendStep] = {}
+def _sends(plan: JourneyPlan) -> list[tuple[SendStep, str]]:
+    """One send step per template of the plan, with the variant that sends it (a plain send's
+    one arm is named by its template)."""
+    seen: dict[str, tuple[SendStep, str]] = {}
     for step in plan.journey.steps:
         if isinstance(step, SendStep):
-            seen.setdefault(f"{step.send}:{step.template}", step)
+            for arm, content in step.arms().items():
+                seen.setdefault(f"{step.send}:{content.template}", (step, arm))
     return list(seen.values())
 
 
@@ -136,7 +138,7 @@ def check_samples(
             if not enters:
                 continue  # a message it can never get cannot fail for it
             result.entrants.setdefault(plan.journey_id, set()).add(person.id)
-            for send in _sends(plan) if render else ():
+            for send, arm in _sends(plan) if render else ():
                 variables = message_variables(
                     snapshot,
                     journey_data=plan.journey.data,
@@ -149,7 +151,7 @@ def check_samples(
                 variables["steps"] = _Unknown(name="steps")
                 if isinstance(trigger, EventTrigger) and sample is None:
                     variables["trigger"] = _Unknown(name="trigger")
-                bundle = plan.template_for(send).for_locale(person.locale)
+                bundle = plan.template_for(send, arm).for_locale(person.locale)
                 try:
                     _render(bundle, send, variables, person)
                 except RenderError as error:

@@ -39,7 +39,7 @@ from workflows.entry import (
 )
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
-from workflows.model import EventTrigger, Offset
+from workflows.model import EventTrigger, Offset, SendStep, SplitStep
 from workflows.plan import JourneyPlan
 from workflows.source import YamlProblem, read_yaml_file
 
@@ -202,10 +202,12 @@ async def simulate(
     settings: Settings,
     work_dir: Path | None = None,
     holdout: bool = False,
+    arms: dict[str, str] | None = None,
     env: WorkflowEnvironment | None = None,
 ) -> SimulationResult:
     """Run `plan` for `contact` from `start` until `start + until`, feeding `events` on time.
 
+    `arms` forces split arms and content variants (step id -> arm; `forced_arms` checks them).
     `env` lets tests share one time-skipping server; by default each simulation starts its own.
     """
     directory = work_dir or Path(tempfile.mkdtemp(prefix="rapport-simulate-"))
@@ -263,13 +265,45 @@ async def simulate(
             sms=OutboxSmsProvider(outbox),
             settings=sim_settings,
         )
-        run = _Run(plan, contact, activities, trigger, after, run_start, start + until, outbox)
+        run = _Run(
+            plan, contact, activities, trigger, after, run_start, start + until, outbox, arms
+        )
         if env is not None:
             return await run.execute(env, holdout)
         async with await start_time_skipping(quiet_runtime()) as own_env:
             return await run.execute(own_env, holdout)
     finally:
         store.close()
+
+
+def forced_arms(plan: JourneyPlan, assignments: list[str]) -> dict[str, str]:
+    """`STEP=ARM` pairs (`--variant`) checked against the plan: STEP a split or a send with
+    variants, ARM one of its arms."""
+    arms: dict[str, str] = {}
+    for assignment in assignments:
+        step_id, sep, arm = assignment.partition("=")
+        if not sep or not step_id or not arm:
+            raise SimulationError(f"--variant: expected STEP=ARM, got {assignment!r}")
+        if step_id not in plan.step_ids:
+            raise SimulationError(f"--variant: journey {plan.journey_id!r} has no step {step_id!r}")
+        step = plan.step(plan.index_of(step_id))
+        choices = (
+            list(step.split)
+            if isinstance(step, SplitStep)
+            else list(step.variants or {})
+            if isinstance(step, SendStep)
+            else []
+        )
+        if not choices:
+            raise SimulationError(
+                f"--variant: step {step_id!r} is neither a split nor a send with variants"
+            )
+        if arm not in choices:
+            raise SimulationError(
+                f"--variant: step {step_id!r} has no arm {arm!r}; its arms: {', '.join(choices)}"
+            )
+        arms[step_id] = arm
+    return arms
 
 
 def _moment(item: ScheduledEvent, position: int, start: datetime) -> Moment:
@@ -312,6 +346,7 @@ class _Run:
     run_start: datetime
     end: datetime
     outbox: Path
+    arms: dict[str, str] | None = None
 
     def result(
         self, outcome: str, timeline: list[TimelineEntry], workflow_id: str
@@ -362,6 +397,7 @@ class _Run:
                     trigger=self.trigger,
                     clock_shift=shift,
                     holdout=holdout,
+                    arms=self.arms or None,
                 ),
                 id=f"{workflow_id_for(self.plan.journey_id, self.contact.id)}:{task_queue}",
                 task_queue=task_queue,

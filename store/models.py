@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -220,6 +221,8 @@ class Message(Base):
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_journey_status", "journey", "status"),
         Index("ix_messages_workflow_id_created_at", "workflow_id", "created_at"),
+        # A content experiment's engagement per variant (the winner test, the journey report).
+        Index("ix_messages_journey_step_id_variant", "journey", "step_id", "variant"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -230,6 +233,8 @@ class Message(Base):
     contact_id: Mapped[str] = mapped_column(String(ID_LEN))
     channel: Mapped[str] = mapped_column(String(8))
     template: Mapped[str | None] = mapped_column(String(ID_LEN))
+    # The content experiment's variant this message is (a send step's `variants`), else NULL.
+    variant: Mapped[str | None] = mapped_column(String(ID_LEN))
     category: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str | None] = mapped_column(String(ADDRESS_LEN))
     provider: Mapped[str | None] = mapped_column(String(32))
@@ -242,6 +247,24 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class WinnerDecision(Base):
+    """A content experiment's decision (a send step's `winner` rule): which variant won, on
+    what metric, with the test's p-value and the counts it saw, when and by whom. One row per
+    journey and step, written once: every later send of the step uses the winner."""
+
+    __tablename__ = "winner_decisions"
+
+    journey: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    winner: Mapped[str] = mapped_column(String(ID_LEN))
+    metric: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    counts: Mapped[dict[str, Any]] = mapped_column()
+    decided_at: Mapped[datetime]
+    decided_by: Mapped[str] = mapped_column(Text)
 
 
 class Run(Base):

@@ -178,6 +178,7 @@ class LedgerEntry(_Frozen):
     contact_id: str
     channel: Channel
     template: str | None
+    variant: str | None = None
     category: Category
     recipient: str | None
     provider: str | None
@@ -231,3 +232,18 @@ class ErasureResult(_Frozen):
     messages_redacted: int
     runs_redacted: int
     addresses_suppressed: int
+
+
+class WinnerDecisionRecord(_Frozen):
+    """A content experiment's winner (`winner_decisions`): `counts` is, per variant, the
+    messages sent and how many of them succeeded on the metric, as the test saw them."""
+
+    journey: Id
+    step_id: Id
+    winner: str
+    metric: str
+    confidence: float
+    p_value: float
+    counts: dict[str, dict[str, int]]
+    decided_at: UtcDatetime
+    decided_by: str

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, aliased
 
 from store.db import make_engine, migrate
+from store.experiments import Experiments
 from store.ledger import MessageLedger
 from store.models import (
     Consent,
@@ -95,6 +96,7 @@ class Store(TraitMethods):
         self._sessions = Sessions(engine)
         self.ledger = MessageLedger(engine)
         self.plans = PlanStore(engine)
+        self.experiments = Experiments(engine)
 
     @classmethod
     def open(cls, url: str | URL | None = None, *, migrate_schema: bool = True) -> Store:

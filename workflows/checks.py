@@ -87,7 +87,49 @@ def check_semantics(
     _check_wait_for_shapes(report, journey)
     _check_expressions(report, journey, set(declared), known_attributes)
     _check_trigger_key(report, journey, samples)
+    for index, step in enumerate(journey.steps):
+        if isinstance(step, SendStep):
+            _check_content(report, journey, index, step)
     return _check_templates(report, journey, templates_dir, ignores)
+
+
+def _check_content(report: Reporter, journey: Journey, index: int, step: SendStep) -> None:
+    """A send's content: one template, or variants (weights that add up to something), and a
+    winner rule only on variants, on a metric the journey can measure."""
+    at: YamlPath = ("steps", index)
+    if step.template is None and step.variants is None:
+        report.error(at, "missing required key 'template' of a send step (or `variants`)")
+    if step.template is not None and step.variants is not None:
+        report.error(
+            (*at, "variants"),
+            "`template` and `variants` both given: a send has one template, or variants "
+            "(each with its own template)",
+            key=True,
+        )
+    if step.variants is not None and sum(arm.weight for arm in step.variants.values()) <= 0:
+        report.error(
+            (*at, "variants"),
+            "variants: the weights add up to 0; give at least one variant a positive weight",
+            key=True,
+        )
+    rule = step.winner
+    if rule is None:
+        return
+    if step.variants is None:
+        report.error(
+            (*at, "winner"), "`winner` needs `variants`: there is nothing to choose from", key=True
+        )
+    if rule.metric == "converted" and journey.goal is None:
+        report.error(
+            (*at, "winner", "metric"),
+            "metric: converted needs the journey's `goal` (what counts as converting)",
+        )
+    if rule.metric in ("opened", "clicked") and step.send == "sms":
+        report.error(
+            (*at, "winner", "metric"),
+            f"metric: {rule.metric} cannot be measured for SMS (providers report no opens or "
+            "clicks); use converted with the journey's `goal`",
+        )
 
 
 def _check_jumps(report: Reporter, journey: Journey, ids: set[str]) -> bool:
@@ -358,25 +400,36 @@ def _check_templates(
     for index, step in enumerate(journey.steps):
         if not isinstance(step, SendStep):
             continue
-        key = template_key(step.send, step.template)
-        ignored.setdefault(key, []).append(ignores.for_step(index))
-        if key in bundles or key in failed:
-            continue
-        try:
-            bundle, diagnostics = collect_template(templates_dir, step.template, step.send)
-        except TemplateNotFound as missing:
-            report.error(("steps", index, "template"), str(missing))
-            failed.add(key)
-            continue
-        found[key] = list(diagnostics)
-        if bundle is None or any(d.severity is Severity.ERROR for d in diagnostics):
-            failed.add(key)
-            continue
-        bundles[key] = bundle
-        found[key].extend(lint_template(bundle, marketing=step.category == "marketing"))
+        for path, name in _template_sites(index, step):
+            key = template_key(step.send, name)
+            ignored.setdefault(key, []).append(ignores.for_step(index))
+            if key in bundles or key in failed:
+                continue
+            try:
+                bundle, diagnostics = collect_template(templates_dir, name, step.send)
+            except TemplateNotFound as missing:
+                report.error(path, str(missing))
+                failed.add(key)
+                continue
+            found[key] = list(diagnostics)
+            if bundle is None or any(d.severity is Severity.ERROR for d in diagnostics):
+                failed.add(key)
+                continue
+            bundles[key] = bundle
+            found[key].extend(lint_template(bundle, marketing=step.category == "marketing"))
     for key, diagnostics in found.items():
         # A template's lint is silenced only when every step that sends it ignores it.
         report.diagnostics.extend(
             d for d in diagnostics if not all(d.code in codes for codes in ignored[key])
         )
     return bundles
+
+
+def _template_sites(index: int, step: SendStep) -> list[tuple[YamlPath, str]]:
+    """Each template a send names, with where: `template`, or each variant's."""
+    sites: list[tuple[YamlPath, str]] = []
+    if step.template is not None:
+        sites.append((("steps", index, "template"), step.template))
+    for arm, variant in (step.variants or {}).items():
+        sites.append((("steps", index, "variants", arm, "template"), variant.template))
+    return sites

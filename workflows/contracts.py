@@ -142,6 +142,11 @@ class JourneyInput(Contract):
         None,
         description="Force the control-group decision; None draws it (the simulator passes False).",
     )
+    arms: dict[str, str] | None = Field(
+        None,
+        description="Step id -> the split arm or content variant to take instead of drawing "
+        "one (the simulator's --variant).",
+    )
     state: RunState | None = Field(
         None, description="Set by continue_as_new: the run so far (None: a new entry)."
     )
@@ -182,6 +187,7 @@ class TimelineEntry(Contract):
         description="An event's properties: of an `event`, or of the event an `exit` ended on.",
     )
     values: dict[str, Any] | None = Field(None, description="What an `update` wrote.")
+    variant: str | None = Field(None, description="The content variant a send used.")
 
     def public(self) -> dict[str, Any]:
         """The entry as `simulate --json` prints it: only the fields that apply."""
@@ -284,10 +290,19 @@ class SendRequest(Contract):
         None, description="HH:MM-HH:MM in the contact's zone; a marketing send waits it out."
     )
     fallback_timezone: str | None = None
+    variant: str | None = Field(
+        None,
+        description="A content experiment's variant for this contact (the template names it); "
+        "the activity sends the winner instead once one is decided.",
+    )
+    variant_forced: bool | None = Field(
+        None, description="The variant was forced (simulate --variant): no winner replaces it."
+    )
 
 
 class SendOutcome(Contract):
     status: SendStatus
+    variant: str | None = Field(None, description="The variant sent (the ledger's).")
     to: str | None = None
     subject: str | None = None
     body: str | None = None

@@ -32,7 +32,7 @@ Edge = tuple[str, str, str]  # source, target, label
 def _label(step: Step) -> str:
     match step:
         case SendStep():
-            return f"send {step.send}: {step.template}"
+            return f"send {step.send}: {_content(step)}"
         case WaitStep():
             return f"wait {format_duration(step.wait)}"
         case WaitUntilStep():
@@ -69,6 +69,24 @@ def _when(alternative: WaitForAlternative) -> str:
     if isinstance(alternative, WaitForCondition):
         return f"condition: {alternative.condition}"
     return f"{alternative.event}: {alternative.when}" if alternative.when else alternative.event
+
+
+def _content(step: SendStep) -> str:
+    """`onboarding/welcome`, or the variants with their weights and the winner rule."""
+    if not step.variants:
+        return str(step.template)
+    arms = "; ".join(
+        f"{name} {arm.template} (weight {arm.weight:g})" for name, arm in step.variants.items()
+    )
+    rule = step.winner
+    if rule is None:
+        return arms
+    after = (
+        format_duration(rule.after)
+        if isinstance(rule.after, timedelta)
+        else f"{rule.after} sends each"
+    )
+    return f"{arms}; winner by {rule.metric} after {after} at {rule.confidence:g}%"
 
 
 def _trigger_label(plan: JourneyPlan) -> str:

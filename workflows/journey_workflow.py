@@ -124,6 +124,17 @@ def stable_fraction(*parts: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def weighted_choice(weights: dict[str, float], *parts: str) -> str:
+    """One of `weights`' keys, in proportion to its weight, fixed by `parts` (a split's or a
+    content experiment's journey, step and contact): stable per contact and replay-safe."""
+    point = stable_fraction(*parts) * sum(weights.values())
+    for name, weight in weights.items():
+        if point < weight:
+            return name
+        point -= weight
+    return next(name for name, weight in weights.items() if weight > 0)
+
+
 class _Stop(Exception):
     """A goal or exit_on event arrived: the run ends with `outcome`."""
 
@@ -351,6 +362,22 @@ class JourneyWorkflow:
         method = (
             JourneyActivities.send_email if step.send == "email" else JourneyActivities.send_sms
         )
+        # A content experiment: the contact's variant, drawn like a split's arm (or forced by
+        # the simulator). The send activity swaps in the winner once one is decided.
+        forced = self._forced_arm(step_id) if step.variants else None
+        variant = (
+            forced
+            or weighted_choice(
+                {name: arm.weight for name, arm in step.variants.items()},
+                "variant",
+                self.plan.journey_id,
+                step_id,
+                self.input.contact_id,
+            )
+            if step.variants
+            else None
+        )
+        template = step.variants[variant].template if step.variants and variant else step.template
         while True:
             request = SendRequest(
                 idempotency_key=self._ledger_key(step_id),
@@ -364,7 +391,7 @@ class JourneyWorkflow:
                     journey=self.plan.journey_id,
                     version=self.plan.version,
                     channel=step.send,
-                    name=step.template,
+                    name=str(template),
                 ),
                 to=str(to) if to is not None else None,
                 context=MessageContext(
@@ -377,6 +404,8 @@ class JourneyWorkflow:
                 frequency_cap=settings.frequency_cap,
                 quiet_hours=quiet_hours,
                 fallback_timezone=settings.timezone,
+                variant=variant,
+                variant_forced=True if forced else None,
             )
             try:
                 outcome: SendOutcome = await workflow.execute_activity_method(
@@ -398,6 +427,8 @@ class JourneyWorkflow:
             await self._sleep_until(outcome.retry_at, step.send)
             await self._refresh_contact()
         self._state.steps[step_id] = {"status": outcome.status, "to": outcome.to}
+        if outcome.variant is not None:
+            self._state.steps[step_id]["variant"] = outcome.variant
         self._note(
             TimelineEntry(
                 at=self._now(),
@@ -409,6 +440,7 @@ class JourneyWorkflow:
                 body=outcome.body,
                 status=outcome.status,
                 reason=outcome.reason,
+                variant=outcome.variant,
             )
         )
         return self.plan.following(index)
@@ -591,16 +623,9 @@ class JourneyWorkflow:
         return target
 
     async def _split(self, step_id: str, step: SplitStep) -> int | None:
-        total = sum(step.split.values())
-        point = (
-            stable_fraction("split", self.plan.journey_id, step_id, self.input.contact_id) * total
+        chosen = self._forced_arm(step_id) or weighted_choice(
+            dict(step.split), "split", self.plan.journey_id, step_id, self.input.contact_id
         )
-        chosen = next(iter(step.split))
-        for target, weight in step.split.items():
-            if point < weight:
-                chosen = target
-                break
-            point -= weight
         self._state.variant = chosen
         self._state.steps[step_id] = {"variant": chosen}
         await workflow.execute_local_activity_method(
@@ -858,6 +883,9 @@ class JourneyWorkflow:
         if len(self._state.timeline) > TIMELINE_KEPT * 2:
             del self._state.timeline[:-TIMELINE_KEPT]
 
+    def _forced_arm(self, step_id: str) -> str | None:
+        return (self.input.arms or {}).get(step_id)
+
     def _ledger_key(self, step_id: str) -> str:
         """Run + step + visit: the same for every attempt and replay of this send, and distinct
         for a second entry into the journey or a second pass through a loop."""
@@ -906,7 +934,7 @@ class JourneyWorkflow:
             return
         steps = [
             step.model_copy(update={"variant": state.steps.get(step.step_id, {}).get("variant")})
-            if step.kind == "split"
+            if step.kind in ("split", "send")
             else step
             for step in state.unrecorded_steps
         ]

@@ -336,11 +336,113 @@ class StepBase(LanguageModel):
     lint: LintSettings | None = LINT_FIELD
 
 
+# The key `rapport report journey` lists a step's winning arm under, beside the arms.
+RESERVED_ARM = "winner"
+WINNER_METRICS = ("opened", "clicked", "converted")
+
+
+def _check_arm_id(value: str) -> str:
+    if not _STEP_ID.match(value):
+        raise ValueError(
+            f"invalid variant name {value!r}: use letters, digits, '_' or '-', "
+            "starting with a letter"
+        )
+    if value == RESERVED_ARM:
+        raise ValueError(f"'{RESERVED_ARM}' cannot name a variant (reports list the winner there)")
+    return value
+
+
+ArmId = Annotated[str, AfterValidator(_check_arm_id), Field(description="A variant's name.")]
+
+
+class ContentVariant(LanguageModel):
+    template: str = Field(description="The template this variant sends, e.g. win_back/offer_a.")
+    weight: Annotated[float, Field(ge=0)] = Field(
+        1, description="The variant's share of contacts, relative to the others (default 1)."
+    )
+
+
+def _winner_after(value: object) -> int | timedelta:
+    """A number of sends per variant (a positive integer), or a duration such as 3d."""
+    expected = f"expected sends per variant (e.g. 1000) or a duration (e.g. 3d), got {value!r}"
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool | float):
+        raise ValueError(expected)
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"needs at least 1 send per variant, got {value}")
+        return value
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return _winner_after(int(value))
+        try:
+            return parse_duration(value)
+        except DurationError:
+            raise ValueError(expected) from None
+    raise ValueError(expected)
+
+
+def _winner_after_text(value: int | timedelta) -> int | str:
+    return format_duration(value) if isinstance(value, timedelta) else value
+
+
+class WinnerRule(LanguageModel):
+    metric: Literal["opened", "clicked", "converted"] = Field(
+        description="What the variants compete on: opened, clicked (the message's engagement), "
+        "or converted (the run reached the journey's goal)."
+    )
+    after: Annotated[
+        int | timedelta,
+        PlainValidator(_winner_after),
+        PlainSerializer(_winner_after_text, when_used="always"),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "string", "pattern": DURATION_PATTERN},
+                ],
+                "examples": [1000, "3d"],
+            }
+        ),
+    ] = Field(
+        description="Test once every variant has this many sends, or this long after the "
+        "step's first send (a duration such as 3d)."
+    )
+    confidence: Annotated[float, Field(ge=50, lt=100)] = Field(
+        95, description="Percent (50 <= c < 100): no winner until a test reaches it."
+    )
+
+
 class SendStep(StepBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        # Editors see what the compiler checks: a template or variants, and winner only with
+        # variants.
+        json_schema_extra={
+            "oneOf": [{"required": ["template"]}, {"required": ["variants"]}],
+            "dependentRequired": {"winner": ["variants"]},
+        },
+    )
+
     send: Literal["email", "sms"] = Field(description="The channel: email or sms.")
-    template: str = Field(
+    template: str | None = Field(
+        None,
         description="Template name under templates/, e.g. onboarding/welcome "
-        "(onboarding/welcome.email.j2 or .sms.j2)."
+        "(onboarding/welcome.email.j2 or .sms.j2). Required unless the step has `variants`.",
+    )
+    variants: dict[ArmId, ContentVariant] | None = Field(
+        None,
+        min_length=2,
+        description="A content experiment instead of `template`: variant name -> "
+        "{template, weight}; each contact gets one variant, stable per contact.",
+    )
+    winner: WinnerRule | None = Field(
+        None,
+        description="With `variants`: when a significance test on the recorded engagement "
+        "picks a winner, every later send uses it.",
     )
     category: Literal["marketing", "transactional"] = Field(
         "marketing",
@@ -350,6 +452,27 @@ class SendStep(StepBase):
         None,
         description="Recipient override: an address, or '{{ expr }}' (e.g. a staff inbox).",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_content(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A plain send's document (and so its journey's version hash) stays what it was before
+        # content experiments existed: the keys a step does not use are left out.
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("template", "variants", "winner"):
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
+
+    def arms(self) -> dict[str, ContentVariant]:
+        """The step's variants; a plain send is one arm (named by its template)."""
+        if self.variants:
+            return dict(self.variants)
+        return {str(self.template): ContentVariant(template=str(self.template))}
+
+    def template_names(self) -> list[str]:
+        """Every template the step may send, in order, without repeats."""
+        return list(dict.fromkeys(arm.template for arm in self.arms().values()))
 
 
 class WaitStep(StepBase):

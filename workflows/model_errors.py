@@ -22,6 +22,7 @@ from workflows.model import (
     STEP_KINDS,
     BranchCase,
     CalendarTime,
+    ContentVariant,
     EventCondition,
     EventTrigger,
     GoalCondition,
@@ -32,6 +33,7 @@ from workflows.model import (
     SegmentScheduleTrigger,
     WaitForCondition,
     WaitForEvent,
+    WinnerRule,
 )
 from workflows.source import KEY
 from workflows.source import Path as YamlPath
@@ -56,6 +58,8 @@ _MODELS: tuple[type[BaseModel], ...] = (
     GoalCondition,
     WaitForEvent,
     WaitForCondition,
+    ContentVariant,
+    WinnerRule,
 )
 _ALTERNATIVE_MODELS: dict[str, type[BaseModel]] = {
     EVENT_ALTERNATIVE_TAG: WaitForEvent,
@@ -91,6 +95,10 @@ def _untagged(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], type[B
                 del parts[3]
             if tag == "wait_for" and parts[2:3] == ["wait_for"]:
                 model = _untag_wait_for(parts)
+            elif tag == "send" and len(parts) >= 5 and parts[2] == "variants":
+                model = ContentVariant
+            elif tag == "send" and len(parts) >= 4 and parts[2] == "winner":
+                model = WinnerRule
     elif len(parts) >= 2 and parts[0] == "trigger":
         tag = parts[1]
         if isinstance(tag, str) and tag in _TRIGGER_MODELS:
@@ -158,6 +166,10 @@ def _kind_name(model: type[BaseModel] | None) -> str:
         return " in wait_until"
     if model in _ALTERNATIVE_MODELS.values():
         return " in a wait_for alternative"
+    if model is ContentVariant:
+        return " in a variant"
+    if model is WinnerRule:
+        return " in a winner rule"
     return ""
 
 
@@ -175,6 +187,8 @@ def _home(model: type[BaseModel]) -> str:
         GoalCondition: "goal",
         WaitForEvent: "a wait_for event alternative",
         WaitForCondition: "a wait_for condition alternative",
+        ContentVariant: "a variant",
+        WinnerRule: "a winner rule",
     }
     return names.get(model, "the trigger")
 

@@ -112,8 +112,11 @@ class JourneyPlan(BaseModel):
             isinstance(step, WaitForStep) and step.has_condition() for step in self.journey.steps
         )
 
-    def template_for(self, step: SendStep) -> TemplateBundle:
-        return self.templates[template_key(step.send, step.template)]
+    def template_for(self, step: SendStep, variant: str | None = None) -> TemplateBundle:
+        """The step's template, or its `variant`'s (default: the first variant's)."""
+        arms = step.arms()
+        arm = arms[variant] if variant is not None else next(iter(arms.values()))
+        return self.templates[template_key(step.send, arm.template)]
 
     def compact(self) -> dict[str, Any]:
         """The plan as a JSON document without empty fields; `model_validate` reads it back."""

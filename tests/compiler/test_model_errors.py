@@ -56,7 +56,7 @@ def test_a_step_without_an_action_lists_the_kinds(project: Project) -> None:
 def test_a_missing_required_key_points_at_the_step(project: Project) -> None:
     text = HEAD + "  - id: welcome\n    send: email\n"
     assert project.errors(text) == [
-        "journeys/test.yaml:5:5: missing required key 'template' of a send step"
+        "journeys/test.yaml:5:5: missing required key 'template' of a send step (or `variants`)"
     ]
 
 

@@ -54,14 +54,17 @@ class Case:
     contact: str
     trigger: dict[str, str] = field(default_factory=dict)
     steps: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None  # a send with variants: which one (default: the first)
 
     @property
     def id(self) -> str:
-        return f"{self.journey}.{self.step}@{self.contact}"
+        variant = f".{self.variant}" if self.variant else ""
+        return f"{self.journey}.{self.step}{variant}@{self.contact}"
 
     @property
     def golden(self) -> Path:
-        return GOLDEN / self.journey / f"{self.step}.{self.contact}.txt"
+        variant = f".{self.variant}" if self.variant else ""
+        return GOLDEN / self.journey / f"{self.step}{variant}.{self.contact}.txt"
 
 
 # Each journey's messages for a contact it targets.
@@ -72,6 +75,7 @@ CASES = [
     Case("onboarding", "sms_offer", "alice"),
     Case("win_back", "offer", "alice"),  # no last order: the fallback sentence
     Case("win_back", "offer", "bruno"),
+    Case("win_back", "offer", "bruno", variant="b"),  # the other subject line
     Case("win_back", "vip_offer", "bruno"),
     Case("win_back", "last_chance", "bruno"),
     Case("vip_event", "invitation", "chen"),
@@ -119,6 +123,8 @@ def preview_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Non
 def preview(case: Case, tmp_path: Path) -> dict[str, Any]:
     args = ["preview", case.journey, case.step, "--contact", str(CONTACTS / f"{case.contact}.yaml")]
     args += ["--now", NOW, "--json", "--html", str(tmp_path / "preview.html")]
+    if case.variant:
+        args += ["--variant", case.variant]
     for key, value in case.trigger.items():
         args += ["--trigger-prop", f"{key}={value}"]
     if case.steps:
@@ -187,11 +193,12 @@ def test_update_golden_is_refused_under_ci(
 
 
 def test_every_send_step_of_the_sample_journeys_has_a_golden_preview() -> None:
-    covered = {(case.journey, case.step) for case in CASES}
+    covered = {(case.journey, case.step, case.variant) for case in CASES}
     sends = {
-        (journey, step_id)
+        (journey, step_id, variant if n else None)  # the first variant is the default
         for journey, plan in PLANS.items()
         for step_id, step in zip(plan.step_ids, plan.journey.steps, strict=True)
         if isinstance(step, SendStep)
+        for n, variant in enumerate(step.variants or [None])
     }
     assert sends - covered == set()

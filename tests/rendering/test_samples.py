@@ -45,6 +45,7 @@ def test_the_sample_journeys_have_their_templates() -> None:
         "vip_event/invitation",
         "win_back/vip_offer",
         "win_back/we_miss_you",
+        "win_back/we_miss_you_code",
     ]
     assert SMSES == [
         "feedback/nps_survey",

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from reports.stats import newcombe_interval, two_proportion_p_value, wilson_interval
+from reports.stats import newcombe_interval, two_proportion_p_value, wilson_interval, winner_test
 
 # Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10 (score interval without
 # continuity correction): (k1, n1, k2, n2) -> the 95% interval for p1 - p2, to 4 places.
@@ -50,3 +50,43 @@ def test_p_value_equals_pearson_chi_squared_of_the_two_by_two_table() -> None:
 def test_p_value_undefined_without_variance_or_people() -> None:
     assert two_proportion_p_value(0, 10, 0, 20) is None
     assert two_proportion_p_value(3, 10, 0, 0) is None
+
+
+# docs/metrics.md, "Content experiments: the winner test": variant a 50 clicks of 1,000 sends,
+# b 75 of 1,000. Pooled 125/2000 = 0.0625, standard error sqrt(0.0625 * 0.9375 * 2/1000) =
+# 0.010825, z = 0.025 / 0.010825 = 2.3094, two-sided p = 0.02092.
+SUBJECT_LINES = {"a": (50, 1000), "b": (75, 1000)}
+
+
+def test_the_leader_wins_at_95_percent_when_p_is_below_0_05() -> None:
+    test = winner_test(SUBJECT_LINES, 95)
+    assert test is not None
+    assert (test.leader, round(test.p_value or 0, 5), test.significant) == ("b", 0.02092, True)
+
+
+def test_the_same_counts_give_no_winner_at_99_percent() -> None:
+    test = winner_test(SUBJECT_LINES, 99)
+    assert test is not None
+    assert (test.leader, test.significant) == ("b", False)
+
+
+def test_with_three_variants_the_leader_must_beat_each_at_the_bonferroni_threshold() -> None:
+    # b beats a (p = 0.0209 < 0.05 / 2) but not c (60 of 1,000: p = 0.1813).
+    test = winner_test({**SUBJECT_LINES, "c": (60, 1000)}, 95)
+    assert test is not None
+    assert (test.leader, round(test.p_value or 0, 4), round(test.threshold, 4)) == (
+        "b",
+        0.1813,
+        0.025,
+    )
+    assert not test.significant
+
+
+def test_no_test_while_a_variant_has_no_sends() -> None:
+    assert winner_test({"a": (3, 10), "b": (0, 0)}, 95) is None
+
+
+def test_no_winner_when_nobody_succeeded_in_either_variant() -> None:
+    test = winner_test({"a": (0, 500), "b": (0, 500)}, 95)
+    assert test is not None
+    assert (test.p_value, test.significant) == (None, False)

@@ -18,6 +18,7 @@ from settings import get_settings
 from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack, free_port
 from tests.waiting import eventually
+from workflows.journey_workflow import stable_fraction
 
 
 async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, cli: Cli) -> None:
@@ -116,3 +117,24 @@ async def test_unknown_contact_and_unreachable_temporal_are_clear_errors(
         assert isinstance(error, RapportError), args
         assert exit_code_for(error) == ExitCode.UNAVAILABLE
         assert "cannot reach Temporal" in str(error)
+
+
+async def test_inspect_shows_which_variant_a_contact_was_sent(stack: Stack, cli: Cli) -> None:
+    contact = stack.contact("bruno")
+    while stable_fraction("holdout", "win_back", contact) * 100 < 10:  # win_back's holdout
+        contact = stack.contact("bruno")
+    code, _, error = await cli("start", "win_back", "--contact", contact)
+    assert (code, error) == (0, None)
+    [message] = await stack.sent(contact)
+    assert (message.step_id, message.variant) in {("offer", "a"), ("offer", "b")}
+
+    code, out, _ = await cli("inspect", contact, "--journey", "win_back", "--json")
+    [run] = json.loads(out)["runs"]
+    [shown] = run["messages"]
+    templates = {"a": "win_back/we_miss_you", "b": "win_back/we_miss_you_code"}
+    assert (shown["variant"], shown["template"]) == (message.variant, templates[message.variant])
+    [send] = [e for e in run["timeline"] if e["type"] == "send"]
+    assert send["variant"] == message.variant
+
+    code, out, _ = await cli("inspect", contact, "--journey", "win_back")
+    assert code == 0 and f"offer  email (variant {message.variant})  sent" in out

@@ -10,7 +10,7 @@ import pytest
 
 from reports.journey import JourneyQuery, journey_report
 from store import RunRecord, Store
-from store.records import RunStepRecord
+from store.records import RunStepRecord, WinnerDecisionRecord
 
 ENTRY = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 KINDS = {
@@ -239,6 +239,7 @@ def test_worked_example(store: Store) -> None:
                 "winner": None,
             }
         },
+        "winner_decisions": {},
     }
 
 
@@ -281,6 +282,7 @@ def test_a_journey_nobody_entered(store: Store) -> None:
         },
         "median_time_to_convert_s": None,
         "variants": {},
+        "winner_decisions": {},
     }
 
 
@@ -347,3 +349,63 @@ def test_recording_a_step_again_keeps_its_first_reach(store: Store) -> None:
 def test_period_must_not_be_empty() -> None:
     with pytest.raises(ValueError, match="until must be after since"):
         JourneyQuery(journey="winback", since=JULY["until"], until=JULY["since"])
+
+
+def test_a_content_experiment_per_variant_and_its_winner(store: Store) -> None:
+    """docs/metrics.md, "Content experiments": the `offer` send's variants of four runs (one in
+    the holdout), and the decision the winner rule recorded."""
+    variants = {"t1": ("a", "clicked"), "t2": ("a", "opened"), "t3": ("b", "delivered")}
+    variants["t4"] = ("b", "skipped")
+    for name, (arm, status) in variants.items():
+        add_run(
+            store,
+            name,
+            holdout=name == "t4",
+            steps=("welcome",),
+            outcome="converted" if name == "t1" else "completed",
+            ended_after=timedelta(days=1),
+        )
+        store.ledger.claim(
+            f"{name}-offer",
+            contact_id=name,
+            channel="email",
+            workflow_id=f"journey:winback:{name}",
+            step_id="offer",
+            journey="winback",
+            variant=arm,
+            template=f"win_back/offer_{arm}",
+            status=status,  # type: ignore[arg-type]
+            created_at=ENTRY + timedelta(minutes=5),
+        )
+    store.experiments.decide(
+        WinnerDecisionRecord(
+            journey="winback",
+            step_id="offer",
+            winner="b",
+            metric="clicked",
+            confidence=95,
+            p_value=0.020921335,
+            counts={"a": {"sent": 1000, "clicked": 50}, "b": {"sent": 1000, "clicked": 75}},
+            decided_at=datetime(2026, 7, 20, 9, 30, tzinfo=UTC),
+            decided_by="winner rule, at a send of workflow journey:winback:t9",
+        )
+    )
+    result = report(store, **JULY)
+    assert result["variants"] == {
+        "offer": {
+            "a": {"runs": 2, "sent": 2, "opened": 2, "clicked": 1, "converted": 1},
+            "b": {"runs": 2, "sent": 1, "opened": 0, "clicked": 0, "converted": 0},
+            "winner": "b",
+        }
+    }
+    assert result["winner_decisions"] == {
+        "offer": {
+            "winner": "b",
+            "metric": "clicked",
+            "confidence": 95.0,
+            "p_value": 0.02092,
+            "counts": {"a": {"sent": 1000, "clicked": 50}, "b": {"sent": 1000, "clicked": 75}},
+            "decided_at": "2026-07-20T09:30:00+00:00",
+            "decided_by": "winner rule, at a send of workflow journey:winback:t9",
+        }
+    }

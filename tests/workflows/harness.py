@@ -44,6 +44,7 @@ class Harness:
         key: str | None = None,
         holdout: bool | None = False,
         at: datetime | None = None,
+        arms: dict[str, str] | None = None,
     ) -> WorkflowHandle[Any, JourneyResult]:
         """Start a run; `at` makes the run's clock start there (as the simulator does)."""
         self.store.upsert_contact(contact)
@@ -60,6 +61,7 @@ class Harness:
                 key=key,
                 holdout=holdout,
                 clock_shift=shift,
+                arms=arms,
             ),
             id=workflow_id,
             task_queue=self.queue,

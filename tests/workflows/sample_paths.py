@@ -125,9 +125,7 @@ PATHS = (
 async def run_path(
     env: WorkflowEnvironment, path: SamplePath, work_dir: Path
 ) -> tuple[SimulationResult, WorkflowHistory]:
-    plan, diagnostics = compile_journey(
-        path.journeys / f"{path.journey}.yaml", ROOT / "templates"
-    )
+    plan, diagnostics = compile_journey(path.journeys / f"{path.journey}.yaml", ROOT / "templates")
     assert plan is not None, [str(d) for d in diagnostics]
     contact_file = load_contact_file(ROOT / "contacts" / f"{path.contact}.yaml")
     contact = ContactRecord(**contact_file.profile())
