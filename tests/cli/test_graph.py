@@ -115,3 +115,14 @@ def test_graph_draws_an_edge_for_each_alternative_of_a_wait_for(
         '    n_reply_or_gold -->|"condition: contact.vip"| n_gold\n'
         '    n_reply_or_gold -->|"timeout"| n_thanks\n'
     )
+
+
+def test_graph_labels_a_content_experiment_with_its_variants_and_winner_rule(
+    in_repo: Path,
+) -> None:
+    result = runner.invoke(app, ["graph", "win_back"])
+    assert result.exit_code == 0, result.output
+    assert (
+        '    n_offer["offer: send email: a win_back/we_miss_you (weight 50); '
+        'b win_back/we_miss_you_code (weight 50); winner by clicked after 500 sends each at 95%"]'
+    ) in result.stdout.splitlines()

@@ -143,3 +143,25 @@ def test_schema_rejects_a_bad_since(validator: jsonschema.Draft202012Validator) 
         "name: x\ntrigger: manual\nsteps:\n  - wait_for: a\n    timeout: 1d\n    since: 5\n"
     )
     assert not validator.is_valid(journey)
+
+
+def test_schema_rejects_a_send_with_both_template_and_variants(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    journey = load(
+        "name: x\ntrigger: manual\nsteps:\n  - send: email\n    template: a\n"
+        "    variants: {a: {template: a}, b: {template: b}}\n"
+    )
+    assert not validator.is_valid(journey)
+    del journey["steps"][0]["template"]
+    assert validator.is_valid(journey)
+
+
+def test_schema_rejects_a_winner_without_variants(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    journey = load(
+        "name: x\ntrigger: manual\nsteps:\n  - send: email\n    template: a\n"
+        "    winner: {metric: clicked, after: 3d}\n"
+    )
+    assert not validator.is_valid(journey)

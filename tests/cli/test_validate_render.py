@@ -95,3 +95,21 @@ def test_contacts_who_would_not_enter_are_not_rendered_for(cart: Project) -> Non
         "templates/cart/reminder.sms.j2:1:1: 'dict object' has no attribute 'last_order_at' "
         "(rendering for contacts/alice.yaml"
     )
+
+
+def test_every_variant_of_a_content_experiment_is_rendered(cart: Project) -> None:
+    cart.write(
+        "journeys/cart.yaml",
+        CART.replace(
+            "    template: cart/reminder\n",
+            "    variants:\n      a: {template: cart/reminder}\n      b: {template: cart/nudge}\n",
+        ),
+    )
+    cart.write("templates/cart/reminder.sms.j2", "Still thinking?\n")
+    cart.write("templates/cart/nudge.sms.j2", "Your cart:\n{{ trigger.properties.cart_idd }}\n")
+    result = runner.invoke(app, ["validate", "journeys/cart.yaml"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "templates/cart/nudge.sms.j2:2:1: 'dict object' has no attribute 'cart_idd' (rendering "
+        "for contacts/alice.yaml"
+    )
