@@ -163,6 +163,8 @@ async def test_journey_page_shows_the_reports_figures(seeded, web: httpx.AsyncCl
     assert '<g class="interval" data-value="0.4" data-low="-0.3157" data-high="0.7693">' in (
         page.text
     )
+    median = report["median_time_to_convert_s"]
+    assert f"Median time to convert: {median / 86400:.1f} days ({median} s)" in page.text
 
 
 async def test_the_diagram_draws_every_edge_of_the_plan_with_its_label(
