@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -114,6 +115,15 @@ def _contact_value(variables: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# Environments by (bundle files, locale, zone, undefined): each compiles a template once, so
+# rendering one bundle for many contacts (a worker's sends, `validate`'s samples) stays cheap.
+# The entry keeps the files mapping alive, so its id cannot be reused while it is cached.
+_ENVIRONMENTS: OrderedDict[tuple[int, str | None, str | None, type], tuple[object, Any]] = (
+    OrderedDict()
+)
+_ENVIRONMENTS_KEPT = 64
+
+
 def _environment(
     bundle: TemplateBundle,
     variables: Mapping[str, Any],
@@ -121,12 +131,21 @@ def _environment(
     timezone: str | None,
     undefined: type[Undefined] = StrictUndefined,
 ) -> SandboxedEnvironment:
-    return build_environment(
-        bundle.files,
-        locale=locale or _contact_value(variables, "locale"),
-        timezone=timezone or _contact_value(variables, "timezone"),
-        undefined=undefined,
+    locale = locale or _contact_value(variables, "locale")
+    timezone = timezone or _contact_value(variables, "timezone")
+    key = (id(bundle.files), locale, timezone, undefined)
+    cached = _ENVIRONMENTS.get(key)
+    if cached is not None and cached[0] is bundle.files:
+        _ENVIRONMENTS.move_to_end(key)
+        environment: SandboxedEnvironment = cached[1]
+        return environment
+    environment = build_environment(
+        bundle.files, locale=locale, timezone=timezone, undefined=undefined
     )
+    _ENVIRONMENTS[key] = (bundle.files, environment)
+    if len(_ENVIRONMENTS) > _ENVIRONMENTS_KEPT:
+        _ENVIRONMENTS.popitem(last=False)
+    return environment
 
 
 def _one_line(text: str) -> str:
