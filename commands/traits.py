@@ -23,7 +23,7 @@ async def _rebuild(settings: Settings) -> dict[str, Any]:
     from api.ingest import load_plans
     from runtime.router import EventIndex, route_trait_changes
     from runtime.starter import connect_client
-    from runtime.traits import rebuild
+    from runtime.traits import listened_traits, rebuild
     from store import Store
     from workflows.diagnostics import errors
     from workflows.project import compile_project_traits
@@ -32,8 +32,10 @@ async def _rebuild(settings: Settings) -> dict[str, Any]:
     if not compiled.ok:
         problems = "\n".join(str(d) for d in sorted(errors(compiled.diagnostics)))
         raise InvalidInputError(f"{problems}\ntraits/ has errors: nothing was rebuilt")
+    plans = load_plans(settings)
     store = await asyncio.to_thread(Store.open, settings.database)
-    store.use_traits(compiled.program)
+    # trait_changed stored for the traits the journeys listen to (docs/traits.md).
+    store.use_traits(compiled.program, announced=listened_traits(plans, compiled.program))
     clients: list[Any] = []
 
     async def client() -> Any:
@@ -45,7 +47,7 @@ async def _rebuild(settings: Settings) -> dict[str, Any]:
         started = time.monotonic()
         report = await asyncio.to_thread(rebuild, store, compiled.program, settings)
         seconds = time.monotonic() - started
-        index = EventIndex.build(load_plans(settings))
+        index = EventIndex.build(plans)
         routed = await route_trait_changes(
             store,
             index,

@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from runtime.router import EventIndex, route_trait_changes
-from runtime.traits import load_traits, rebuild
+from runtime.traits import listened_traits, load_traits, rebuild
 from settings import Settings
 from store import Store
 from workflows.project import compile_project
@@ -31,9 +31,13 @@ class TraitActivities:
     async def refresh_traits(self) -> dict[str, Any]:
         settings = self.settings
         program = await asyncio.to_thread(load_traits, settings)
-        report = await asyncio.to_thread(rebuild, self.store, program, settings, windows_only=True)
         compiled = await asyncio.to_thread(compile_project, settings)
         index = EventIndex.build(compiled.plans)  # journeys with errors are left out
+        # trait_changed for the traits the journeys listen to now (docs/traits.md).
+        self.store.use_traits(
+            self.store.trait_updater, announced=listened_traits(compiled.plans, program)
+        )
+        report = await asyncio.to_thread(rebuild, self.store, program, settings, windows_only=True)
 
         async def client() -> Client:
             return self.client
