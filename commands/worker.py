@@ -6,22 +6,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Annotated
+
+import typer
 
 from runtime.starter import connect_client, temporal_address
 from runtime.trait_activities import TraitActivities
+from runtime.worker_metrics import (
+    MetricsInterceptor,
+    MetricsServer,
+    WorkerMetrics,
+    metrics_runtime,
+    serve_metrics,
+)
 from runtime.workers import build_activities, build_worker
-from settings import Settings, get_settings
+from settings import Settings, check_ports, get_settings
 
 log = logging.getLogger("rapport.worker")
 
 
-async def serve_worker(settings: Settings) -> None:
-    client = await connect_client(settings, fail_fast=False)
+async def serve_worker(
+    settings: Settings, *, metrics_port: int | None = None, metrics_host: str = "127.0.0.1"
+) -> None:
+    metrics = WorkerMetrics() if metrics_port is not None else None
+    runtime = metrics_runtime(metrics) if metrics else None
+    client = await connect_client(settings, fail_fast=False, runtime=runtime)
     activities = build_activities(settings)
     traits = TraitActivities(activities.store, client, settings)
     worker = build_worker(
-        client, activities, settings.temporal_task_queue, more_activities=traits.all()
+        client,
+        activities,
+        settings.temporal_task_queue,
+        more_activities=traits.all(),
+        interceptors=[MetricsInterceptor(metrics)] if metrics else [],
     )
+    server: MetricsServer | None = None
+    if metrics and metrics_port is not None:
+        server = serve_metrics(metrics, metrics_port, metrics_host)
+        log.info("worker metrics at http://%s:%d/metrics", metrics_host, metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,13 +68,28 @@ async def serve_worker(settings: Settings) -> None:
     finally:
         stopping.cancel()
         activities.store.close()
+        if server:
+            server.close()
 
 
-def command() -> None:
+def command(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics (ours and the Temporal SDK's) at "
+            "http://HOST:PORT/metrics. Off when not given."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface the metrics listen on.")
+    ] = "127.0.0.1",
+) -> None:
     """Run the Temporal worker (journey workflows and their activities)."""
     from runtime.stack import configure_logging
 
+    if metrics_port is not None:
+        check_ports(metrics_port=metrics_port)
     settings = get_settings()
     settings.check_serving()  # the worker signs the unsubscribe links it sends
     configure_logging()
-    asyncio.run(serve_worker(settings))
+    asyncio.run(serve_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host))

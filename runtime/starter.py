@@ -24,6 +24,7 @@ from typing import Any, Literal
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.plans import save_plan
@@ -77,11 +78,13 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, RPCError) and error.status in UNAVAILABLE_CODES
 
 
-async def connect_client(settings: Settings, *, fail_fast: bool = True) -> Client:
+async def connect_client(
+    settings: Settings, *, fail_fast: bool = True, runtime: Runtime | None = None
+) -> Client:
     """`runtime.temporal.connect`, with an unreachable server as a `TemporalUnavailableError`;
     `fail_fast` (the default, for the API and the CLI) gives up on a call within seconds."""
     try:
-        return await connect(settings, fail_fast=fail_fast)
+        return await connect(settings, fail_fast=fail_fast, runtime=runtime)
     except RuntimeError as error:  # the SDK's "Failed client connect: …"
         detail = "connection refused" if "refused" in str(error).lower() else "no answer"
         raise TemporalUnavailableError(temporal_address(settings), detail) from None

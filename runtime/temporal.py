@@ -58,8 +58,13 @@ FAIL_FAST = RetryConfig(max_retries=2, max_elapsed_time_millis=2000)
 
 
 async def connect(
-    settings: Settings, address: str | None = None, *, fail_fast: bool = False
+    settings: Settings,
+    address: str | None = None,
+    *,
+    fail_fast: bool = False,
+    runtime: Runtime | None = None,
 ) -> Client:
+    """`runtime`: a worker's with metrics (`runtime.worker_metrics`); else `quiet_runtime`."""
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -73,6 +78,6 @@ async def connect(
         api_key=api_key,
         tls=tls or bool(api_key),
         data_converter=pydantic_data_converter,
-        runtime=quiet_runtime(),
+        runtime=runtime or quiet_runtime(),
         retry_config=FAIL_FAST if fail_fast else None,
     )

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.journey_activities import JourneyActivities
@@ -65,9 +65,11 @@ def build_worker(
     task_queue: str,
     *,
     more_activities: Sequence[Callable[..., Any]] = (),
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker; `more_activities`: those its composition root adds (the traits schedule's
-    `runtime.trait_activities`, which routes events and so sits above this module)."""
+    `runtime.trait_activities`, which routes events and so sits above this module);
+    `interceptors`: e.g. `runtime.worker_metrics.MetricsInterceptor`."""
     segments = SegmentActivities(activities.store, client, task_queue)
     return Worker(
         client,
@@ -78,4 +80,5 @@ def build_worker(
         # After a worker dies, its cached runs move to another worker this soon (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         max_concurrent_activities=64,
+        interceptors=interceptors,
     )

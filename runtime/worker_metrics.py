@@ -1,0 +1,177 @@
+"""Prometheus metrics of a worker (`rapport worker --metrics-port N`, `GET /metrics`).
+
+| metric | labels | what |
+|---|---|---|
+| `rapport_sends_total` | `channel`, `status` | send attempts by outcome (`status`: below) |
+| `rapport_activity_seconds` | `activity` | histogram of activity execution time, every attempt |
+| `rapport_journey_runs_started_total` | `journey` | runs the worker recorded as started |
+| `rapport_journey_runs_ended_total` | `outcome` | runs the worker recorded as ended, by outcome |
+| `temporal_*` | | the Temporal SDK's own (task slots, poll and schedule-to-start latencies) |
+
+A send's `status`: `sent`, `suppressed`, `skipped`, `failed`, `deferred`, or `error` (the
+attempt raised; Temporal retries it).
+
+Our metrics are counted by a worker interceptor, so the activities know nothing of them. The
+SDK's metrics come from its Rust core, which serves Prometheus text on an address of its own:
+the worker's runtime binds it to a private loopback port and `/metrics` passes it through, so a
+scraper has one target per worker.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from temporalio import activity
+from temporalio.runtime import (
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from workflows.contracts import RunEnded, RunStarted, SendOutcome, SendRequest
+
+# Activity latencies: from a ledger write (milliseconds) to a provider call timing out (a minute).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.sends = Counter(
+            "rapport_sends",
+            "Send attempts, by channel and outcome.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.activity_seconds = Histogram(
+            "rapport_activity_seconds",
+            "Activity execution time in seconds, every attempt, by activity.",
+            ["activity"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.runs_started = Counter(
+            "rapport_journey_runs_started",
+            "Journey runs started, by journey.",
+            ["journey"],
+            registry=r,
+        )
+        self.runs_ended = Counter(
+            "rapport_journey_runs_ended",
+            "Journey runs ended, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+
+    def observe(self, name: str, args: Any, result: Any, seconds: float) -> None:
+        """One activity attempt: `result` is its return value, or the exception it raised."""
+        self.activity_seconds.labels(activity=name).observe(seconds)
+        [argument] = args if len(args) == 1 else [None]
+        if isinstance(argument, SendRequest):
+            status = result.status if isinstance(result, SendOutcome) else "error"
+            self.sends.labels(channel=argument.channel, status=status).inc()
+        elif isinstance(result, BaseException):
+            return
+        elif isinstance(argument, RunStarted):
+            self.runs_started.labels(journey=argument.journey).inc()
+        elif isinstance(argument, RunEnded):
+            self.runs_ended.labels(outcome=argument.outcome).inc()
+
+
+class MetricsInterceptor(Interceptor):
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _TimedActivity(next, self.metrics)
+
+
+class _TimedActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, metrics: WorkerMetrics) -> None:
+        super().__init__(next)
+        self.metrics = metrics
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        began = time.perf_counter()
+        name = activity.info().activity_type
+        try:
+            result = await super().execute_activity(input)
+        except BaseException as error:
+            self.metrics.observe(name, input.args, error, time.perf_counter() - began)
+            raise
+        self.metrics.observe(name, input.args, result, time.perf_counter() - began)
+        return result
+
+
+class SdkMetrics(Collector):
+    """The Temporal SDK's metrics, read from its own Prometheus endpoint at each scrape."""
+
+    def __init__(self, address: str) -> None:
+        self.url = f"http://{address}/metrics"
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return  # the SDK serves nothing until the runtime's first worker starts
+        yield from text_string_to_metric_families(text)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # unknown until scraped: don't scrape at registration
+
+
+def _free_loopback_address() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def metrics_runtime(metrics: WorkerMetrics) -> Runtime:
+    """A runtime like `runtime.temporal.quiet_runtime` (the core logs only errors) that also
+    records the SDK's metrics, added to `metrics`' registry."""
+    address = _free_loopback_address()
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")),
+            metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True),
+        )
+    )
+    metrics.registry.register(SdkMetrics(address))
+    return runtime
+
+
+@dataclass
+class MetricsServer:
+    server: WSGIServer
+    thread: Thread
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def serve_metrics(metrics: WorkerMetrics, port: int, host: str = "127.0.0.1") -> MetricsServer:
+    """`GET /metrics` on `host:port`, from a thread of its own."""
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    return MetricsServer(server, thread)
