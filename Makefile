@@ -1,10 +1,11 @@
 # The two commands: `make run` and `make test`. Both build .venv from scratch when it is missing.
+# `make bench [BENCH_QUICK=1]` measures the engine (docs/performance.md); it is not part of `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider tests/structure  # every module in a layer
+
+bench: $(STAMP)
+	BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python bench/suite.py
 
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,404 @@
+"""`make bench`: the issue 13 figures in one run on one machine, written to `bench/results.json`.
+
+Method (each part reuses a bench script; their docstrings have the details):
+
+- `engine_overhead` — one Temporal dev server started as `rapport run` starts it (WAL SQLite,
+  `start_latency.server_command`), one temporary SQLite store, the worker in this process. At
+  C = 1 and then C = 8 lanes (each lane starts a run and waits for its mark before the next):
+  (a) the empty yardstick (`start_latency.raw_phase`: start → its first activity started);
+  (b) the hand-written workflow (`handwritten.py`: one activity loads the contact, renders
+  `onboarding/welcome`, writes the outbox file and the ledger row; start → ledger row `sent`);
+  (c) the engine (`start_latency.engine_phase`: `start_run` of `onboarding` → the welcome's
+  ledger row `sent`). (a) and (b) on a worker with the engine worker's sandbox and options, (c)
+  on `build_worker`'s. Ratios: engine runs/s ÷ hand-written runs/s (target ≥ 0.8), engine p99 ÷
+  hand-written p99 (target ≤ 1.25); and the same against the yardstick.
+- `render` — `onboarding/welcome` (layout, components, filters, text part) rendered with
+  `message_variables` for distinct contacts, in one thread: emails per CPU-second of this process
+  (`time.process_time`), i.e. per core; the wall rate is recorded beside it. Target ≥ 2,000/s.
+- `history_bytes` — `history_bytes.py`: each sample path's history JSON on the time-skipping
+  server. Target (issue 8): ≤ 12 KB for `onboarding_converts`.
+- The other issue 13 figures are listed as not measured.
+
+The 1/5/15-minute load average is recorded before and after each figure: on a shared machine
+it says how much of the CPU the bench had. Quick mode (`BENCH_QUICK=1` or `--quick`): fewer runs
+and renders, a few minutes in all.
+
+    make bench [BENCH_QUICK=1]        # or: .venv/bin/python bench/suite.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import start_latency as sl  # noqa: E402
+from handwritten import STEP_ID, HandwrittenWelcome, WelcomeActivity  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from providers import email_provider  # noqa: E402
+from rendering.context import message_variables  # noqa: E402
+from rendering.render import render_email  # noqa: E402
+from runtime.stack import ChildProcess, wait_for_temporal  # noqa: E402
+from runtime.workers import workflow_runner  # noqa: E402
+from settings import Settings  # noqa: E402
+from store import Store  # noqa: E402
+from workflows.contracts import ContactSnapshot  # noqa: E402
+from workflows.plan import template_key  # noqa: E402
+from workflows.project import compile_project  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results.json"
+NOT_MEASURED = {
+    "event_to_send": "POST /v1/track at 20 events/s for 1,000 events → provider stand-in: "
+    "p50 ≤ 100 ms, p99 ≤ 500 ms",
+    "enrolment": "segment tick over 100k contacts ÷ raw start_workflow calls ≥ 0.8 "
+    "(bench/segment_tick.py measures the tick's own scan only)",
+    "waiting_runs": "10k runs parked in wait/wait_for: worker RSS ≤ 500 MB, p99 lateness",
+    "scale_out": "the same start load with two worker processes ÷ one, same server",
+}
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def settings_for(tmp: Path, address: str) -> Settings:
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp,
+        journeys_dir=ROOT / "journeys",
+        templates_dir=ROOT / "templates",
+        contacts_dir=ROOT / "contacts",
+        temporal_address=address,
+        temporal_task_queue="rapport-bench",
+        database_url=None,
+        write_keys="",
+        sendgrid_api_key=None,
+        twilio_account_sid=None,
+        twilio_auth_token=None,
+    )
+
+
+def summary(phase: sl.Phase) -> dict[str, float]:
+    values = phase.series[phase.mark]
+    return {
+        "runs": len(values),
+        "runs_per_s": round(phase.per_s, 2),
+        "p50_ms": round(sl.pct(values, 50) * 1000, 1),
+        "p99_ms": round(sl.pct(values, 99) * 1000, 1),
+    }
+
+
+# --- engine_overhead ----------------------------------------------------------------------------
+
+
+async def hand_phase(
+    client: Client, store: Store, settings: Settings, contacts: list[str], warmup: int, lanes: int
+) -> sl.Phase:
+    """The hand-written workflow, timed from `start_workflow` to its ledger row `sent`."""
+    phase = sl.Phase(mark="ledger row sent")
+    loop = asyncio.get_running_loop()
+    plan = compile_project(settings).plans[sl.JOURNEY]
+    bundle = plan.templates[template_key("email", "onboarding/welcome")]
+    welcome = WelcomeActivity(store, bundle, email_provider(settings), settings)
+    sent: dict[str, asyncio.Future[float]] = {}
+    mark_sent = store.ledger.mark_sent
+
+    def timed_mark_sent(*args: Any, **kwargs: Any) -> Any:
+        entry = mark_sent(*args, **kwargs)
+        waiter = sent.get(entry.contact_id)
+        if waiter is not None and entry.step_id == STEP_ID:
+            loop.call_soon_threadsafe(sl._resolve, waiter, time.perf_counter())
+        return entry
+
+    store.ledger.mark_sent = timed_mark_sent  # type: ignore[method-assign]
+    task_queue = "rapport-bench-hand"
+
+    async def one(contact_id: str, record: bool) -> None:
+        sent[contact_id] = loop.create_future()
+        started = time.perf_counter()
+        await client.start_workflow(
+            HandwrittenWelcome.run, contact_id, id=f"hand-{contact_id}", task_queue=task_queue
+        )
+        done = await asyncio.wait_for(sent[contact_id], 60)
+        if record:
+            phase.add(started, {"ledger row sent": done})
+
+    try:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[HandwrittenWelcome],
+            activities=[welcome.send_welcome],
+            workflow_runner=workflow_runner(),  # the engine worker's sandbox and options
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+            max_concurrent_activities=64,
+        ):
+            await sl.lanes(contacts[:warmup], lanes, lambda c: one(c, False))
+            await sl.lanes(contacts[warmup:], lanes, lambda c: one(c, True))
+    finally:
+        store.ledger.mark_sent = mark_sent  # type: ignore[method-assign]
+    return phase
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 3) if denominator else float("nan")
+
+
+async def engine_overhead(runs: int, tmp: Path) -> dict[str, Any]:
+    port, ui_port = sl.free_port(), sl.free_port()
+    address = f"{sl.HOST}:{port}"
+    settings = settings_for(tmp, address)
+    server = ChildProcess(
+        "Temporal dev server", sl.server_command("wal", tmp, port, ui_port), tmp / "temporal.log"
+    )
+    server.start()
+    store: Store | None = None
+    by_lanes: dict[str, Any] = {}
+    try:
+        client = await wait_for_temporal(settings, address, server)
+        starts = sl.ActivityStarts()
+        config = client.config()
+        config["interceptors"] = [*config["interceptors"], starts]
+        client = Client(**config)
+        store = Store.open(settings.database)
+        for lanes in (1, 8):
+            warmup = max(10, 2 * lanes)
+            load_before = load_average()
+            raw = await sl.raw_phase(client, starts, runs, warmup, lanes)
+            hand = await hand_phase(
+                client, store, settings, sl.seed(store, runs + warmup), warmup, lanes
+            )
+            engine = await sl.engine_phase(
+                client, starts, store, settings, sl.seed(store, runs + warmup), warmup, lanes
+            )
+            e, h, r = summary(engine), summary(hand), summary(raw)
+            by_lanes[f"C={lanes}"] = {
+                "engine": e,
+                "handwritten": h,
+                "yardstick": r,
+                "vs_handwritten": {
+                    "runs_per_s_ratio": ratio(e["runs_per_s"], h["runs_per_s"]),
+                    "p99_ratio": ratio(e["p99_ms"], h["p99_ms"]),
+                },
+                "vs_yardstick": {
+                    "runs_per_s_ratio": ratio(e["runs_per_s"], r["runs_per_s"]),
+                    "p99_ratio": ratio(e["p99_ms"], r["p99_ms"]),
+                },
+                "load_average": {"before": load_before, "after": load_average()},
+            }
+    finally:
+        if store is not None:
+            store.close()
+        server.stop()
+    met = all(
+        figures["vs_handwritten"]["runs_per_s_ratio"] >= 0.8
+        and figures["vs_handwritten"]["p99_ratio"] <= 1.25
+        for figures in by_lanes.values()
+    )
+    return {
+        "target": "engine ÷ hand-written: runs/s ratio ≥ 0.8 and p99 ratio ≤ 1.25, at C=1 and C=8",
+        "met": met,
+        "measured_runs_per_phase": runs,
+        "mark": "engine and hand-written: start call → welcome ledger row sent; "
+        "yardstick: start call → first activity started",
+        **by_lanes,
+    }
+
+
+# --- render -----------------------------------------------------------------------------------
+
+
+def render(count: int, tmp: Path) -> dict[str, Any]:
+    settings = settings_for(tmp, "127.0.0.1:0")
+    plan = compile_project(settings).plans[sl.JOURNEY]
+    bundle = plan.templates[template_key("email", "onboarding/welcome")].for_locale("en_US")
+    now = datetime.now(UTC)
+    snapshots = [
+        ContactSnapshot(
+            found=True,
+            contact={
+                "id": f"render-{n}",
+                "email": f"render-{n}@example.com",
+                "first_name": f"Alice{n}",
+                "plan": ("starter", "pro", "team")[n % 3],
+                "locale": "en_US",
+                "timezone": "America/New_York",
+            },
+        )
+        for n in range(count)
+    ]
+    load_before = load_average()
+
+    def one(snapshot: ContactSnapshot) -> None:
+        variables = message_variables(
+            snapshot,
+            journey_data={},
+            trigger=None,
+            steps={},
+            now=now,
+            settings=settings,
+            message_key=f"render:{uuid.uuid4().hex}",
+        )
+        render_email(bundle, variables, locale="en_US")
+
+    one(snapshots[0])  # warm: template compilation is cached per bundle
+    cpu, wall = time.process_time(), time.perf_counter()
+    for snapshot in snapshots:
+        one(snapshot)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    per_cpu_s = count / cpu
+    return {
+        "target": "≥ 2,000 personalised emails/s on one core",
+        "met": per_cpu_s >= 2000,
+        "emails": count,
+        "emails_per_cpu_s": round(per_cpu_s, 1),
+        "emails_per_wall_s": round(count / wall, 1),
+        "load_average": {"before": load_before, "after": load_average()},
+    }
+
+
+# --- history_bytes ------------------------------------------------------------------------------
+
+
+async def history_bytes() -> dict[str, Any]:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from runtime.temporal import quiet_runtime, venv_binary
+    from tests.workflows.sample_paths import run_all
+
+    load_before = load_average()
+    paths: dict[str, Any] = {}
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(venv_binary("temporal-test-server")),
+        runtime=quiet_runtime(),
+    ) as env:
+        async for path, history in run_all(env):
+            paths[path.name] = {
+                "journey": path.journey,
+                "events": len(history.events),
+                "bytes": len(history.to_json().encode()),
+            }
+    converts = paths.get("onboarding_converts", {}).get("bytes", 0)
+    return {
+        "target": "≤ 12,000 bytes for onboarding_converts (issue 8); the others reported",
+        "met": 0 < converts <= 12_000,
+        "paths": paths,
+        "load_average": {"before": load_before, "after": load_average()},
+    }
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": sl.cpu_model(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "temporal": sl.temporal_version(),
+    }
+
+
+def timed(name: str, work: Callable[[], Any]) -> Any:
+    print(f"… {name}", flush=True)
+    began = time.perf_counter()
+    result = work()
+    result["seconds"] = round(time.perf_counter() - began, 1)
+    return result
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    out: list[tuple[str, str, str, str, str]] = []
+    for name, figure in results["figures"].items():
+        if figure.get("status") == "not measured":
+            out.append((name, "not measured", figure["target"].split(":")[0][:40], "-", "-"))
+            continue
+        verdict = "met" if figure["met"] else "MISSED"
+        load = f"{figure.get('load_average', {}).get('before', ['?'])[0]}"
+        if name == "engine_overhead":
+            for lanes in ("C=1", "C=8"):
+                f = figure[lanes]
+                hand, yard = f["vs_handwritten"], f["vs_yardstick"]
+                measured = (
+                    f"{lanes}: engine {f['engine']['runs_per_s']}/s p99 {f['engine']['p99_ms']} ms;"
+                    f" hand {f['handwritten']['runs_per_s']}/s p99 {f['handwritten']['p99_ms']} ms;"
+                    f" ratio {hand['runs_per_s_ratio']} runs/s, {hand['p99_ratio']} p99"
+                    f" (vs yardstick {yard['runs_per_s_ratio']}, {yard['p99_ratio']})"
+                )
+                load = str(f["load_average"]["before"][0])
+                out.append((name, measured, "≥ 0.8 runs/s, ≤ 1.25 p99", verdict, load))
+        elif name == "render":
+            measured = f"{figure['emails_per_cpu_s']}/CPU-s ({figure['emails_per_wall_s']}/wall-s)"
+            out.append((name, measured, "≥ 2000/s", verdict, load))
+        elif name == "history_bytes":
+            for path, info in figure["paths"].items():
+                target = "≤ 12000" if path == "onboarding_converts" else "-"
+                mark = verdict if path == "onboarding_converts" else "-"
+                out.append((f"{name} {path}", f"{info['bytes']} B", target, mark, load))
+    return out
+
+
+def print_table(results: dict[str, Any]) -> None:
+    table = rows(results)
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    header = ("figure", "measured", "target", "verdict", "load")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    print()
+    print(
+        f"{results['date']} · {results['machine']['cpus']} CPUs {results['machine']['cpu_model']}"
+        f" · load average at start {results['load_average']['start']}"
+        f"{' · QUICK' if results['quick'] else ''}"
+    )
+    for row in (header, *table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", default=bool(os.getenv("BENCH_QUICK")))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    runs, renders = (30, 500) if args.quick else (200, 5000)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "load_average": {"start": load_average()},
+        "figures": {},
+    }
+    figures = results["figures"]
+    with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
+        figures["engine_overhead"] = timed(
+            "engine_overhead", lambda: asyncio.run(engine_overhead(runs, Path(tmp) / "e"))
+        )
+        figures["render"] = timed("render", lambda: render(renders, Path(tmp) / "r"))
+    figures["history_bytes"] = timed("history_bytes", lambda: asyncio.run(history_bytes()))
+    for name, target in NOT_MEASURED.items():
+        figures[name] = {"status": "not measured", "target": target}
+    results["load_average"]["end"] = load_average()
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print_table(results)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
