@@ -78,7 +78,7 @@ def load_average() -> list[float]:
 
 def settings_for(tmp: Path, address: str) -> Settings:
     tmp.mkdir(parents=True, exist_ok=True)
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         data_dir=tmp,
         journeys_dir=ROOT / "journeys",
