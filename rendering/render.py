@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError, Undefined
+from jinja2 import StrictUndefined, Template, TemplateNotFound, TemplateSyntaxError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from rendering.bundle import TemplateBundle
@@ -148,6 +150,23 @@ def _environment(
     return environment
 
 
+# A template's front matter and its compiled subject/preheader, kept like the environments: a
+# send parsed the YAML and compiled both headers again for every contact (bench/suite.py
+# `render`: nine tenths of a render's CPU before this). The front matter is only read here.
+_front_matter = lru_cache(maxsize=256)(parse_front_matter)
+_HEADERS: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[str, Template]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _header_template(env: SandboxedEnvironment, source: str) -> Template:
+    compiled = _HEADERS.setdefault(env, {})
+    template = compiled.get(source)
+    if template is None:
+        template = compiled[source] = env.from_string(source)
+    return template
+
+
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -181,7 +200,7 @@ def render_email_with(
         raise RenderError(f"{bundle.display(bundle.main_file)}:1: not an email template")
     main = bundle.main_file
     shown = bundle.display(main)
-    front = parse_front_matter(bundle.files.get(main, ""))
+    front = _front_matter(bundle.files.get(main, ""))
     if front.problems:
         problem = front.problems[0]
         raise RenderError(
@@ -194,7 +213,7 @@ def render_email_with(
         if value is None:
             return None
         try:
-            return _one_line(env.from_string(str(value)).render(variables))
+            return _one_line(_header_template(env, str(value)).render(variables))
         except Exception as exc:
             raise _render_error(
                 bundle, exc, main, at=front.position(key), label=f"{key}: "
