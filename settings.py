@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # History (SPEC §5b): an event older than this when it arrives is stored and counts in
     # traits and metrics, but starts no run and signals none.
     trigger_max_age: str = Field("24h", validation_alias="RAPPORT_TRIGGER_MAX_AGE")
+    # Logs of `rapport run`, `worker` and `api` on stderr: `text` lines, or `json` lines that
+    # carry the run's ids (docs/observability.md).
+    log_format: str = Field("text", validation_alias="RAPPORT_LOG_FORMAT")
 
     @field_validator("frequency_cap")
     @classmethod
@@ -357,7 +360,16 @@ def check_trusted_proxies(settings: Settings) -> Iterable[str]:
             )
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def check_log_format(settings: Settings) -> Iterable[str]:
+    if settings.log_format not in LOG_FORMATS:
+        yield f"RAPPORT_LOG_FORMAT must be text or json: {settings.log_format!r}"
+
+
 CHECKS: list[Check] = [
+    check_log_format,
     check_twilio,
     check_provider_urls,
     check_database_url,

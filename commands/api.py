@@ -25,7 +25,7 @@ def command(
     from api.app import create_app, proxy_options
     from runtime.stack import configure_logging
 
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     app = create_app(settings)
     uvicorn.run(
         app, host=host, port=port, log_level="info", log_config=None, **proxy_options(settings)

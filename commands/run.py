@@ -74,7 +74,7 @@ def command(
     check_ports(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port)
     settings = get_settings()
     settings.check_serving(api_host=HOST)  # before the dev server starts
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     options = StackOptions(
         api_port=api_port,
         temporal_port=temporal_port,

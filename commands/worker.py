@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from runtime.log_format import RunLogContext
 from runtime.starter import connect_client, temporal_address
 from runtime.trait_activities import TraitActivities
 from runtime.worker_metrics import (
@@ -38,7 +39,7 @@ async def serve_worker(
         activities,
         settings.temporal_task_queue,
         more_activities=traits.all(),
-        interceptors=[MetricsInterceptor(metrics)] if metrics else [],
+        interceptors=[RunLogContext(), *([MetricsInterceptor(metrics)] if metrics else [])],
     )
     server: MetricsServer | None = None
     if metrics and metrics_port is not None:
@@ -91,5 +92,5 @@ def command(
         check_ports(metrics_port=metrics_port)
     settings = get_settings()
     settings.check_serving()  # the worker signs the unsubscribe links it sends
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     asyncio.run(serve_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host))

@@ -39,6 +39,7 @@ from api.app import create_app, proxy_options
 from errors import InterruptedByUserError, UnavailableError
 from runtime.demo_shop import seed_demo_shop_once
 from runtime.lifecycle import sync_at_start
+from runtime.log_format import json_handler
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
 from runtime.trait_activities import TraitActivities
@@ -455,14 +456,18 @@ def _info(
     )
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """One plain format for `rapport run`, `rapport worker` and `rapport api` (on stderr)."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+def configure_logging(level: int = logging.INFO, *, log_format: str = "text") -> None:
+    """One format for `rapport run`, `rapport worker` and `rapport api` (on stderr): plain
+    lines, or JSON lines with the run's ids (`RAPPORT_LOG_FORMAT=json`, `runtime.log_format`)."""
+    if log_format == "json":
+        logging.basicConfig(level=level, handlers=[json_handler(sys.stderr)])
+    else:
+        logging.basicConfig(
+            level=level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+            stream=sys.stderr,
+        )
     # Libraries speak up only when something is wrong; migrations report through our own log.
     for noisy in ("temporalio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

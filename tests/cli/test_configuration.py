@@ -135,3 +135,10 @@ def test_temporal_tls_and_urls_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("SENDGRID_API_HOST", "http://127.0.0.1:4010")
     monkeypatch.chdir(tmp_path)  # no .env
     assert load_settings().temporal_tls_cert == cert
+
+
+def test_a_log_format_other_than_text_or_json_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAPPORT_LOG_FORMAT", "xml")
+    assert Settings(_env_file=None).configuration_problems() == [  # type: ignore[call-arg]
+        "RAPPORT_LOG_FORMAT must be text or json: 'xml'"
+    ]

@@ -1,12 +1,15 @@
-"""`rapport worker --metrics-port`: a real worker process serving Prometheus metrics — ours
-(sends, activity latencies, runs started and ended) and the Temporal SDK's — after one run."""
+"""`rapport worker --metrics-port` with `RAPPORT_LOG_FORMAT=json`: a real worker process, after
+one run, serves Prometheus metrics — ours (sends, activity latencies, runs started and ended) and
+the Temporal SDK's — and has logged the send as a JSON line naming the run and the contact."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import uuid
-from pathlib import Path
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -45,10 +48,19 @@ def scrape(url: str) -> Samples:
     }
 
 
-@pytest.mark.timeout(120)
-async def test_a_worker_with_a_metrics_port_counts_its_sends_activities_and_runs(
-    dev_server: str, tmp_path: Path
-) -> None:
+@dataclass
+class AfterOneRun:
+    samples: Samples
+    log: str
+    workflow_id: str
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+async def after_one_run(
+    dev_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AfterOneRun]:
+    tmp_path = tmp_path_factory.mktemp("observed-worker")
     journeys = tmp_path / "journeys"
     journeys.mkdir()
     (journeys / "greeted.yaml").write_text(GREETED, encoding="utf-8")
@@ -66,6 +78,7 @@ async def test_a_worker_with_a_metrics_port_counts_its_sends_activities_and_runs
         TEMPORAL_TASK_QUEUE=queue,
         RAPPORT_DATA_DIR=str(settings.data_dir),
         RAPPORT_JOURNEYS_DIR=str(journeys),
+        RAPPORT_LOG_FORMAT="json",
     )
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
@@ -89,20 +102,45 @@ async def test_a_worker_with_a_metrics_port_counts_its_sends_activities_and_runs
         client = await connect(settings)
         plan = compile_project(settings).plans["greeted"]
         started = await start_run(client, store, plan, "mia", task_queue=queue)
-        assert started.started, started.reason
-        ended = ("rapport_journey_runs_ended_total", (("outcome", "completed"),))
+        assert started.started and started.run_id, started.reason
         samples = await eventually(
-            lambda: (found := scrape(url)).get(ended) and found, "the run to end", timeout=30
+            lambda: (found := scrape(url)).get(ENDED) and found, "the run to end", timeout=30
         )
     finally:
         worker.send_signal(signal.SIGINT)
         assert worker.wait(20) == 0, log.read_text()
         store.close()
+    yield AfterOneRun(samples, log.read_text(), started.workflow_id, started.run_id)
 
+
+ENDED = ("rapport_journey_runs_ended_total", (("outcome", "completed"),))
+
+
+async def test_the_metrics_count_the_send_the_activities_and_the_run(
+    after_one_run: AfterOneRun,
+) -> None:
+    samples = after_one_run.samples
     assert samples[("rapport_sends_total", (("channel", "email"), ("status", "sent")))] == 1
     assert samples[("rapport_journey_runs_started_total", (("journey", "greeted"),))] == 1
-    assert samples[ended] == 1
+    assert samples[ENDED] == 1
     assert samples[("rapport_activity_seconds_count", (("activity", "send_email"),))] == 1
     # The Temporal SDK's own metrics, through the worker's runtime, on the same page.
     sdk = {name for name, labels in samples if name.startswith("temporal_")}
     assert "temporal_activity_execution_latency_count" in sdk, sorted(sdk)
+
+
+async def test_the_json_log_names_the_run_and_contact_of_the_send(
+    after_one_run: AfterOneRun,
+) -> None:
+    lines = [json.loads(line) for line in after_one_run.log.splitlines()]
+    [send] = [line for line in lines if line["logger"] == "rapport.sends"]
+    assert {key: value for key, value in send.items() if key != "time"} == {
+        "level": "INFO",
+        "logger": "rapport.sends",
+        "message": "email hello: sent",
+        "workflow_id": after_one_run.workflow_id,
+        "run_id": after_one_run.run_id,
+        "journey": "greeted",
+        "contact_id": "mia",
+        "activity": "send_email",
+    }
