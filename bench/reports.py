@@ -148,6 +148,7 @@ def runs(rng: random.Random, n: int, people: int) -> tuple[list[dict[str, Any]],
         workflow = f"journey:bench:c{i:06d}"
         run_rows.append(
             {
+                "id": i + 1,
                 "workflow_id": workflow,
                 "run_id": f"r{i}",
                 "contact_id": f"c{i:06d}",
@@ -165,8 +166,7 @@ def runs(rng: random.Random, n: int, people: int) -> tuple[list[dict[str, Any]],
         for seq, step in enumerate(STEPS[:reached], start=1):
             step_rows.append(
                 {
-                    "workflow_id": workflow,
-                    "run_id": f"r{i}",
+                    "run_key": i + 1,
                     "step_id": step,
                     "kind": "split" if step == "pick" else "send",
                     "variant": rng.choice("ab") if step == "pick" else None,

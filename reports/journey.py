@@ -4,7 +4,8 @@ query (docs/metrics.md has a worked example of each).
 
 Where the figures come from:
   * runs: `runs` (entered, holdout, outcome, entered/ended times);
-  * steps: `run_steps`, which the workflow writes as a run reaches each step;
+  * steps: `run_steps`, which the workflow writes as a run reaches each step, joined on the
+    run's integer key (`runs.id`) and read from their covering index;
   * messages: the ledger rows of those runs (same workflow id, created while the run was in the
     journey), by channel and by the furthest status each reached (webhooks move them on);
   * variants: the arm each split step chose, from `run_steps`; the variant of each send of a
@@ -131,7 +132,7 @@ def _round(value: float | None) -> float | None:
 def _steps(conn: Connection, runs: Any, order: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per step: runs that reached it, and runs that left the journey there without
     converting (ended, and it was the last step they reached: their highest `last_seq`)."""
-    joined = and_(RunStep.workflow_id == runs.c.workflow_id, RunStep.run_id == runs.c.run_id)
+    joined = RunStep.run_key == runs.c.id
     reached_rows = conn.execute(
         select(RunStep.step_id, func.count(), func.avg(RunStep.first_seq))
         .select_from(runs)
@@ -139,14 +140,14 @@ def _steps(conn: Connection, runs: Any, order: tuple[str, ...]) -> list[dict[str
         .group_by(RunStep.step_id)
     ).all()
     last = (
-        select(RunStep.workflow_id, RunStep.run_id, func.max(RunStep.last_seq).label("last_seq"))
+        select(RunStep.run_key, func.max(RunStep.last_seq).label("last_seq"))
         .select_from(runs)
         .join(RunStep, joined)
         .where(
             runs.c.ended_at.is_not(None),
             or_(runs.c.outcome.is_(None), runs.c.outcome != "converted"),
         )
-        .group_by(RunStep.workflow_id, RunStep.run_id)
+        .group_by(RunStep.run_key)
         .subquery()
     )
     dropped = dict(
@@ -154,11 +155,7 @@ def _steps(conn: Connection, runs: Any, order: tuple[str, ...]) -> list[dict[str
             select(RunStep.step_id, func.count())
             .join(
                 last,
-                and_(
-                    RunStep.workflow_id == last.c.workflow_id,
-                    RunStep.run_id == last.c.run_id,
-                    RunStep.last_seq == last.c.last_seq,
-                ),
+                and_(RunStep.run_key == last.c.run_key, RunStep.last_seq == last.c.last_seq),
             )
             .group_by(RunStep.step_id)
         ).all()
@@ -254,8 +251,7 @@ def _variants(conn: Connection, runs: Any, journey: str) -> dict[str, Any]:
     """Per split step and arm: runs, messages that went out after the split, of them clicked,
     and runs converted."""
     joined = and_(
-        RunStep.workflow_id == runs.c.workflow_id,
-        RunStep.run_id == runs.c.run_id,
+        RunStep.run_key == runs.c.id,
         RunStep.kind == "split",
         RunStep.variant.is_not(None),
     )

@@ -52,6 +52,35 @@ NAMING_CONVENTION = {
 # 64-bit surrogate keys; SQLite only auto-increments a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Covering indexes of the journey report (migration 0009), name first.
+RUNS_REPORT_INDEX = (
+    "ix_runs_report",
+    "journey",
+    "entered_at",
+    "holdout",
+    "outcome",
+    "ended_at",
+    "workflow_id",
+)
+MESSAGES_REPORT_INDEX = (
+    "ix_messages_report",
+    "workflow_id",
+    "created_at",
+    "journey",
+    "channel",
+    "status",
+)
+RUN_STEPS_REPORT_INDEX = (
+    "ix_run_steps_report",
+    "run_key",
+    "last_seq",
+    "step_id",
+    "first_seq",
+    "kind",
+    "variant",
+    "first_reached_at",
+)
+
 ID_LEN = 255  # the app's user ids, workflow ids, idempotency keys, names
 ADDRESS_LEN = 320  # the longest valid email address
 
@@ -220,7 +249,8 @@ class Message(Base):
         Index("ix_messages_contact_created_at", "contact_id", "created_at"),
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_journey_status", "journey", "status"),
-        Index("ix_messages_workflow_id_created_at", "workflow_id", "created_at"),
+        # A run's messages, with what the journey report counts of them (covering).
+        Index(*MESSAGES_REPORT_INDEX),
         # A content experiment's engagement per variant (the winner test, the journey report).
         Index("ix_messages_journey_step_id_variant", "journey", "step_id", "variant"),
     )
@@ -276,7 +306,8 @@ class Run(Base):
         UniqueConstraint("workflow_id", "run_id", name="uq_runs_workflow_id_run_id"),
         Index("ix_runs_journey_status", "journey", "status"),
         Index("ix_runs_contact_id", "contact_id"),
-        Index("ix_runs_journey_entered_at", "journey", "entered_at"),
+        # A journey's runs by entry, with what the journey report reads of them (covering).
+        Index(*RUNS_REPORT_INDEX),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -298,16 +329,20 @@ class RunStep(Base):
     """A step a run reached (the journey funnel, `rapport report journey`): one row per run and
     step however often a loop passes it. `first_seq`/`last_seq` number the run's step visits in
     order, so the step a run left the journey from is the one with its highest `last_seq`;
-    `variant` is the arm a split step chose."""
+    `variant` is the arm a split step chose.
+
+    `run_key` is the run's `runs.id`: the reports join 100k runs to their steps on an integer,
+    and read every column they need from the covering index (run, last visit first: the step a
+    run left from is one lookup)."""
 
     __tablename__ = "run_steps"
     __table_args__ = (
-        UniqueConstraint("workflow_id", "run_id", "step_id", name="uq_run_steps_run_step"),
+        UniqueConstraint("run_key", "step_id", name="uq_run_steps_run_step"),
+        Index(*RUN_STEPS_REPORT_INDEX),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    workflow_id: Mapped[str] = mapped_column(String(ID_LEN))
-    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_key: Mapped[int] = mapped_column(BigId)
     step_id: Mapped[str] = mapped_column(String(ID_LEN))
     kind: Mapped[str] = mapped_column(String(32))
     variant: Mapped[str | None] = mapped_column(String(ID_LEN))

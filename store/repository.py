@@ -796,8 +796,6 @@ class Store(TraitMethods):
             row = merged.get(step.step_id)
             if row is None:
                 merged[step.step_id] = {
-                    "workflow_id": workflow_id,
-                    "run_id": run_id,
                     "step_id": step.step_id,
                     "kind": step.kind,
                     "variant": step.variant,
@@ -813,12 +811,18 @@ class Store(TraitMethods):
         if not merged:
             return
         with self._sessions.write() as session:
-            stmt = insert(session, RunStep).values(list(merged.values()))
+            run_key = session.scalar(
+                select(Run.id).where(Run.workflow_id == workflow_id, Run.run_id == run_id)
+            )
+            if run_key is None:  # recorded before its steps, always: a bug if not
+                raise LookupError(f"no run {workflow_id!r} / {run_id!r} to record steps of")
+            rows = [{"run_key": run_key, **row} for row in merged.values()]
+            stmt = insert(session, RunStep).values(rows)
             later = stmt.excluded.last_seq > RunStep.last_seq
             execute(
                 session,
                 stmt.on_conflict_do_update(
-                    index_elements=["workflow_id", "run_id", "step_id"],
+                    index_elements=["run_key", "step_id"],
                     set_={
                         "last_seq": case((later, stmt.excluded.last_seq), else_=RunStep.last_seq),
                         "variant": func.coalesce(stmt.excluded.variant, RunStep.variant),

@@ -169,3 +169,50 @@ def test_postgresql_url_without_driver_uses_psycopg() -> None:
     assert normalize_url(make_url("sqlite:///x.db")).drivername == "sqlite"
     with pytest.raises(UnsupportedDatabase, match="unsupported database 'mysql'"):
         normalize_url("mysql://root@localhost/db")
+
+
+def test_run_steps_recorded_before_0009_keep_their_run(empty_database: Callable[[], URL]) -> None:
+    """0009 keys `run_steps` by the run's integer id: steps written before it find their run
+    (and its re-entry keeps its own steps); a step of a run never recorded is dropped."""
+    url = empty_database()
+    migrate(url, "0008")
+    engine = make_engine(url)
+    runs = [("journey:w:a", "first"), ("journey:w:a", "again"), ("journey:w:b", "only")]
+    steps = [*runs, ("journey:w:gone", "lost")]
+    try:
+        with engine.begin() as conn:
+            for workflow_id, run_id in runs:
+                conn.execute(
+                    text(
+                        "INSERT INTO runs (workflow_id, run_id, contact_id, journey, version,"
+                        " status, entered_at, holdout, data) VALUES (:w, :r, 'c', 'w', 'v',"
+                        " 'running', '2026-07-01 10:00:00', false, '{}')"
+                    ),
+                    {"w": workflow_id, "r": run_id},
+                )
+            for workflow_id, run_id in steps:
+                conn.execute(
+                    text(
+                        "INSERT INTO run_steps (workflow_id, run_id, step_id, kind,"
+                        " first_reached_at, first_seq, last_seq) VALUES (:w, :r, :s, 'send',"
+                        " '2026-07-01 10:00:00', 1, 1)"
+                    ),
+                    {"w": workflow_id, "r": run_id, "s": f"step_{run_id}"},
+                )
+        migrate(engine)
+        with engine.connect() as conn:
+            assert current_revision(conn) == HEAD
+            rows = conn.execute(
+                text(
+                    "SELECT runs.workflow_id, runs.run_id, run_steps.step_id FROM run_steps"
+                    " JOIN runs ON runs.id = run_steps.run_key ORDER BY run_steps.step_id"
+                )
+            ).all()
+            assert [tuple(row) for row in rows] == [
+                ("journey:w:a", "again", "step_again"),
+                ("journey:w:a", "first", "step_first"),
+                ("journey:w:b", "only", "step_only"),
+            ]
+            assert conn.execute(text("SELECT count(*) FROM run_steps")).scalar_one() == 3
+    finally:
+        engine.dispose()
