@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -53,13 +53,17 @@ from workflows.contracts import (
     EventPayload,
     EventsInWindowInput,
     LoadContactInput,
+    OpenRun,
     PlanRef,
     RunEnded,
+    RunOpened,
+    RunProgress,
     RunStarted,
     RunVariant,
     SendOutcome,
     SendRequest,
     StepsReached,
+    TemplateRef,
     UpdateContactInput,
     WaitUntilInput,
     WebhookOutcome,
@@ -79,6 +83,14 @@ WEBHOOK_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
 FINAL_STATUSES = frozenset(
     {"sent", "delivered", "opened", "clicked", "bounced", "failed", "suppressed", "skipped"}
 )
+
+
+class ResolvedSend(SendRequest):
+    """A send request with what the plan gives filled in: what the send path works with."""
+
+    channel: Literal["email", "sms"]
+    category: Literal["marketing", "transactional"]
+    template: TemplateRef
 
 
 class JourneyActivities:
@@ -106,6 +118,21 @@ class JourneyActivities:
         compact document (`JourneyPlan.compact`): it is recorded in the run's history."""
         plan = await asyncio.to_thread(self.plans.plan, ref.journey, ref.version)
         return plan.steps_only().compact()
+
+    @activity.defn(name="open_run")
+    async def open_run(self, request: OpenRun) -> RunOpened:
+        """What a run reads when it starts or continues: its plan (`JourneyPlan.for_run`) and
+        its contact with the answers to the plan's event questions, in one local activity (one
+        marker in the history, where `load_plan` and `load_contact` wrote two)."""
+
+        def read() -> RunOpened:
+            plan = self.plans.plan(request.journey, request.version)
+            contact = contact_snapshot(
+                self.store, request.contact_id, list(plan.event_questions), request.now
+            )
+            return RunOpened(plan=plan.for_run(), contact=contact)
+
+        return await asyncio.to_thread(read)
 
     # --- contacts -----------------------------------------------------------------------------
 
@@ -174,13 +201,33 @@ class JourneyActivities:
         outcome = await heartbeating(self._send(request))
         # An email's text stays in the ledger, where inspect and simulate read it: the workflow
         # history (which Temporal stores and bills per run) keeps its subject only.
-        return outcome.model_copy(update={"body": None})
+        return _for_history(outcome.model_copy(update={"body": None}))
 
     @activity.defn(name="send_sms")
     async def send_sms(self, request: SendRequest) -> SendOutcome:
-        return await heartbeating(self._send(request))
+        return _for_history(await heartbeating(self._send(request)))
 
-    async def _send(self, request: SendRequest) -> SendOutcome:
+    def _resolved(self, request: SendRequest) -> ResolvedSend:
+        """A request by reference (plan version + step) with the fields the plan gives filled
+        in; a request of an older release carries them already."""
+        if request.version is None:
+            return ResolvedSend(**dict(request))
+        plan = self.plans.plan(request.journey, request.version)
+        fields = plan.send_fields(request.step_id)
+        step = plan.step(plan.index_of(request.step_id))
+        name = fields.pop("template")
+        if request.variant is not None and isinstance(step, SendStep) and step.variants:
+            name = step.variants[request.variant].template  # the contact's content variant
+        template = TemplateRef(
+            journey=request.journey, version=request.version, channel=fields["channel"], name=name
+        )
+        context = request.context.model_copy(
+            update={"journey_data": {**plan.journey.data, **(request.data or {})}}
+        )
+        return ResolvedSend(**{**dict(request), **fields, "template": template, "context": context})
+
+    async def _send(self, by_reference: SendRequest) -> SendOutcome:
+        request = await asyncio.to_thread(self._resolved, by_reference)
         contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
         to = request.to or (
             (contact.email if request.channel == "email" else contact.phone) if contact else None
@@ -221,9 +268,9 @@ class JourneyActivities:
         )
         variables = message_variables(
             snapshot,
-            journey_data=request.context.journey_data,
+            journey_data=request.context.journey_data or {},
             trigger=request.context.trigger,
-            steps=request.context.steps,
+            steps=request.context.steps or {},
             now=request.context.now,
             settings=self.settings,
             message_key=request.idempotency_key,
@@ -254,7 +301,7 @@ class JourneyActivities:
         return request.model_copy(update={"variant": variant, "template": template})
 
     def _quiet_hours(
-        self, request: SendRequest, contact: ContactRecord, to: str
+        self, request: ResolvedSend, contact: ContactRecord, to: str
     ) -> SendOutcome | None:
         """A marketing send inside the contact's quiet hours waits for them to end; checked
         here, at the moment of sending, so a send retried into the window waits too."""
@@ -267,7 +314,7 @@ class JourneyActivities:
         reason = f"quiet hours {request.quiet_hours} ({zone})"
         return SendOutcome(status="deferred", to=to, reason=reason, retry_at=end)
 
-    def _claim(self, request: SendRequest, to: str | None) -> LedgerEntry:
+    def _claim(self, request: ResolvedSend, to: str | None) -> LedgerEntry:
         return self.store.ledger.claim(
             request.idempotency_key,
             contact_id=request.contact_id,
@@ -283,7 +330,7 @@ class JourneyActivities:
         ).entry
 
     def _blocked_reason(
-        self, request: SendRequest, contact: ContactRecord | None, to: str | None
+        self, request: ResolvedSend, contact: ContactRecord | None, to: str | None
     ) -> tuple[MessageStatus, str] | None:
         if request.holdout and request.category == "marketing":
             # The control group still gets transactional messages (receipts, confirmations).
@@ -293,7 +340,7 @@ class JourneyActivities:
         if not to:
             missing = "email address" if request.channel == "email" else "phone number"
             return "skipped", f"the contact has no {missing}"
-        topic = request.context.journey_data.get("topic")
+        topic = (request.context.journey_data or {}).get("topic")
         return self.policy.check(
             contact_id=contact.id,
             channel=request.channel,
@@ -306,7 +353,7 @@ class JourneyActivities:
 
     async def _deliver_email(
         self,
-        request: SendRequest,
+        request: ResolvedSend,
         bundle: TemplateBundle,
         contact: ContactRecord,
         to: str,
@@ -346,7 +393,7 @@ class JourneyActivities:
 
     async def _deliver_sms(
         self,
-        request: SendRequest,
+        request: ResolvedSend,
         bundle: TemplateBundle,
         contact: ContactRecord,
         to: str,
@@ -371,7 +418,7 @@ class JourneyActivities:
 
     async def _hand_over(
         self,
-        request: SendRequest,
+        request: ResolvedSend,
         to: str,
         subject: str | None,
         body: str,
@@ -428,7 +475,7 @@ class JourneyActivities:
         )
 
     async def _mark(
-        self, request: SendRequest, status: MessageStatus, reason: str, to: str | None
+        self, request: ResolvedSend, status: MessageStatus, reason: str, to: str | None
     ) -> SendOutcome:
         entry = await asyncio.to_thread(
             self.store.ledger.mark, request.idempotency_key, status, reason
@@ -480,10 +527,34 @@ class JourneyActivities:
 
     # --- runs -----------------------------------------------------------------------------------
 
+    @activity.defn(name="record_progress")
+    async def record_progress(self, progress: RunProgress) -> None:
+        """Everything a run records at a wait or at its end, in order: its entry, the arm a
+        split chose, the steps reached, how it ended. Each part is safe to repeat."""
+
+        def record() -> None:
+            if progress.started is not None:
+                self._record_run_started(progress.started)
+            if progress.variant is not None:
+                self.store.update_run(
+                    progress.workflow_id, run_id=progress.run_id, variant=progress.variant
+                )
+            self._record_steps(
+                StepsReached(
+                    workflow_id=progress.workflow_id, run_id=progress.run_id, steps=progress.steps
+                )
+            )
+            if progress.ended is not None:
+                self._record_run_ended(progress.ended)
+
+        await asyncio.to_thread(record)
+
     @activity.defn(name="record_run_started")
     async def record_run_started(self, run: RunStarted) -> None:
-        await asyncio.to_thread(
-            self.store.record_run,
+        await asyncio.to_thread(self._record_run_started, run)
+
+    def _record_run_started(self, run: RunStarted) -> None:
+        self.store.record_run(
             RunRecord(
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
@@ -505,6 +576,9 @@ class JourneyActivities:
 
     @activity.defn(name="record_run_ended")
     async def record_run_ended(self, run: RunEnded) -> None:
+        await asyncio.to_thread(self._record_run_ended, run)
+
+    def _record_run_ended(self, run: RunEnded) -> None:
         status: RunStatus = (
             "cancelled"
             if run.outcome == "cancelled"
@@ -512,18 +586,19 @@ class JourneyActivities:
             if run.outcome == "failed"
             else "completed"
         )
-        await asyncio.to_thread(
-            lambda: self.store.end_run(
-                run.workflow_id,
-                outcome=run.outcome,
-                status=status,
-                run_id=run.run_id,
-                ended_at=run.ended_at,
-            )
+        self.store.end_run(
+            run.workflow_id,
+            outcome=run.outcome,
+            status=status,
+            run_id=run.run_id,
+            ended_at=run.ended_at,
         )
 
     @activity.defn(name="record_steps")
     async def record_steps(self, reached: StepsReached) -> None:
+        await asyncio.to_thread(self._record_steps, reached)
+
+    def _record_steps(self, reached: StepsReached) -> None:
         steps = [
             RunStepRecord(
                 step_id=step.step_id,
@@ -534,13 +609,14 @@ class JourneyActivities:
             )
             for step in reached.steps
         ]
-        await asyncio.to_thread(
-            self.store.record_run_steps, reached.workflow_id, reached.run_id, steps
-        )
+        if steps:
+            self.store.record_run_steps(reached.workflow_id, reached.run_id, steps)
 
     def all(self) -> list[Any]:
         """Every activity, for the worker's registration list."""
         return [
+            self.open_run,
+            self.record_progress,
             self.load_plan,
             self.load_contact,
             self.events_in_window,
@@ -618,6 +694,12 @@ def _attempt_now(request: SendRequest) -> datetime:
     except RuntimeError:  # called directly, outside a worker (tests)
         return request.context.now
     return request.context.now + (info.current_attempt_scheduled_time - info.scheduled_time)
+
+
+def _for_history(outcome: SendOutcome) -> SendOutcome:
+    """What the run needs of an outcome (it goes into the workflow history): not the provider
+    and its message id, which the ledger keeps."""
+    return outcome.model_copy(update={"provider": None, "provider_message_id": None})
 
 
 def _outcome_of(entry: LedgerEntry) -> SendOutcome:

@@ -111,6 +111,12 @@ class RunState(Compact):
     unrecorded_steps: list[ReachedStep] = Field(
         default_factory=list, description="Reached, to be recorded before the next wait."
     )
+    unrecorded_start: RunStarted | None = Field(
+        None, description="The entry, recorded with the first steps (one local activity)."
+    )
+    unrecorded_variant: str | None = Field(
+        None, description="An arm a split chose, recorded with the next steps."
+    )
 
 
 class PlanRef(Contract):
@@ -267,23 +273,34 @@ class ContactSnapshot(Contract):
 class MessageContext(Contract):
     """What a message template sees besides the contact, which the activity loads fresh."""
 
-    journey_data: dict[str, Any] = Field(default_factory=dict)
+    journey_data: dict[str, Any] | None = Field(
+        None, description="None in a request by reference: the plan's data and the overrides."
+    )
     trigger: dict[str, Any] | None = None
-    steps: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, Any] | None = None
     now: datetime
 
 
 class SendRequest(Contract):
+    """A send, by reference: the run's plan version and the step. The activity reads the
+    channel, category, template and settings from the plan (`JourneyPlan.send_fields`), so the
+    request written into the history carries only what the run itself decided. Requests of
+    older releases carry those fields themselves, and are read as they are."""
+
     idempotency_key: str
     workflow_id: str
     journey: str
+    version: str | None = Field(None, description="The run's plan version (None: fields set).")
     step_id: str
     contact_id: str
-    channel: Literal["email", "sms"]
-    category: Literal["marketing", "transactional"]
-    template: TemplateRef
+    channel: Literal["email", "sms"] | None = None
+    category: Literal["marketing", "transactional"] | None = None
+    template: TemplateRef | None = None
     to: str | None = Field(None, description="Recipient override, already rendered.")
     context: MessageContext
+    data: dict[str, Any] | None = Field(
+        None, description="The run's data overrides; the journey's data comes from the plan."
+    )
     holdout: bool = False
     frequency_cap: str | None = None
     quiet_hours: str | None = Field(
@@ -377,6 +394,33 @@ class RunEnded(Contract):
     run_id: str
     outcome: str
     ended_at: datetime
+
+
+class OpenRun(Contract):
+    """What a run reads when it starts (or continues as new): its plan and its contact."""
+
+    journey: str
+    version: str
+    contact_id: str
+    now: datetime = Field(description="The run's clock, for the plan's event questions.")
+
+
+class RunOpened(Contract):
+    plan: dict[str, Any] = Field(description="`JourneyPlan.for_run()`: the steps, no templates.")
+    contact: ContactSnapshot
+
+
+class RunProgress(Contract):
+    """What a run records in the store at a wait or at its end, in one local activity: its
+    entry (with the first record), the steps reached since the last record, the arm a split
+    chose, and how it ended. One history marker instead of one per kind of record."""
+
+    workflow_id: str
+    run_id: str
+    started: RunStarted | None = None
+    steps: list[ReachedStep] = Field(default_factory=list)
+    variant: str | None = None
+    ended: RunEnded | None = None
 
 
 RunState.model_rebuild()

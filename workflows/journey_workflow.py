@@ -30,9 +30,12 @@ with workflow.unsafe.imports_passed_through():
         JourneyResult,
         LoadContactInput,
         MessageContext,
+        OpenRun,
         PlanRef,
         ReachedStep,
         RunEnded,
+        RunOpened,
+        RunProgress,
         RunStarted,
         RunState,
         RunStatus,
@@ -40,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         SendOutcome,
         SendRequest,
         StepsReached,
-        TemplateRef,
         TimelineEntry,
         UpdateContactInput,
         WaitUntilInput,
@@ -80,7 +82,10 @@ MAX_STEPS_PER_ACTIVATION = 500
 HISTORY_EVENTS_BEFORE_CONTINUE = 8_000
 SEEN_EVENT_IDS_KEPT = 1_000
 TIMELINE_KEPT = 500
-SMS_DEFAULT_QUIET_HOURS = "21:00-08:00"
+# Since this patch a run opens with one local activity (plan and contact), records its entry,
+# steps, split arms and end together at each wait and at the end, and so writes two to four
+# fewer markers into its history; runs that started before it replay the older sequence.
+LEAN_HISTORY = "lean-history"
 
 # Short store reads and writes run as local activities: in the worker that runs the workflow,
 # without a round trip through the server for each (a start reaches its first send ~100 ms
@@ -157,39 +162,36 @@ class JourneyWorkflow:
         self._snapshot = ContactSnapshot(found=False)
         # Set by `contact_changed` and `trait_changed`: a wait on a condition checks again.
         self._contact_changed = False
+        self._lean = False  # set by `run` (workflow.patched)
 
     # --- the run ------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:
-        # The plan by reference: a local activity reads it (steps only, no template sources)
-        # from the store, where it was written before the run started.
-        document = await workflow.execute_local_activity_method(
-            JourneyActivities.load_plan,
-            PlanRef(journey=input.journey, version=input.version),
-            **QUICK,
-        )
-        plan = JourneyPlan.model_validate(document)
-        self._start(plan)
+        # Runs that started before LEAN_HISTORY took the older sequence of local activities
+        # (and replay it): see docs/workflows.md.
+        self._lean = workflow.patched(LEAN_HISTORY)
+        plan = await self._open()
         state = self._state
-        await self._refresh_contact()
         if input.state is None:
             if not self._enters():
                 return await self._finish("not_entered")
-            await workflow.execute_local_activity_method(
-                JourneyActivities.record_run_started,
-                RunStarted(
-                    workflow_id=workflow.info().workflow_id,
-                    run_id=state.entry_id,
-                    contact_id=input.contact_id,
-                    journey=plan.journey_id,
-                    version=plan.version,
-                    entered_at=self._now(),
-                    holdout=state.holdout,
-                    data=input.data,
-                ),
-                **QUICK,
+            started = RunStarted(
+                workflow_id=workflow.info().workflow_id,
+                run_id=state.entry_id,
+                contact_id=input.contact_id,
+                journey=plan.journey_id,
+                version=plan.version,
+                entered_at=self._now(),
+                holdout=state.holdout,
+                data=input.data,
             )
+            if self._lean:  # recorded with the first steps, at the first wait or the end
+                state.unrecorded_start = started
+            else:
+                await workflow.execute_local_activity_method(
+                    JourneyActivities.record_run_started, started, **QUICK
+                )
             self._note(
                 TimelineEntry(
                     at=self._now(), type="enter", result="holdout" if state.holdout else None
@@ -220,6 +222,36 @@ class JourneyWorkflow:
                 await asyncio.shield(self._finish("cancelled"))
                 raise
         return await self._finish(state.outcome or "completed")
+
+    async def _open(self) -> JourneyPlan:
+        """The plan by reference and the contact: a local activity reads them (the plan's
+        steps, no template sources) from the store, where the plan was written before the run
+        started. One local activity since LEAN_HISTORY, two before."""
+        input = self.input
+        if self._lean:
+            opened: RunOpened = await workflow.execute_local_activity_method(
+                JourneyActivities.open_run,
+                OpenRun(
+                    journey=input.journey,
+                    version=input.version,
+                    contact_id=input.contact_id,
+                    now=self._now(),
+                ),
+                **QUICK,
+            )
+            plan = JourneyPlan.model_validate(opened.plan)
+            self._start(plan)
+            self._snapshot = opened.contact
+            return plan
+        document = await workflow.execute_local_activity_method(
+            JourneyActivities.load_plan,
+            PlanRef(journey=input.journey, version=input.version),
+            **QUICK,
+        )
+        plan = JourneyPlan.model_validate(document)
+        self._start(plan)
+        await self._refresh_contact()
+        return plan
 
     def _start(self, plan: JourneyPlan) -> None:
         self._plan = plan
@@ -252,17 +284,19 @@ class JourneyWorkflow:
         state.waiting_for = state.waiting_until = None
         now = self._now()
         if outcome != "not_entered":
-            await self._record_steps()
-            await workflow.execute_local_activity_method(
-                JourneyActivities.record_run_ended,
-                RunEnded(
-                    workflow_id=workflow.info().workflow_id,
-                    run_id=state.entry_id,
-                    outcome=outcome,
-                    ended_at=now,
-                ),
-                **QUICK,
+            ended = RunEnded(
+                workflow_id=workflow.info().workflow_id,
+                run_id=state.entry_id,
+                outcome=outcome,
+                ended_at=now,
             )
+            if self._lean:
+                await self._record_progress(ended)
+            else:
+                await self._record_steps()
+                await workflow.execute_local_activity_method(
+                    JourneyActivities.record_run_ended, ended, **QUICK
+                )
         cause = state.ended_by
         self._note(
             TimelineEntry(
@@ -354,10 +388,6 @@ class JourneyWorkflow:
                 assert_never(step)
 
     async def _send(self, index: int, step_id: str, step: SendStep) -> int | None:
-        settings = self.plan.journey.settings
-        quiet_hours = settings.quiet_hours
-        if quiet_hours is None and step.send == "sms":
-            quiet_hours = SMS_DEFAULT_QUIET_HOURS
         to = self._value(step.to, step_id) if step.to else None
         method = (
             JourneyActivities.send_email if step.send == "email" else JourneyActivities.send_sms
@@ -377,33 +407,24 @@ class JourneyWorkflow:
             if step.variants
             else None
         )
-        template = step.variants[variant].template if step.variants and variant else step.template
         while True:
+            # By reference: the activity reads the step's channel, template, category and the
+            # journey's settings and data from the plan version (`JourneyPlan.send_fields`).
             request = SendRequest(
                 idempotency_key=self._ledger_key(step_id),
                 workflow_id=workflow.info().workflow_id,
                 journey=self.plan.journey_id,
+                version=self.plan.version,
                 step_id=step_id,
                 contact_id=self.input.contact_id,
-                channel=step.send,
-                category=step.category,
-                template=TemplateRef(
-                    journey=self.plan.journey_id,
-                    version=self.plan.version,
-                    channel=step.send,
-                    name=str(template),
-                ),
                 to=str(to) if to is not None else None,
                 context=MessageContext(
-                    journey_data=self._journey_data(),
                     trigger=self.input.trigger.as_variables() if self.input.trigger else None,
-                    steps=self._state.steps,
+                    steps=self._state.steps or None,
                     now=self._now(),
                 ),
+                data=self.input.data or None,
                 holdout=self._state.holdout,
-                frequency_cap=settings.frequency_cap,
-                quiet_hours=quiet_hours,
-                fallback_timezone=settings.timezone,
                 variant=variant,
                 variant_forced=True if forced else None,
             )
@@ -628,15 +649,18 @@ class JourneyWorkflow:
         )
         self._state.variant = chosen
         self._state.steps[step_id] = {"variant": chosen}
-        await workflow.execute_local_activity_method(
-            JourneyActivities.record_run_variant,
-            RunVariant(
-                workflow_id=workflow.info().workflow_id,
-                run_id=self._state.entry_id,
-                variant=chosen,
-            ),
-            **QUICK,
-        )
+        if self._lean:  # recorded with the next steps
+            self._state.unrecorded_variant = chosen
+        else:
+            await workflow.execute_local_activity_method(
+                JourneyActivities.record_run_variant,
+                RunVariant(
+                    workflow_id=workflow.info().workflow_id,
+                    run_id=self._state.entry_id,
+                    variant=chosen,
+                ),
+                **QUICK,
+            )
         self._note(TimelineEntry(at=self._now(), type="split", step=step_id, result=chosen))
         return self.plan.index_of(chosen)
 
@@ -929,9 +953,23 @@ class JourneyWorkflow:
     async def _record_steps(self) -> None:
         """Record the steps reached since the last wait (the journey funnel): one local
         activity per wait rather than one per step, and none before the first send."""
+        if self._lean:
+            await self._record_progress(None)
+            return
         state = self._state
         if not state.unrecorded_steps:
             return
+        steps = self._take_unrecorded_steps()
+        await workflow.execute_local_activity_method(
+            JourneyActivities.record_steps,
+            StepsReached(
+                workflow_id=workflow.info().workflow_id, run_id=state.entry_id, steps=steps
+            ),
+            **QUICK,
+        )
+
+    def _take_unrecorded_steps(self) -> list[ReachedStep]:
+        state = self._state
         steps = [
             step.model_copy(update={"variant": state.steps.get(step.step_id, {}).get("variant")})
             if step.kind in ("split", "send")
@@ -939,12 +977,27 @@ class JourneyWorkflow:
             for step in state.unrecorded_steps
         ]
         state.unrecorded_steps = []
+        return steps
+
+    async def _record_progress(self, ended: RunEnded | None) -> None:
+        """Whatever the store does not know yet — the entry, a split's arm, the steps reached,
+        the end — in one local activity (LEAN_HISTORY): one history marker per wait and one at
+        the end, however much there is to record."""
+        state = self._state
+        pending = state.unrecorded_start or state.unrecorded_variant or state.unrecorded_steps
+        if not pending and ended is None:
+            return
+        progress = RunProgress(
+            workflow_id=workflow.info().workflow_id,
+            run_id=state.entry_id,
+            started=state.unrecorded_start,
+            variant=state.unrecorded_variant,
+            steps=self._take_unrecorded_steps(),
+            ended=ended,
+        )
+        state.unrecorded_start = state.unrecorded_variant = None
         await workflow.execute_local_activity_method(
-            JourneyActivities.record_steps,
-            StepsReached(
-                workflow_id=workflow.info().workflow_id, run_id=state.entry_id, steps=steps
-            ),
-            **QUICK,
+            JourneyActivities.record_progress, progress, **QUICK
         )
 
     async def _refresh_contact(self) -> None:

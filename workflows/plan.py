@@ -30,6 +30,8 @@ from workflows.model import (
 PLAN_SCHEMA_VERSION = 1
 TRAIT_CHANGED = "trait_changed"  # the event a trait's change leaves (store.traits)
 Channel = Literal["email", "sms"]
+# An SMS waits out these hours in the contact's zone when the journey sets none.
+SMS_DEFAULT_QUIET_HOURS = "21:00-08:00"
 
 
 def template_key(channel: str, name: str) -> str:
@@ -126,6 +128,34 @@ class JourneyPlan(BaseModel):
         """This plan without its template sources: what a run's workflow needs (the send
         activity fetches a template by reference), a fraction of the size."""
         return self.model_copy(update={"templates": {}})
+
+    def for_run(self) -> dict[str, Any]:
+        """What a run's history records of its plan: the steps and the journey's rules, as a
+        compact document without the template sources, the description or the file name
+        (nothing a run decides by); `model_validate` reads it back."""
+        journey = self.journey.model_copy(update={"description": None})
+        return self.model_copy(
+            update={"templates": {}, "source_file": "", "journey": journey}
+        ).compact()
+
+    def send_fields(self, step_id: str) -> dict[str, Any]:
+        """What a send of step `step_id` takes from the plan: the channel, category, template
+        and the journey's sending settings (a send request names the step, not these)."""
+        step = self.step(self.index_of(step_id))
+        if not isinstance(step, SendStep):
+            raise ValueError(f"step {step_id!r} of {self.journey_id!r} is not a send")
+        settings = self.journey.settings
+        quiet_hours = settings.quiet_hours
+        if quiet_hours is None and step.send == "sms":
+            quiet_hours = SMS_DEFAULT_QUIET_HOURS
+        return {
+            "channel": step.send,
+            "category": step.category,
+            "template": step.template,
+            "frequency_cap": settings.frequency_cap,
+            "quiet_hours": quiet_hours,
+            "fallback_timezone": settings.timezone,
+        }
 
 
 def assign_step_ids(steps: list[Step]) -> tuple[str, ...]:

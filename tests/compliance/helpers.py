@@ -113,30 +113,43 @@ def send_request(
     key: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> SendRequest:
-    """What the workflow hands the send activity for this step of a compiled journey."""
+    """What the workflow hands the send activity for this step of a compiled journey: the plan
+    version and the step (the activity reads the rest from the stored plan)."""
     step = plan.step(plan.index_of(step_id))
-    send = getattr(step, "send", None)
-    assert send in ("email", "sms"), f"{step_id} is not a send step"
+    assert getattr(step, "send", None) in ("email", "sms"), f"{step_id} is not a send step"
     return SendRequest(
         idempotency_key=key or uuid.uuid4().hex,
         workflow_id=f"journey:{plan.journey_id}:{contact_id}",
         journey=plan.journey_id,
+        version=plan.version,
         step_id=step_id,
         contact_id=contact_id,
-        channel=send,
-        category=step.category,  # type: ignore[union-attr]
-        template=TemplateRef(
-            journey=plan.journey_id,
-            version=plan.version,
-            channel=send,
-            name=step.template,  # type: ignore[union-attr]
-        ),
         context=MessageContext(
-            journey_data={**plan.journey.data, **(data or {})},
             trigger={"name": "order_delivered", "properties": {"order_id": "T-1"}},
             now=now,
         ),
-        frequency_cap=plan.journey.settings.frequency_cap,
+        data=data,
+    )
+
+
+def inline_send_request(
+    plan: JourneyPlan, step_id: str, contact_id: str, **kwargs: Any
+) -> SendRequest:
+    """The same send in the form older releases wrote: the channel, category, template and
+    settings inline, no plan version (the activity still reads it as it is)."""
+    request = send_request(plan, step_id, contact_id, **kwargs)
+    fields = plan.send_fields(step_id)
+    template = TemplateRef(
+        journey=plan.journey_id,
+        version=plan.version,
+        channel=fields["channel"],
+        name=fields.pop("template"),
+    )
+    context = request.context.model_copy(
+        update={"journey_data": {**plan.journey.data, **(request.data or {})}}
+    )
+    return request.model_copy(
+        update={**fields, "template": template, "context": context, "version": None, "data": None}
     )
 
 
@@ -150,6 +163,6 @@ async def send(
     """A real send through the activity: ledger claim, policy, render, provider (the outbox)."""
     save_plan(activities.store, plan)
     request = send_request(plan, step_id, contact_id, **kwargs)
-    if request.channel == "email":
+    if plan.send_fields(step_id)["channel"] == "email":
         return await activities.send_email(request)
     return await activities.send_sms(request)

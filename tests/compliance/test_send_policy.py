@@ -21,12 +21,11 @@ from activities.plans import save_plan
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from store import ContactRecord, Store
 from store.vocab import SUPPRESSION_REASONS
-from tests.compliance.helpers import DAYTIME, send_request
+from tests.compliance.helpers import DAYTIME, inline_send_request, send_request
 from tests.stack.helpers import project_settings
 from workflows.contracts import SendOutcome
 from workflows.durations import QuietHours
-from workflows.journey_workflow import SMS_DEFAULT_QUIET_HOURS
-from workflows.plan import JourneyPlan
+from workflows.plan import SMS_DEFAULT_QUIET_HOURS, JourneyPlan
 
 ZONES = [
     None,  # no zone on file: UTC
@@ -77,7 +76,8 @@ async def decide_and_send(
     hours (else 21:00-08:00 for SMS); when it answers `deferred`, call again at `retry_at`."""
     quiet = journey_quiet_hours or (SMS_DEFAULT_QUIET_HOURS if channel == "sms" else None)
     step = "tips" if channel == "email" else "sms_offer"
-    request = send_request(
+    # The form with the fields inline (older releases'), so the test can set them.
+    request = inline_send_request(
         plan, step, contact_id, now=now, data={"topic": topic} if topic else None
     ).model_copy(update={"category": category, "quiet_hours": quiet})
     method = activities.send_email if channel == "email" else activities.send_sms
@@ -192,9 +192,11 @@ async def test_the_frequency_cap_counts_marketing_across_journeys_not_transactio
 
         async def go(journey: str, step: str, at: datetime, own_cap: bool = True) -> SendOutcome:
             request = send_request(plans[journey], step, "cap", now=at)
-            if not own_cap:  # as if the journey set no `frequency_cap`
-                request = request.model_copy(update={"frequency_cap": None})
-            method = activities.send_email if request.channel == "email" else activities.send_sms
+            if not own_cap:  # as if the journey set no `frequency_cap` (fields inline)
+                inline = inline_send_request(plans[journey], step, "cap", now=at)
+                request = inline.model_copy(update={"frequency_cap": None})
+            channel = plans[journey].send_fields(step)["channel"]
+            method = activities.send_email if channel == "email" else activities.send_sms
             return await method(request)
 
         day = timedelta(days=1)
