@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from activities.contact_context import contact_snapshots
 from activities.heartbeat import heartbeating
+from activities.plans import PlanCache
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
 from store.records import ContactRecord, RunRecord
@@ -103,9 +104,10 @@ def page_verdicts(
     ]
 
 
-def select_page(store: Store, request: EnrolPageInput, now: datetime) -> Selection:
+def select_page(
+    store: Store, plan: JourneyPlan, request: EnrolPageInput, now: datetime
+) -> Selection:
     """Read one page and decide, for each contact, whether the tick starts a run for it."""
-    plan = request.plan
     journey = plan.journey
     selection = Selection()
     if is_paused(store, plan):
@@ -159,6 +161,7 @@ class SegmentActivities:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
+        self.plans = PlanCache(store)
         self.client = client
         self.task_queue = task_queue
         self._start: Starter = start or start_run
@@ -170,8 +173,15 @@ class SegmentActivities:
         # page is running (the read in a thread, or starts waiting on Temporal).
         return await heartbeating(self._enrol_page(request), request.after)
 
+    def _plan(self, request: EnrolPageInput) -> JourneyPlan:
+        """The page's plan: by reference through the cache, or inline (older schedules)."""
+        if request.plan is not None:
+            return request.plan
+        return self.plans.plan(request.journey, request.version)
+
     async def _enrol_page(self, request: EnrolPageInput) -> PageResult:
-        selection = await asyncio.to_thread(select_page, self.store, request, self._clock())
+        plan = await asyncio.to_thread(self._plan, request)
+        selection = await asyncio.to_thread(select_page, self.store, plan, request, self._clock())
         _beat(request.after, "read")
         gate = asyncio.Semaphore(max(1, request.concurrency))
         data = {TICK_DATA_KEY: request.tick_id}
@@ -182,7 +192,7 @@ class SegmentActivities:
                     result = await self._start(
                         self.client,
                         self.store,
-                        request.plan,
+                        plan,
                         contact_id,
                         data=data,
                         task_queue=self.task_queue,

@@ -146,7 +146,8 @@ def build_schedule(
     return Schedule(
         action=ScheduleActionStartWorkflow(
             SegmentTickWorkflow.run,
-            SegmentTickInput(plan=plan),
+            # By reference: the plan is in the store (saved before the schedules are synced).
+            SegmentTickInput(journey=plan.journey_id, version=plan.version),
             id=tick_workflow_id(plan.journey_id),
             task_queue=task_queue,
             memo={

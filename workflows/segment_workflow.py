@@ -81,7 +81,14 @@ class PageCounts(TickContract):
 
 
 class EnrolPageInput(TickContract):
-    plan: JourneyPlan
+    """One page of a tick. The plan by reference: the activity reads (journey, version) through
+    its plan cache from the store, where the plan was written before its schedule was made."""
+
+    journey: str = ""
+    version: str = ""
+    plan: JourneyPlan | None = Field(
+        None, description="Inline only for ticks whose input carries it (older schedules)."
+    )
     tick_id: str
     tick_at: datetime = Field(description="The tick's time: `now()` in segment expressions.")
     after: str | None = Field(None, description="Start after this contact id (None: the first).")
@@ -122,7 +129,12 @@ class TickProgress(PageCounts):
 
 
 class SegmentTickInput(TickContract):
-    plan: JourneyPlan
+    """A tick of a journey's version, by reference. Schedules created by older releases start
+    ticks with the whole plan inline (`plan`): those still run, and pass it on to their pages."""
+
+    journey: str = ""
+    version: str = ""
+    plan: JourneyPlan | None = None
     tick_id: str | None = Field(
         None, description="Defaults to the workflow id (a schedule's includes the tick time)."
     )
@@ -133,6 +145,12 @@ class SegmentTickInput(TickContract):
     pages_per_run: int = Field(DEFAULT_PAGES_PER_RUN, description="Pages before continue-as-new.")
     concurrency: int = DEFAULT_CONCURRENCY
     progress: TickProgress | None = Field(None, description="Carried across continue-as-new.")
+
+    def plan_ref(self) -> tuple[str, str]:
+        """(journey, version), from the inline plan of an older schedule's input if there."""
+        if self.plan is not None:
+            return self.plan.journey_id, self.plan.version
+        return self.journey, self.version
 
 
 @workflow.defn(name="SegmentTickWorkflow")
@@ -153,6 +171,8 @@ class SegmentTickWorkflow:
             page: PageResult = await workflow.execute_activity(
                 ENROL_PAGE,
                 EnrolPageInput(
+                    journey=progress.journey,
+                    version=progress.version,
                     plan=input.plan,
                     tick_id=progress.tick_id,
                     tick_at=progress.tick_at,
@@ -175,9 +195,10 @@ class SegmentTickWorkflow:
     def _first_progress(self, input: SegmentTickInput) -> TickProgress:
         info = workflow.info()
         tick_at = input.tick_at or info.typed_search_attributes.get(SCHEDULED_START_TIME)
+        journey, version = input.plan_ref()
         return TickProgress(
-            journey=input.plan.journey_id,
-            version=input.plan.version,
+            journey=journey,
+            version=version,
             tick_id=input.tick_id or info.workflow_id,
             tick_at=tick_at or workflow.now(),
         )

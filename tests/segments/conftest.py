@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.journey_activities import JourneyActivities
+from activities.plans import save_plan
 from activities.segment_activities import SegmentActivities, Starter
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.schedules import delete_schedule
@@ -90,6 +91,7 @@ class Segments:
         path.write_text(text)
         plan, diagnostics = compile_journey(path, ROOT / "templates")
         assert plan is not None, [str(d) for d in diagnostics]
+        save_plan(self.store, plan)  # as `rapport sync` does before making its schedule
         return plan
 
     def contacts(self, count: int, **attributes: Callable[[int], Any]) -> list[str]:
@@ -135,7 +137,7 @@ class Segments:
     ) -> WorkflowHandle[Any, TickProgress]:
         return await self.client.start_workflow(
             SegmentTickWorkflow.run,
-            SegmentTickInput(plan=plan, **options),
+            SegmentTickInput(journey=plan.journey_id, version=plan.version, **options),
             id=workflow_id or f"segment-tick:{plan.journey_id}:{uuid.uuid4().hex[:6]}",
             task_queue=self.queue,
             execution_timeout=timedelta(minutes=2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from runtime.starter import StartResult, start_run
 from store.records import ContactRecord
 from tests.segments.conftest import Segments
 from tests.waiting import eventually
+from workflows.segment_workflow import SegmentTickInput, SegmentTickWorkflow
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WIN_BACK = (
@@ -186,3 +188,44 @@ async def test_a_paused_journey_tick_enrols_nobody(segments: Segments, how: str)
         progress = await segments.tick(plan)
     assert progress.outcome == "paused" and progress.enrolled == 0 and progress.scanned == 0
     assert segments.runs(plan.journey_id) == []
+
+
+async def test_a_tick_and_its_pages_carry_the_plan_by_reference(segments: Segments) -> None:
+    plan = segments.journey("true")
+    segments.contacts(3)
+    async with segments.worker():
+        handle = await segments.start_tick(plan, page_size=2)
+        progress = await handle.result()
+        await settled(segments, plan.journey_id, 3)
+        history = await handle.fetch_history()
+    assert progress.enrolled == 3
+    inputs = [
+        json.loads(event.activity_task_scheduled_event_attributes.input.payloads[0].data)
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert len(inputs) == 2  # two pages
+    for page in inputs:
+        assert (page["journey"], page["version"]) == (plan.journey_id, plan.version)
+        assert "plan" not in page
+
+
+async def test_a_schedule_made_before_ticks_with_its_inline_plan(segments: Segments) -> None:
+    """Schedules created by earlier releases start ticks with the whole plan in their input."""
+    plan = segments.journey("true")
+    contacts = segments.contacts(2)
+    async with segments.worker():
+        progress = await segments.client.execute_workflow(
+            SegmentTickWorkflow.run,
+            SegmentTickInput(plan=plan),
+            id=f"segment-tick:{plan.journey_id}:old",
+            task_queue=segments.queue,
+            execution_timeout=timedelta(minutes=2),
+        )
+        await settled(segments, plan.journey_id, 2)
+    assert (progress.journey, progress.version, progress.enrolled) == (
+        plan.journey_id,
+        plan.version,
+        2,
+    )
+    assert segments.entered(plan.journey_id) == dict.fromkeys(contacts, 1)
