@@ -184,7 +184,8 @@ class SegmentActivities:
         selection = await asyncio.to_thread(select_page, self.store, plan, request, self._clock())
         _beat(request.after, "read")
         gate = asyncio.Semaphore(max(1, request.concurrency))
-        data = {TICK_DATA_KEY: request.tick_id}
+        # Every run of the broadcast gets the same moments relative to it (the tick's time).
+        data = {TICK_DATA_KEY: request.tick_id, **plan.start_data(request.tick_at)}
 
         async def enrol(contact_id: str) -> None:
             async with gate:

@@ -256,14 +256,14 @@ def command(
     )
     variables = message_variables(
         snapshot,
-        journey_data=plan.journey.data,
+        journey_data=plan.data_at(clock),
         trigger=trigger,
         steps=steps,
         now=clock,
         settings=settings,
         message_key=f"preview:{plan.journey_id}:{step}:{person.id}",
     )
-    context = snapshot.context(clock, journey=plan.journey.data, trigger=trigger, steps=steps)
+    context = snapshot.context(clock, journey=plan.data_at(clock), trigger=trigger, steps=steps)
     result: dict[str, Any] = {
         "journey": plan.journey_id,
         "version": plan.version,

@@ -395,6 +395,7 @@ class _Run:
                     version=self.plan.version,
                     contact_id=self.contact.id,
                     trigger=self.trigger,
+                    data=self.plan.start_data(self.run_start),
                     clock_shift=shift,
                     holdout=holdout,
                     arms=self.arms or None,

@@ -187,7 +187,8 @@ async def start_run(
                 version=plan.version,
                 contact_id=contact_id,
                 trigger=trigger,
-                data=data or {},
+                # Moments the journey's data sets relative to the start, then the caller's.
+                data={**plan.start_data(now or datetime.now(UTC)), **(data or {})},
                 key=key,
             ),
             id=workflow_id,

@@ -31,7 +31,7 @@ from workflows.model import (
     WaitStep,
     WaitUntilStep,
 )
-from workflows.plan import JourneyPlan, assign_step_ids, template_key
+from workflows.plan import JourneyPlan, assign_step_ids, relative_moment, template_key
 from workflows.source import KEY
 from workflows.source import Path as YamlPath
 
@@ -59,6 +59,7 @@ def check_semantics(
     checked on the raw steps and its graph is not the real one, so only ids, expressions and
     templates count.
     """
+    _check_data(report, journey)
     step_ids = assign_step_ids(journey.steps)
     declared: dict[str, int] = {}
     for index, step in enumerate(journey.steps):
@@ -91,6 +92,15 @@ def check_semantics(
         if isinstance(step, SendStep):
             _check_content(report, journey, index, step)
     return _check_templates(report, journey, templates_dir, ignores)
+
+
+def _check_data(report: Reporter, journey: Journey) -> None:
+    """`data` values relative to the run's start: `{after_start: DURATION, at: "HH:MM"}`."""
+    for key, value in journey.data.items():
+        try:
+            relative_moment(value)
+        except (DurationError, ValueError) as error:
+            report.error(("data", key), f"{key}: {error}")
 
 
 def _check_content(report: Reporter, journey: Journey, index: int, step: SendStep) -> None:

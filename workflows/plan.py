@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from rendering.bundle import TemplateBundle
+from workflows.durations import parse_clock, parse_duration
 from workflows.event_questions import EventQuestion
 from workflows.expression_sites import journey_event_questions
 from workflows.model import (
@@ -32,6 +35,22 @@ TRAIT_CHANGED = "trait_changed"  # the event a trait's change leaves (store.trai
 Channel = Literal["email", "sms"]
 # An SMS waits out these hours in the contact's zone when the journey sets none.
 SMS_DEFAULT_QUIET_HOURS = "21:00-08:00"
+# A `data` value `{after_start: DURATION, at: "HH:MM"}`: a moment that long after the run starts
+# (for a segment journey: after the broadcast), at that time of day in the journey's zone.
+AFTER_START = "after_start"
+
+
+def relative_moment(value: Any) -> tuple[timedelta, time | None] | None:
+    """(duration, time of day) of a `data` value relative to the run's start, else None.
+    Raises DurationError (or ValueError) when it is one but malformed."""
+    if not isinstance(value, dict) or AFTER_START not in value:
+        return None
+    unknown = sorted(set(value) - {AFTER_START, "at"})
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} beside after_start (only 'at')")
+    after = parse_duration(str(value[AFTER_START]))
+    clock = value.get("at")
+    return after, parse_clock(str(clock)) if clock is not None else None
 
 
 def template_key(channel: str, name: str) -> str:
@@ -137,6 +156,30 @@ class JourneyPlan(BaseModel):
         return self.model_copy(
             update={"templates": {}, "source_file": "", "journey": journey}
         ).compact()
+
+    def start_data(self, started_at: datetime) -> dict[str, Any]:
+        """The `data` values written relative to the run's start (`{after_start: 10d, at:
+        "19:00"}`), as ISO timestamps for a run that starts at `started_at`: a run carries
+        them in its own data, which overrides the journey's (the segment tick passes its own
+        time, so every run of a broadcast gets the same values)."""
+        zone = ZoneInfo(self.journey.settings.timezone or "UTC")
+        values: dict[str, Any] = {}
+        for key, value in self.journey.data.items():
+            relative = relative_moment(value)
+            if relative is None:
+                continue
+            after, clock = relative
+            moment = (started_at + after).astimezone(zone)
+            if clock is not None:
+                moment = moment.replace(
+                    hour=clock.hour, minute=clock.minute, second=0, microsecond=0
+                )
+            values[key] = moment.isoformat()
+        return values
+
+    def data_at(self, started_at: datetime) -> dict[str, Any]:
+        """The journey's `data` as a run starting at `started_at` sees it."""
+        return {**self.journey.data, **self.start_data(started_at)}
 
     def send_fields(self, step_id: str) -> dict[str, Any]:
         """What a send of step `step_id` takes from the plan: the channel, category, template

@@ -95,9 +95,27 @@ async def test_vip_rsvp_gets_confirmation_reminder_the_day_before_and_follow_up(
         ("reminder", "sms", "sent"),
         ("follow_up", "email", "sent"),
     ]
+    # The evening is ten days after the broadcast (19:00): the reminder goes the day before.
     reminder = next(e for e in result.timeline if e.step == "reminder")
-    assert reminder.at.date() == datetime(2026, 12, 11).date()
+    assert reminder.at.date() == datetime(2026, 12, 10).date()
     assert result.outcome == "completed"
+
+
+async def test_vip_run_after_any_date_invites_to_an_evening_ten_days_ahead(run: Runner) -> None:
+    """The sample once named a fixed date (12 December 2026): run after it, the invitation
+    named a past evening. Its evening is now relative to the broadcast, whenever that is."""
+    chen = contact(
+        "chen", timezone="Europe/London", attributes={"first_name": "Chen", "vip": True}
+    )
+    broadcast = datetime(2027, 3, 1, 17, 0, tzinfo=UTC)
+    result = await run(
+        sample("vip_event"), chen, [at("1h", "event_rsvp", attending=True)], start=broadcast
+    )
+    invitation = next(e for e in result.timeline if e.step == "invitation")
+    assert invitation.body is not None
+    assert "When Thursday, March 11, 2027, 7:00\u202fPM\n" in invitation.body
+    reminder = next(e for e in result.timeline if e.step == "reminder")
+    assert reminder.at.date() == datetime(2027, 3, 10).date()
 
 
 async def test_vip_without_rsvp_is_marked_and_gets_nothing_more(run: Runner) -> None:
