@@ -142,7 +142,7 @@ async def route_event(
             result.skipped[journey_id] = f"journey {journey_id!r} is paused"
             continue
         context = snapshot.context(
-            payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
+            payload.timestamp, journey=plan.data_at(payload.timestamp), event=payload.as_variables()
         )
         why = start_refusal(plan.journey, context)
         if why is not None:

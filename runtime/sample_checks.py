@@ -141,7 +141,7 @@ def check_samples(
             for send, arm in _sends(plan) if render else ():
                 variables = message_variables(
                     snapshot,
-                    journey_data=plan.journey.data,
+                    journey_data=plan.data_at(clock),
                     trigger=sample.event if sample else None,
                     steps={},
                     now=clock,

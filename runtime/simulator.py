@@ -163,7 +163,7 @@ def _why_no_start(
         return _no_trigger_event(trigger)
     snapshot = contact_snapshot(store, contact_id, plan.event_questions, payload.timestamp)
     context = snapshot.context(
-        payload.timestamp, journey=plan.journey.data, event=payload.as_variables()
+        payload.timestamp, journey=plan.data_at(payload.timestamp), event=payload.as_variables()
     )
     why = start_refusal(plan.journey, context)
     if why is None:
@@ -183,7 +183,7 @@ def _why_not_enrolled(plan: JourneyPlan, store: Store, contact_id: str, at: date
     """Why a tick at `at` would not enrol the contact (None: it would): its segment and
     audience, evaluated by the tick's own code against the contact and its history."""
     snapshot = contact_snapshot(store, contact_id, plan.event_questions, at)
-    context = snapshot.context(at, journey=plan.journey.data)
+    context = snapshot.context(at, journey=plan.data_at(at))
     refusal = entry_refusal(plan.journey, context)
     if refusal is None:
         return None
