@@ -287,12 +287,12 @@ class JourneyActivities:
         except InvalidMessageError as error:
             return await self._mark(request, "failed", str(error), to)
 
-    def _experiment_variant(self, request: SendRequest) -> SendRequest:
+    def _experiment_variant(self, request: ResolvedSend) -> ResolvedSend:
         """The request for the variant to send: the winner once decided, else the contact's."""
         plan = self.plans.plan(request.template.journey, request.template.version)
         return self._as_variant(request, variant_to_send(self.store, plan, request) or "")
 
-    def _as_variant(self, request: SendRequest, variant: str) -> SendRequest:
+    def _as_variant(self, request: ResolvedSend, variant: str) -> ResolvedSend:
         plan = self.plans.plan(request.template.journey, request.template.version)
         step = plan.step(plan.index_of(request.step_id))
         if variant == request.variant or not isinstance(step, SendStep) or not step.variants:
