@@ -117,6 +117,7 @@ def send_request(
     version and the step (the activity reads the rest from the stored plan)."""
     step = plan.step(plan.index_of(step_id))
     assert getattr(step, "send", None) in ("email", "sms"), f"{step_id} is not a send step"
+    variants = getattr(step, "variants", None)
     return SendRequest(
         idempotency_key=key or uuid.uuid4().hex,
         workflow_id=f"journey:{plan.journey_id}:{contact_id}",
@@ -129,6 +130,8 @@ def send_request(
             now=now,
         ),
         data=data,
+        # A content experiment's send names the contact's variant (here the first).
+        variant=next(iter(variants)) if variants else None,
     )
 
 
