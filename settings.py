@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # Logs of `rapport run`, `worker` and `api` on stderr: `text` lines, or `json` lines that
     # carry the run's ids (docs/observability.md).
     log_format: str = Field("text", validation_alias="RAPPORT_LOG_FORMAT")
+    # OpenTelemetry traces (docs/observability.md): `none`, `console`, or `otlp` (to
+    # OTEL_EXPORTER_OTLP_ENDPOINT).
+    otel_exporter: str = Field("none", validation_alias="RAPPORT_OTEL_EXPORTER")
 
     @field_validator("frequency_cap")
     @classmethod
@@ -361,11 +364,14 @@ def check_trusted_proxies(settings: Settings) -> Iterable[str]:
 
 
 LOG_FORMATS = ("text", "json")
+OTEL_EXPORTERS = ("none", "console", "otlp")
 
 
 def check_log_format(settings: Settings) -> Iterable[str]:
     if settings.log_format not in LOG_FORMATS:
         yield f"RAPPORT_LOG_FORMAT must be text or json: {settings.log_format!r}"
+    if settings.otel_exporter not in OTEL_EXPORTERS:
+        yield f"RAPPORT_OTEL_EXPORTER must be none, console or otlp: {settings.otel_exporter!r}"
 
 
 CHECKS: list[Check] = [

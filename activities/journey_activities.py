@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, Literal, TypeVar
 
 import httpx
+from opentelemetry import trace
 from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -83,6 +84,9 @@ WEBHOOK_TIMEOUT = httpx.Timeout(HTTP_TIMEOUT_SECONDS)
 FINAL_STATUSES = frozenset(
     {"sent", "delivered", "opened", "clicked", "bounced", "failed", "suppressed", "skipped"}
 )
+
+
+_tracer = trace.get_tracer("rapport.providers")
 
 
 class ResolvedSend(SendRequest):
@@ -437,7 +441,11 @@ class JourneyActivities:
                 request, "skipped", f"frequency cap reached ({frequency_cap})", to
             )
         try:
-            result = await send()
+            # The provider call as a span of the activity's trace (a no-op with tracing off).
+            with _tracer.start_as_current_span(
+                f"{provider} send", attributes={"rapport.channel": request.channel}
+            ):
+                result = await send()
         except PermanentSendError as error:
             return await self._mark(request, "failed", str(error), to)
         except TransientSendError as error:

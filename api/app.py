@@ -26,6 +26,7 @@ from api.metrics import Metrics, ResponseCounter
 from api.schemas import Health, Problem
 from api.state import ApiState, ClientFactory, TemporalClients
 from runtime.starter import connect_client
+from runtime.tracing import tracing_on
 from runtime.traits import open_store
 from settings import Settings
 from store import Store
@@ -142,4 +143,8 @@ def create_app(
         app.include_router(router)
     install_dashboard(app)  # its own sign-in (RAPPORT_ADMIN_TOKEN), not the write keys
     app.add_middleware(ResponseCounter, metrics=metrics)
+    if tracing_on(settings):
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,metrics")
     return app

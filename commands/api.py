@@ -24,8 +24,10 @@ def command(
 
     from api.app import create_app, proxy_options
     from runtime.stack import configure_logging
+    from runtime.tracing import configure_tracing
 
     configure_logging(log_format=settings.log_format)
+    configure_tracing(settings, "rapport-api")
     app = create_app(settings)
     uvicorn.run(
         app, host=host, port=port, log_level="info", log_config=None, **proxy_options(settings)

@@ -70,11 +70,13 @@ def command(
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
     from runtime.stack import HOST, StackOptions, configure_logging, run_stack
+    from runtime.tracing import configure_tracing
 
     check_ports(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port)
     settings = get_settings()
     settings.check_serving(api_host=HOST)  # before the dev server starts
     configure_logging(log_format=settings.log_format)
+    configure_tracing(settings, "rapport")
     options = StackOptions(
         api_port=api_port,
         temporal_port=temporal_port,

@@ -12,6 +12,7 @@ import typer
 
 from runtime.log_format import RunLogContext
 from runtime.starter import connect_client, temporal_address
+from runtime.tracing import configure_tracing
 from runtime.trait_activities import TraitActivities
 from runtime.worker_metrics import (
     MetricsInterceptor,
@@ -93,4 +94,5 @@ def command(
     settings = get_settings()
     settings.check_serving()  # the worker signs the unsubscribe links it sends
     configure_logging(log_format=settings.log_format)
+    configure_tracing(settings, "rapport-worker")
     asyncio.run(serve_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host))

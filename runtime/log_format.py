@@ -54,7 +54,7 @@ class _RunActivity(ActivityInboundInterceptor):
             if isinstance(request, SendRequest) and isinstance(result, SendOutcome):
                 sends_log.info(
                     "%s %s: %s%s",
-                    request.channel,
+                    request.channel or info.activity_type.removeprefix("send_"),
                     request.step_id,
                     result.status,
                     f" ({result.reason})" if result.reason else "",

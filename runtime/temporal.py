@@ -15,6 +15,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.tracing import client_interceptors
 from settings import Settings
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
@@ -80,4 +81,5 @@ async def connect(
         data_converter=pydantic_data_converter,
         runtime=runtime or quiet_runtime(),
         retry_config=FAIL_FAST if fail_fast else None,
+        interceptors=client_interceptors(settings),
     )

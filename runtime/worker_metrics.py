@@ -88,7 +88,9 @@ class WorkerMetrics:
         [argument] = args if len(args) == 1 else [None]
         if isinstance(argument, SendRequest):
             status = result.status if isinstance(result, SendOutcome) else "error"
-            self.sends.labels(channel=argument.channel, status=status).inc()
+            # (A request by reference names no channel: the activity does.)
+            channel = argument.channel or name.removeprefix("send_")
+            self.sends.labels(channel=channel, status=status).inc()
         elif isinstance(result, BaseException):
             return
         elif isinstance(argument, RunStarted):

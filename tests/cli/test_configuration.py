@@ -137,8 +137,15 @@ def test_temporal_tls_and_urls_are_checked(monkeypatch: pytest.MonkeyPatch, tmp_
     assert load_settings().temporal_tls_cert == cert
 
 
-def test_a_log_format_other_than_text_or_json_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAPPORT_LOG_FORMAT", "xml")
-    assert Settings(_env_file=None).configuration_problems() == [  # type: ignore[call-arg]
-        "RAPPORT_LOG_FORMAT must be text or json: 'xml'"
-    ]
+@pytest.mark.parametrize(
+    ("variable", "problem"),
+    [
+        ("RAPPORT_LOG_FORMAT", "RAPPORT_LOG_FORMAT must be text or json: 'xml'"),
+        ("RAPPORT_OTEL_EXPORTER", "RAPPORT_OTEL_EXPORTER must be none, console or otlp: 'xml'"),
+    ],
+)
+def test_an_unknown_log_format_or_trace_exporter_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, "xml")
+    assert Settings(_env_file=None).configuration_problems() == [problem]  # type: ignore[call-arg]
