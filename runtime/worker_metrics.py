@@ -46,7 +46,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from workflows.contracts import RunEnded, RunStarted, SendOutcome, SendRequest
+from workflows.contracts import RunEnded, RunProgress, RunStarted, SendOutcome, SendRequest
 
 # Activity latencies: from a ledger write (milliseconds) to a provider call timing out (a minute).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -93,10 +93,19 @@ class WorkerMetrics:
             self.sends.labels(channel=channel, status=status).inc()
         elif isinstance(result, BaseException):
             return
-        elif isinstance(argument, RunStarted):
-            self.runs_started.labels(journey=argument.journey).inc()
-        elif isinstance(argument, RunEnded):
-            self.runs_ended.labels(outcome=argument.outcome).inc()
+        elif isinstance(argument, RunProgress):  # a run's records at a wait or its end
+            self._runs(argument.started, argument.ended)
+        else:  # the one-record activities of older releases' runs
+            self._runs(
+                argument if isinstance(argument, RunStarted) else None,
+                argument if isinstance(argument, RunEnded) else None,
+            )
+
+    def _runs(self, started: RunStarted | None, ended: RunEnded | None) -> None:
+        if started is not None:
+            self.runs_started.labels(journey=started.journey).inc()
+        if ended is not None:
+            self.runs_ended.labels(outcome=ended.outcome).inc()
 
 
 class MetricsInterceptor(Interceptor):

@@ -104,7 +104,10 @@ async def after_one_run(
         started = await start_run(client, store, plan, "mia", task_queue=queue)
         assert started.started and started.run_id, started.reason
         samples = await eventually(
-            lambda: (found := scrape(url)).get(ENDED) and found, "the run to end", timeout=30
+            lambda: (found := scrape(url)).get(ENDED) and found,
+            "the run to end",
+            timeout=30,
+            seen=lambda _: log.read_text()[-3000:],
         )
     finally:
         worker.send_signal(signal.SIGINT)
