@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from temporalio import activity
@@ -27,15 +27,31 @@ from temporalio.client import Client
 from activities.contact_context import contact_snapshots
 from activities.heartbeat import heartbeating
 from activities.plans import PlanCache
+from activities.policy import local_zone
 from runtime.starter import StartResult, UnknownContactError, reentry_refusal, start_run
 from store import Store
 from store.records import ContactRecord, RunRecord
+from workflows.contracts import ContactSnapshot
+from workflows.dates import (
+    candidate_month_days,
+    date_value,
+    local_fire_between,
+    occurrences_between,
+)
+from workflows.durations import parse_clock
 from workflows.entry import Refusal, entry_refusal
 from workflows.ids import workflow_id_for
+from workflows.model import DateTrigger, SegmentAtTrigger, SegmentScheduleTrigger
 from workflows.plan import JourneyPlan
-from workflows.segment_workflow import ENROL_PAGE, EnrolPageInput, PageResult
+from workflows.segment_workflow import (
+    ENROL_PAGE,
+    LOCAL_TICK_PERIOD,
+    EnrolPageInput,
+    PageResult,
+)
 
 TICK_DATA_KEY = "segment_tick"
+OCCURRENCE_DATA_KEY = "occurrence"  # a date trigger's run: the anniversary it celebrates
 ERROR_SAMPLES_PER_PAGE = 3
 
 
@@ -50,16 +66,23 @@ class Starter(Protocol):
         data: dict[str, Any] | None = ...,
         task_queue: str,
         paused: bool | None = ...,
+        key: str | None = ...,
+        start_delay: timedelta | None = ...,
     ) -> Awaitable[StartResult]: ...
 
 
 # --- bulk reads, one query each per page ----------------------------------------------------
 
 
-def earlier_runs(store: Store, journey: str, contact_ids: list[str]) -> dict[str, list[RunRecord]]:
-    """The contacts' runs of `journey` (unkeyed: a segment journey has no trigger key)."""
+def earlier_runs(
+    store: Store, journey: str, contact_ids: list[str], *, keyed: bool = False
+) -> dict[str, list[RunRecord]]:
+    """The contacts' runs of `journey`: the unkeyed ones (a segment journey has no trigger
+    key), or all of them (`keyed`: a date trigger's runs are keyed by occurrence)."""
     return {
-        contact_id: [run for run in runs if run.workflow_id == workflow_id_for(journey, contact_id)]
+        contact_id: [
+            run for run in runs if keyed or run.workflow_id == workflow_id_for(journey, contact_id)
+        ]
         for contact_id, runs in store.runs_of_contacts(journey, contact_ids).items()
     }
 
@@ -77,6 +100,8 @@ class Selection:
 
     result: dict[str, int] = field(default_factory=dict)
     to_start: list[str] = field(default_factory=list)
+    # A date trigger's or local-time schedule's entrants: the occurrence (run key, moment).
+    moments: dict[str, Moment] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     next_after: str | None = None
     last_id: str | None = None
@@ -86,22 +111,102 @@ class Selection:
         self.result[name] = self.result.get(name, 0) + by
 
 
-def page_verdicts(
+def evaluated_page(
     store: Store, plan: JourneyPlan, page: list[ContactRecord], at: datetime
-) -> list[tuple[ContactRecord, Refusal | None]]:
-    """Each contact of a page with what keeps it out of the segment at `at` (None: it is in):
-    the tick's evaluation, also `rapport segment`'s. The plan's event questions are asked for
-    the whole page, one query per question, not per contact."""
+) -> list[tuple[ContactRecord, ContactSnapshot, Refusal | None]]:
+    """Each contact of a page with its snapshot and what keeps it out of the segment at `at`
+    (None: it is in). The plan's event questions are asked for the whole page, one query per
+    question, not per contact."""
     snapshots = contact_snapshots(store, page, plan.event_questions, at)
     return [
         (
             contact,
+            snapshots[contact.id],
             entry_refusal(
                 plan.journey, snapshots[contact.id].context(at, journey=plan.journey.data)
             ),
         )
         for contact in page
     ]
+
+
+def page_verdicts(
+    store: Store, plan: JourneyPlan, page: list[ContactRecord], at: datetime
+) -> list[tuple[ContactRecord, Refusal | None]]:
+    """Each contact of a page with what keeps it out of the segment at `at` (None: it is in):
+    the tick's evaluation, also `rapport segment`'s."""
+    return [(contact, refusal) for contact, _, refusal in evaluated_page(store, plan, page, at)]
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When an entrant of an hourly tick enters, and the key of its run (a date's occurrence)."""
+
+    at: datetime
+    key: str | None = None
+
+
+def _local_tick_zones(store: Store, plan: JourneyPlan, start: datetime) -> list[str | None]:
+    """The contacts' zones (None: no zone) whose clock reads the schedule in this hour."""
+    trigger = plan.journey.trigger
+    assert isinstance(trigger, SegmentScheduleTrigger)
+    fallback = plan.journey.settings.timezone
+    end = start + LOCAL_TICK_PERIOD
+    return [
+        zone
+        for zone in store.contact_timezones()
+        if local_fire_between(trigger.schedule, local_zone(zone, fallback), start, end)
+    ]
+
+
+def _page(store: Store, plan: JourneyPlan, request: EnrolPageInput) -> list[ContactRecord]:
+    """The page's contacts: every contact for a segment, only the candidates (by SQL) for a
+    date trigger or a local-time schedule."""
+    trigger = plan.journey.trigger
+    if isinstance(trigger, DateTrigger):
+        days = candidate_month_days(
+            request.tick_at, request.tick_at + LOCAL_TICK_PERIOD, trigger.offset_days
+        )
+        return store.contacts_after(
+            request.after, request.page_size, month_day=(trigger.attribute, days)
+        )
+    if isinstance(trigger, SegmentScheduleTrigger) and trigger.local_time:
+        zones = _local_tick_zones(store, plan, request.tick_at)
+        return store.contacts_after(request.after, request.page_size, timezones=zones)
+    return store.contacts_after(request.after, request.page_size)
+
+
+def entry_moment(
+    plan: JourneyPlan,
+    contact: ContactRecord,
+    snapshot: ContactSnapshot,
+    tick_at: datetime,
+    end: datetime | None = None,
+) -> Moment | None:
+    """When in [tick_at, end) the contact enters, else None; `end` defaults to the end of an
+    hourly tick (`rapport simulate` asks about its whole span). A plain segment schedule
+    enters at the tick (`Moment(tick_at)`)."""
+    trigger = plan.journey.trigger
+    zone = local_zone(contact.timezone, plan.journey.settings.timezone)
+    end = end or tick_at + LOCAL_TICK_PERIOD
+    if isinstance(trigger, DateTrigger):
+        base = date_value(snapshot.contact.get(trigger.attribute), zone)
+        if base is None:
+            return None
+        found = occurrences_between(
+            base,
+            every=trigger.every,
+            offset_days=trigger.offset_days,
+            at=parse_clock(trigger.at),
+            zone=zone,
+            start=tick_at,
+            end=end,
+        )
+        return Moment(found[0].at, found[0].key) if found else None
+    if isinstance(trigger, SegmentScheduleTrigger) and trigger.local_time:
+        fire = local_fire_between(trigger.schedule, zone, tick_at, end)
+        return Moment(fire) if fire is not None else None
+    return Moment(tick_at)
 
 
 def select_page(
@@ -114,18 +219,22 @@ def select_page(
         selection.journey_paused = True
         selection.next_after = request.after
         return selection
-    page = store.contacts_after(request.after, request.page_size)
+    page = _page(store, plan, request)
     selection.count("scanned", len(page))
     if len(page) == request.page_size:
         selection.next_after = page[-1].id
     if not page:
         return selection
     selection.last_id = page[-1].id
-    if getattr(journey.trigger, "segment", None) is None:
-        raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
+    trigger = journey.trigger
+    if not isinstance(trigger, DateTrigger | SegmentScheduleTrigger | SegmentAtTrigger):
+        raise ValueError(f"journey {plan.journey_id!r} has no segment or date trigger")
     ids = [contact.id for contact in page]
-    runs = earlier_runs(store, plan.journey_id, ids)
-    for contact, refusal in page_verdicts(store, plan, page, request.tick_at):
+    runs = earlier_runs(store, plan.journey_id, ids, keyed=isinstance(trigger, DateTrigger))
+    for contact, snapshot, refusal in evaluated_page(store, plan, page, request.tick_at):
+        moment = entry_moment(plan, contact, snapshot, request.tick_at)
+        if moment is None:
+            continue
         if refusal is not None and refusal.error is not None:
             selection.count("errors")
             if len(selection.error_samples) < ERROR_SAMPLES_PER_PAGE:
@@ -135,12 +244,23 @@ def select_page(
             continue
         selection.count("matched")
         earlier = runs.get(contact.id, [])
-        if any(run.data.get(TICK_DATA_KEY) == request.tick_id for run in earlier):
+        if moment.key is not None:
+            # A date: one run per occurrence, whatever `reentry` says and however often a
+            # tick covering it runs (the run's id carries the occurrence).
+            this_occurrence = workflow_id_for(plan.journey_id, contact.id, moment.key)
+            earlier = [run for run in earlier if run.workflow_id == this_occurrence]
+            if earlier:
+                selection.count("already_enrolled")
+                continue
+        elif any(run.data.get(TICK_DATA_KEY) == request.tick_id for run in earlier):
             selection.count("already_enrolled")
+            continue
         elif reentry_refusal(journey, earlier, now) is not None:
             selection.count("skipped_reentry")
-        else:
-            selection.to_start.append(contact.id)
+            continue
+        selection.to_start.append(contact.id)
+        if moment.at != request.tick_at or moment.key is not None:
+            selection.moments[contact.id] = moment
     return selection
 
 
@@ -188,6 +308,12 @@ class SegmentActivities:
         data = {TICK_DATA_KEY: request.tick_id, **plan.start_data(request.tick_at)}
 
         async def enrol(contact_id: str) -> None:
+            moment = selection.moments.get(contact_id)
+            extra: dict[str, Any] = {}
+            if moment is not None:
+                extra = {"start_delay": moment.at - self._clock()}
+                if moment.key is not None:
+                    extra["key"] = moment.key
             async with gate:
                 try:
                     result = await self._start(
@@ -195,9 +321,12 @@ class SegmentActivities:
                         self.store,
                         plan,
                         contact_id,
-                        data=data,
+                        data={**data, OCCURRENCE_DATA_KEY: moment.key}
+                        if moment and moment.key
+                        else data,
                         task_queue=self.task_queue,
                         paused=False,  # checked for this page in select_page
+                        **extra,
                     )
                 except UnknownContactError:
                     selection.count("vanished")

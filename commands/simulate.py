@@ -114,10 +114,12 @@ def timeline_lines(result: SimulationResult, start: datetime) -> list[str]:
         f"{result.journey} (version {result.version}) for {result.contact} "
         f"({result.timezone}), from {start.isoformat()}"
     ]
+    # A date trigger or a local-time schedule enters at its moment, which may be days after
+    # --start: the entry gets a line then (else the header says it).
     lines.extend(
-        f"  {_when(result, entry.at, start):<44} {_describe(entry)}"
+        f"  {_when(result, entry.at, start):<44} {_describe(entry, result.occurrence)}"
         for entry in result.timeline
-        if entry.type != "enter"
+        if entry.type != "enter" or result.entered_later
     )
     reason = f" — {result.reason}" if result.reason else ""
     lines.append(f"outcome: {result.outcome}{reason}")
@@ -162,9 +164,12 @@ def _inline(mapping: dict[str, Any] | None) -> str:
     return " {" + ", ".join(shown) + "}"
 
 
-def _describe(entry: TimelineEntry) -> str:
+def _describe(entry: TimelineEntry, occurrence: str | None = None) -> str:
     step = f"[{entry.step}] " if entry.step else ""
     match entry.type:
+        case "enter":
+            held = f" ({entry.result})" if entry.result else ""
+            return f"entered for the occurrence {occurrence}{held}" if occurrence else "entered"
         case "send":
             subject = f" “{entry.subject}”" if entry.subject else ""
             body = "" if entry.subject or not entry.body else f" “{entry.body.splitlines()[0]}”"

@@ -11,8 +11,15 @@ that was down at the instant. An `at` already in the past when its schedule woul
 is not scheduled (reported as skipped); once it has fired, editing the journey updates the
 plan but does not re-arm it unless `at` itself changed.
 
-Ticks skip rather than overlap (`ScheduleOverlapPolicy.SKIP`); missed ticks are caught up to
-`CATCHUP_WINDOW` after the server comes back. The schedule's memo marks it as ours and names
+A journey with a date trigger (`date: contact.birthday`), or a segment schedule with
+`local_time: true`, is the same kind of schedule ticking hourly (`LOCAL_TICK_CRON`, UTC): each
+tick covers the hour from its nominal time and starts, with a start delay to the exact moment,
+the contacts whose occurrence (or whose local reading of the cron) falls in that hour; see
+docs/journeys.md "Date triggers" and activities/segment_activities.py.
+
+Ticks skip rather than overlap (`ScheduleOverlapPolicy.SKIP`), except the hourly ones, which
+buffer (each covers only its own hour); missed ticks are caught up to `CATCHUP_WINDOW` after the
+server comes back. The schedule's memo marks it as ours and names
 the task queue it serves (several deployments may share a namespace: each syncs only its own);
 the action's memo carries the journey version, which is how `sync_schedules` knows whether a
 schedule is current.
@@ -50,9 +57,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.model import SegmentAtTrigger, SegmentScheduleTrigger
+from workflows.model import DateTrigger, SegmentAtTrigger, SegmentScheduleTrigger
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import (
+    LOCAL_TICK_CRON,
     SegmentTickInput,
     SegmentTickWorkflow,
     TickProgress,
@@ -63,7 +71,7 @@ SCHEDULE_PREFIX = "segment:"
 MANAGED_BY = "rapport"
 CATCHUP_WINDOW = timedelta(days=1)
 
-Kind = Literal["schedule", "at"]
+Kind = Literal["schedule", "at", "date"]
 Action = Literal["created", "updated", "deleted", "unchanged", "skipped"]
 
 
@@ -81,7 +89,17 @@ def segment_kind(plan: JourneyPlan) -> Kind | None:
         return "schedule"
     if isinstance(trigger, SegmentAtTrigger):
         return "at"
+    if isinstance(trigger, DateTrigger):
+        return "date"
     return None
+
+
+def is_hourly(plan: JourneyPlan) -> bool:
+    """A date trigger or a `local_time` schedule: an hourly tick, each covering its hour."""
+    trigger = plan.journey.trigger
+    return isinstance(trigger, DateTrigger) or (
+        isinstance(trigger, SegmentScheduleTrigger) and trigger.local_time
+    )
 
 
 def _at(
@@ -106,6 +124,8 @@ def _one(value: int) -> tuple[ScheduleRange, ...]:
 def schedule_spec(plan: JourneyPlan, at: datetime | None = None) -> ScheduleSpec:
     """The schedule's spec; `at`, the broadcast instant of an `at` journey (resolved)."""
     trigger = plan.journey.trigger
+    if is_hourly(plan):
+        return ScheduleSpec(cron_expressions=[LOCAL_TICK_CRON], time_zone_name="UTC")
     if isinstance(trigger, SegmentScheduleTrigger):
         return ScheduleSpec(cron_expressions=[trigger.schedule], time_zone_name="UTC")
     at = at or _at(plan)
@@ -158,7 +178,13 @@ def build_schedule(
             static_summary=f"{plan.journey.name}: segment tick (version {plan.version})",
         ),
         spec=schedule_spec(plan, at),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=CATCHUP_WINDOW),
+        policy=SchedulePolicy(
+            # An hourly tick covers only its hour: one skipped would miss that hour's moments.
+            overlap=ScheduleOverlapPolicy.BUFFER_ALL
+            if is_hourly(plan)
+            else ScheduleOverlapPolicy.SKIP,
+            catchup_window=CATCHUP_WINDOW,
+        ),
         state=state or fresh_state(plan),
     )
 

@@ -23,6 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.contact_context import contact_snapshot, event_payload
 from activities.journey_activities import JourneyActivities
 from activities.plans import save_plan
+from activities.segment_activities import OCCURRENCE_DATA_KEY, entry_moment
+from activities.segment_activities import Moment as EntryMoment
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from runtime.temporal import quiet_runtime, start_time_skipping
 from runtime.traits import install_traits
@@ -39,7 +41,7 @@ from workflows.entry import (
 )
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
-from workflows.model import EventTrigger, Offset, SendStep, SplitStep
+from workflows.model import DateTrigger, EventTrigger, Offset, SendStep, SplitStep
 from workflows.plan import JourneyPlan
 from workflows.source import YamlProblem, read_yaml_file
 
@@ -125,6 +127,9 @@ class SimulationResult:
     workflow_id: str | None = None  # None: the contact never entered
     reason: str | None = None  # why it never entered, when it did not
     timezone: str = "UTC"  # the contact's (else the journey's fallback): local times
+    occurrence: str | None = None  # a date trigger's run: the anniversary it is for
+    # A date trigger or local-time schedule entered at its moment, after --start.
+    entered_later: bool = False
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
@@ -144,7 +149,7 @@ class SimulationResult:
                 for entry in self.timeline
                 if entry.type != "enter"
             ],
-        }
+        } | ({"occurrence": self.occurrence} if self.occurrence else {})
 
 
 def local_zone(plan: JourneyPlan, contact: ContactRecord) -> str:
@@ -177,6 +182,30 @@ def _why_no_start(
 
 def _no_trigger_event(trigger: EventTrigger) -> str:
     return f"no {trigger.event} event (the journey's trigger) in the events file"
+
+
+def _entry_moment(
+    plan: JourneyPlan, store: Store, contact_id: str, start: datetime, end: datetime
+) -> EntryMoment | None:
+    """When a segment, date or local-time tick would first take the contact in [start, end):
+    a date trigger's first occurrence, a local-time schedule's first local fire time, a plain
+    segment journey's --start itself."""
+    record = store.get_contact(contact_id)
+    if record is None:
+        return None
+    snapshot = contact_snapshot(store, contact_id, plan.event_questions, start)
+    return entry_moment(plan, record, snapshot, start, end)
+
+
+def _no_moment(plan: JourneyPlan, contact: ContactRecord, start: datetime, end: datetime) -> str:
+    trigger = plan.journey.trigger
+    span = f"between {start.isoformat()} and {end.isoformat()}"
+    if isinstance(trigger, DateTrigger):
+        value = contact.flattened().get(trigger.attribute)
+        held = "is undefined" if value is None else f"= {value!r}"
+        return f"no occurrence of {trigger.date} {span} ({trigger.date} {held})"
+    schedule = getattr(trigger, "schedule", "")
+    return f"the schedule {schedule!r} does not fire in the contact's zone {span}"
 
 
 def _why_not_enrolled(plan: JourneyPlan, store: Store, contact_id: str, at: datetime) -> str | None:
@@ -225,6 +254,7 @@ async def simulate(
         trigger: EventPayload | None = None
         before: list[Moment] = []
         refused: str | None = None
+        entry_at, occurrence = start, None
         if isinstance(plan.journey.trigger, EventTrigger):
             # Events up to the trigger arrive (are stored) before the run exists, as through
             # the router; the first that starts a run (its `when` and the audience) does.
@@ -241,10 +271,15 @@ async def simulate(
                 if moment.name == plan.journey.trigger.event:
                     refused = why
         else:
-            before = [m for m in moments if m.timestamp < start]
-            for moment in before:
-                _apply(store, contact.id, moment)
-            refused = _why_not_enrolled(plan, store, contact.id, start)
+            entry = _entry_moment(plan, store, contact.id, start, start + until)
+            if entry is None:
+                refused = _no_moment(plan, contact, start, start + until)
+            else:
+                entry_at, occurrence = entry.at, entry.key
+                before = [m for m in moments if m.timestamp < entry_at]
+                for moment in before:
+                    _apply(store, contact.id, moment)
+                refused = _why_not_enrolled(plan, store, contact.id, entry_at)
         if trigger is None and refused is not None:
             return SimulationResult(
                 plan.journey_id,
@@ -257,7 +292,7 @@ async def simulate(
                 reason=refused,
                 timezone=local_zone(plan, contact),
             )
-        run_start = trigger.timestamp if trigger else start
+        run_start = trigger.timestamp if trigger else entry_at
         after = [m for m in moments if not any(m is earlier for earlier in before)]
         activities = JourneyActivities(
             store=store,
@@ -266,7 +301,17 @@ async def simulate(
             settings=sim_settings,
         )
         run = _Run(
-            plan, contact, activities, trigger, after, run_start, start + until, outbox, arms
+            plan,
+            contact,
+            activities,
+            trigger,
+            after,
+            run_start,
+            start + until,
+            outbox,
+            occurrence,
+            start,
+            arms,
         )
         if env is not None:
             return await run.execute(env, holdout)
@@ -346,6 +391,8 @@ class _Run:
     run_start: datetime
     end: datetime
     outbox: Path
+    occurrence: str | None = None  # a date trigger's: the anniversary the run is for
+    start: datetime | None = None  # --start
     arms: dict[str, str] | None = None
 
     def result(
@@ -361,6 +408,8 @@ class _Run:
             self.outbox,
             workflow_id,
             timezone=local_zone(self.plan, self.contact),
+            occurrence=self.occurrence,
+            entered_later=self.trigger is None and self.run_start != self.start,
         )
 
     def _with_email_bodies(
@@ -395,7 +444,11 @@ class _Run:
                     version=self.plan.version,
                     contact_id=self.contact.id,
                     trigger=self.trigger,
-                    data=self.plan.start_data(self.run_start),
+                    data={
+                        **self.plan.start_data(self.run_start),
+                        **({OCCURRENCE_DATA_KEY: self.occurrence} if self.occurrence else {}),
+                    },
+                    key=self.occurrence,
                     clock_shift=shift,
                     holdout=holdout,
                     arms=self.arms or None,

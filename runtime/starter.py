@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from temporalio.client import Client
@@ -147,13 +147,16 @@ async def start_run(
     task_queue: str,
     now: datetime | None = None,
     paused: bool | None = None,
+    start_delay: timedelta | None = None,
 ) -> StartResult:
     """Start `plan` for the contact, or say why not. Raises `UnknownContactError` when the
     contact is not in the store and `TemporalUnavailableError` when Temporal does not answer.
 
     A journey is paused by `status: paused` in its YAML or by `rapport pause` (the store's flag);
     `paused` says whether the flag is set when the caller already knows (a segment tick reads it
-    once a page), else the store is asked."""
+    once a page), else the store is asked. `start_delay`: the run begins that much later (a
+    date trigger's or a local-time schedule's moment within its tick's hour); the workflow id
+    is taken at once, so a second start in between is refused as already running."""
     workflow_id = workflow_id_for(plan.journey_id, contact_id, key)
     result = StartResult(
         journey=plan.journey_id,
@@ -196,6 +199,7 @@ async def start_run(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             static_summary=f"{journey.name} for {contact_id}",
+            start_delay=start_delay if start_delay and start_delay > timedelta(0) else None,
         )
     except WorkflowAlreadyStartedError:
         return _refused(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from store.db import make_engine, migrate
 from store.experiments import Experiments
+from store.json_sql import json_string
 from store.ledger import MessageLedger
 from store.models import (
     Consent,
@@ -267,15 +268,51 @@ class Store(TraitMethods):
                 return
             after = page[-1].id
 
-    def contacts_after(self, after: str | None, limit: int) -> list[ContactRecord]:
-        """At most `limit` contacts in id order, after the id `after` (keyset pagination)."""
+    def contacts_after(
+        self,
+        after: str | None,
+        limit: int,
+        *,
+        month_day: tuple[str, Collection[str]] | None = None,
+        timezones: Collection[str | None] | None = None,
+    ) -> list[ContactRecord]:
+        """At most `limit` contacts in id order, after the id `after` (keyset pagination).
+
+        `month_day=(name, ["03-14", …])`: only contacts whose attribute or trait `name` is ISO
+        text of a date or timestamp on one of those days (a date trigger's tick). `timezones`:
+        only contacts with one of those zones (None in it: or no zone), a local-time tick's."""
         stmt = select(Contact).order_by(Contact.id).limit(limit)
         if after is not None:
             stmt = stmt.where(Contact.id > after)
+        if month_day is not None:
+            stmt = stmt.where(self._month_day_in(*month_day))
+        if timezones is not None:
+            named = [zone for zone in timezones if zone is not None]
+            zone_matches: Any = Contact.timezone.in_(named)
+            if None in timezones:
+                zone_matches = zone_matches | Contact.timezone.is_(None)
+            stmt = stmt.where(zone_matches)
         with self._sessions.read() as session:
             rows = list(session.scalars(stmt))
         traits = self.traits_for(row.id for row in rows)
         return [_contact(row, traits.get(row.id)) for row in rows]
+
+    def _month_day_in(self, name: str, days: Collection[str]) -> Any:
+        """SQL: the attribute or trait `name` falls on one of `days` (`MM-DD`): characters 6 to 10
+        of ISO text. One filter on both backends; a trait wins over an attribute in
+        `contact.*`, and the caller checks the exact date in Python anyway."""
+        attribute = json_string(self.engine.dialect.name, Contact.attributes, name)
+        trait = (
+            select(ContactTrait.contact_id)
+            .where(ContactTrait.name == name)
+            .where(func.substr(ContactTrait.value_text, 6, 5).in_(list(days)))
+        )
+        return func.substr(attribute, 6, 5).in_(list(days)) | Contact.id.in_(trait)
+
+    def contact_timezones(self) -> list[str | None]:
+        """The distinct zones contacts have (None: some have none)."""
+        with self._sessions.read() as session:
+            return list(session.scalars(select(Contact.timezone).distinct()))
 
     def iter_contacts(self, page_size: int = 500) -> Iterator[ContactRecord]:
         """All contacts in id order, fetched `page_size` at a time (see `iter_contact_pages`)."""

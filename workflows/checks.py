@@ -22,6 +22,7 @@ from workflows.expressions import (
 from workflows.lint_ignores import LintIgnores
 from workflows.model import (
     BranchStep,
+    DateTrigger,
     EventTrigger,
     ExitStep,
     Journey,
@@ -91,6 +92,8 @@ def check_semantics(
     for index, step in enumerate(journey.steps):
         if isinstance(step, SendStep):
             _check_content(report, journey, index, step)
+    if isinstance(journey.trigger, DateTrigger):
+        _check_date_attribute(report, journey.trigger, known_attributes)
     return _check_templates(report, journey, templates_dir, ignores)
 
 
@@ -139,6 +142,27 @@ def _check_content(report: Reporter, journey: Journey, index: int, step: SendSte
             (*at, "winner", "metric"),
             f"metric: {rule.metric} cannot be measured for SMS (providers report no opens or "
             "clicks); use converted with the journey's `goal`",
+        )
+
+
+def _check_date_attribute(
+    report: Reporter, trigger: DateTrigger, known_attributes: frozenset[str] | None
+) -> None:
+    """A date trigger reads an attribute or trait; which ones exist is known from the sample
+    contacts and the traits programme (when there are contact files)."""
+    name = trigger.attribute
+    path: YamlPath = ("trigger", "date")
+    if name in CONTACT_FIELDS:
+        report.error(
+            path,
+            f"date: contact.{name} is a profile field; a date trigger reads an attribute or "
+            "trait holding a date (e.g. contact.birthday)",
+        )
+    elif known_attributes is not None and name not in known_attributes:
+        report.error(
+            path,
+            f"date: contact.{name} is not an attribute of any contact in contacts/ nor a "
+            f"trait{suggest(name, known_attributes)}",
         )
 
 

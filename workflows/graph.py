@@ -8,6 +8,7 @@ from workflows.durations import format_duration
 from workflows.model import (
     BranchStep,
     CalendarTime,
+    DateTrigger,
     EventTrigger,
     ExitStep,
     ManualTrigger,
@@ -95,7 +96,12 @@ def _trigger_label(plan: JourneyPlan) -> str:
         case EventTrigger():
             return f"on {trigger.event}"
         case SegmentScheduleTrigger():
-            return f"segment, cron {trigger.schedule}"
+            local = ", contact's local time" if trigger.local_time else ""
+            return f"segment, cron {trigger.schedule}{local}"
+        case DateTrigger():
+            offset = f" {trigger.offset_days:+d}d" if trigger.offset_days else ""
+            every = "each year" if trigger.every == "year" else "once"
+            return f"on {trigger.date}{offset}, {every}, at {trigger.at} local"
         case SegmentAtTrigger():
             when = trigger.at
             if isinstance(when, timedelta):

@@ -150,6 +150,24 @@ def _check_frequency_cap(value: str) -> str:
     return value
 
 
+def _check_clock(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        clock = f"{value // 60:02d}:{value % 60:02d}"
+        raise ValueError(
+            f'an unquoted {clock} is the number {value} to YAML; quote times of day: "{clock}"'
+        )
+    if not isinstance(value, str):
+        raise ValueError(f'expected a time of day such as "09:00", got {value!r}')
+    parse_clock(value)
+    return value.strip()
+
+
+Clock = Annotated[
+    str,
+    PlainValidator(_check_clock),
+    WithJsonSchema({"type": "string", "pattern": CLOCK_PATTERN, "examples": ["09:00"]}),
+]
+
 StepId = Annotated[str, AfterValidator(_check_step_id), Field(description="A step id.")]
 EventName = Annotated[str, AfterValidator(check_event_name)]
 Expression = Annotated[
@@ -191,6 +209,11 @@ class SegmentScheduleTrigger(LanguageModel):
     segment: Expression = Field(description="Contacts for whom this is true enter at each tick.")
     schedule: Annotated[str, AfterValidator(_check_cron)] = Field(
         description="A cron schedule (five fields, UTC), e.g. '0 9 * * *' for daily at 09:00."
+    )
+    local_time: bool = Field(
+        False,
+        description="Read the schedule on each contact's own clock (their zone, else "
+        "settings.timezone): 09:00 where the contact lives, not 09:00 UTC.",
     )
 
 
@@ -242,6 +265,48 @@ class SegmentAtTrigger(LanguageModel):
     )
 
 
+_CONTACT_ATTRIBUTE = re.compile(r"^contact\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _check_date_attribute(value: str) -> str:
+    if not _CONTACT_ATTRIBUTE.match(value.strip()):
+        raise ValueError(
+            f"expected contact.ATTRIBUTE, an attribute or trait holding a date "
+            f"(e.g. contact.birthday), got {value!r}"
+        )
+    return value.strip()
+
+
+def _whole_days(value: timedelta | None) -> timedelta | None:
+    if value is not None and value % timedelta(days=1):
+        raise ValueError(
+            f"use whole days, e.g. -7d (the time of day is `at`), got {format_duration(value)}"
+        )
+    return value
+
+
+class DateTrigger(LanguageModel):
+    date: Annotated[str, AfterValidator(_check_date_attribute)] = Field(
+        description="contact.ATTRIBUTE: an attribute or trait holding a date or timestamp "
+        "(e.g. contact.birthday)."
+    )
+    every: Literal["year", "once"] = Field(
+        "year", description="year: each anniversary of the date (default); once: the date itself."
+    )
+    offset: Annotated[SignedDuration | None, AfterValidator(_whole_days)] = Field(
+        None, description="Whole days before (negative, -7d) or after the date."
+    )
+    at: Clock = Field("09:00", description="The local time of day in the contact's zone.")
+
+    @property
+    def attribute(self) -> str:
+        return self.date.removeprefix("contact.")
+
+    @property
+    def offset_days(self) -> int:
+        return self.offset.days if self.offset is not None else 0
+
+
 class ManualTrigger(LanguageModel):
     manual: Literal[True] = Field(True, description="Runs start only from the CLI or the API.")
 
@@ -252,6 +317,8 @@ def _trigger_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "event" in value:
             return "event"
+        if "date" in value:
+            return "date"
         if "segment" in value and "schedule" in value:
             return "schedule"
         if "segment" in value and "at" in value:
@@ -263,6 +330,7 @@ def _trigger_kind(value: Any) -> str | None:
         EventTrigger: "event",
         SegmentScheduleTrigger: "schedule",
         SegmentAtTrigger: "at",
+        DateTrigger: "date",
         ManualTrigger: "manual",
     }
     return kinds.get(type(value))
@@ -276,6 +344,7 @@ Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[SegmentScheduleTrigger, Tag("schedule")]
     | Annotated[SegmentAtTrigger, Tag("at")]
+    | Annotated[DateTrigger, Tag("date")]
     | Annotated[
         ManualTrigger,
         BeforeValidator(_manual_from_string),
@@ -287,7 +356,7 @@ Trigger = Annotated[
         custom_error_type="invalid_trigger",
         custom_error_message=(
             "a trigger is one of: event: NAME; segment: EXPR with schedule: CRON; "
-            "segment: EXPR with at: ISO-8601; or manual"
+            "segment: EXPR with at: ISO-8601; date: contact.ATTRIBUTE; or manual"
         ),
     ),
 ]
@@ -478,24 +547,6 @@ class SendStep(StepBase):
 class WaitStep(StepBase):
     wait: Duration = Field(description="Sleep for this long: 30m, 2h, 3d, 1w or ISO 8601 (P3D).")
 
-
-def _check_clock(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        clock = f"{value // 60:02d}:{value % 60:02d}"
-        raise ValueError(
-            f'an unquoted {clock} is the number {value} to YAML; quote times of day: "{clock}"'
-        )
-    if not isinstance(value, str):
-        raise ValueError(f'expected a time of day such as "09:00", got {value!r}')
-    parse_clock(value)
-    return value.strip()
-
-
-Clock = Annotated[
-    str,
-    PlainValidator(_check_clock),
-    WithJsonSchema({"type": "string", "pattern": CLOCK_PATTERN, "examples": ["09:00"]}),
-]
 
 _CLOCK_PLUS_DAYS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*\+\s*(\d+)\s*d\s*$")
 

@@ -23,6 +23,7 @@ from workflows.model import (
     BranchCase,
     CalendarTime,
     ContentVariant,
+    DateTrigger,
     EventCondition,
     EventTrigger,
     GoalCondition,
@@ -45,6 +46,7 @@ _TRIGGER_MODELS: dict[str, type[BaseModel]] = {
     "event": EventTrigger,
     "schedule": SegmentScheduleTrigger,
     "at": SegmentAtTrigger,
+    "date": DateTrigger,
     "manual": ManualTrigger,
 }
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -183,6 +185,10 @@ def _home(model: type[BaseModel]) -> str:
         JourneySettings: "settings",
         BranchCase: "a branch case",
         CalendarTime: "wait_until {time, days}",
+        EventTrigger: "an event trigger",
+        SegmentScheduleTrigger: "a segment + schedule trigger",
+        SegmentAtTrigger: "a segment + at trigger",
+        DateTrigger: "a date trigger",
         EventCondition: "goal/exit_on",
         GoalCondition: "goal",
         WaitForEvent: "a wait_for event alternative",

@@ -34,6 +34,10 @@ DEFAULT_PAGE_SIZE = 500
 DEFAULT_PAGES_PER_RUN = 20
 DEFAULT_CONCURRENCY = 16
 ENROL_PAGE = "enrol_page"
+# Date triggers and `local_time` schedules tick hourly, each tick covering the hour from its
+# nominal time: a contact whose moment falls in it is started with a start delay to that moment.
+LOCAL_TICK_CRON = "0 * * * *"
+LOCAL_TICK_PERIOD = timedelta(hours=1)
 # Set by Temporal on workflows a schedule starts: the tick's nominal time.
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 

@@ -158,7 +158,7 @@ def test_a_misspelled_manual_trigger(project: Project) -> None:
     assert project.errors(text) == [
         "journeys/test.yaml:2:10: unknown trigger 'manuel' (did you mean 'manual'?): a trigger "
         "is one of: event: NAME; segment: EXPR with schedule: CRON; segment: EXPR with "
-        "at: ISO-8601; or manual"
+        "at: ISO-8601; date: contact.ATTRIBUTE; or manual"
     ]
 
 
@@ -278,7 +278,8 @@ def test_a_key_of_several_places_lists_them(project: Project) -> None:
     text = HEAD + SEND + "    when: contact.vip\n"
     assert project.errors(text) == [
         "journeys/test.yaml:8:5: unknown key 'when' of a send step ('when' is a key of a "
-        "wait_for step, the trigger, a branch case, goal/exit_on, a wait_for event alternative)"
+        "wait_for step, an event trigger, a branch case, goal/exit_on, a wait_for event "
+        "alternative)"
     ]
 
 
@@ -290,3 +291,47 @@ def test_a_wait_of_zero_is_refused_but_an_offset_of_zero_is_the_moment_itself(
     ]
     plan = project.plan(HEAD + '  - wait_until: "09:00"\n    offset: 0m\n')
     assert [step.offset for step in plan.journey.steps] == [timedelta(0)]  # type: ignore[union-attr]
+
+
+DATED = "name: Birthday\ntrigger:\n  date: {date}\n{more}steps:\n  - exit:\n"
+
+
+def test_a_date_trigger_names_an_attribute(project: Project) -> None:
+    assert project.errors(DATED.format(date="birthday", more="")) == [
+        "journeys/test.yaml:3:9: date: expected contact.ATTRIBUTE, an attribute or trait holding "
+        "a date (e.g. contact.birthday), got 'birthday'"
+    ]
+
+
+def test_a_date_trigger_on_a_profile_field(project: Project) -> None:
+    assert project.errors(DATED.format(date="contact.email", more="")) == [
+        "journeys/test.yaml:3:9: date: contact.email is a profile field; a date trigger reads "
+        "an attribute or trait holding a date (e.g. contact.birthday)"
+    ]
+
+
+def test_a_date_trigger_on_an_unknown_attribute(project: Project) -> None:
+    project.journey(DATED.format(date="contact.birthdy", more=""))
+    _, found = project.compile(known_attributes=frozenset({"birthday", "first_name"}))
+    assert [str(d) for d in found] == [
+        "journeys/test.yaml:3:9: date: contact.birthdy is not an attribute of any contact in "
+        "contacts/ nor a trait (did you mean 'birthday'?)"
+    ]
+
+
+def test_a_date_trigger_with_a_bad_every_offset_and_at(project: Project) -> None:
+    more = '  every: month\n  offset: -7h\n  at: "9am"\n'
+    assert project.errors(DATED.format(date="contact.birthday", more=more)) == [
+        "journeys/test.yaml:4:10: every: expected 'year' or 'once', got 'month'",
+        "journeys/test.yaml:5:11: offset: use whole days, e.g. -7d (the time of day is `at`), "
+        "got -7h",
+        "journeys/test.yaml:6:7: at: invalid time of day '9am': use HH:MM, e.g. 09:00",
+    ]
+
+
+def test_local_time_belongs_to_a_segment_schedule(project: Project) -> None:
+    more = "  local_time: true\n"
+    assert project.errors(DATED.format(date="contact.birthday", more=more)) == [
+        "journeys/test.yaml:4:3: unknown key 'local_time' in the trigger ('local_time' is a key "
+        "of a segment + schedule trigger)"
+    ]
