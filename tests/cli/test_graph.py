@@ -62,8 +62,9 @@ def test_graph_of_an_unknown_journey_lists_the_journeys(project: Project) -> Non
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "error: no journey named 'onbording' in journeys/ (journeys: feedback_follow_up, "
-        "loyalty_tier_upgrade, onboarding, referral_reward, vip_event, win_back)\n"
+        "error: no journey named 'onbording' in journeys/ (journeys: birthday_reward, "
+        "feedback_follow_up, loyalty_tier_upgrade, onboarding, referral_reward, vip_event, "
+        "win_back)\n"
     )
 
 

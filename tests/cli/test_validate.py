@@ -28,7 +28,7 @@ steps:
 def test_validate_accepts_the_sample_journeys(in_repo: Path) -> None:
     result = runner.invoke(app, ["validate", "journeys"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1] == "6 journey(s) valid, 0 error(s), 0 warning(s)"
+    assert result.stdout.splitlines()[-1] == "7 journey(s) valid, 0 error(s), 0 warning(s)"
     assert result.stderr == ""
 
 
@@ -46,7 +46,7 @@ def test_validate_reports_a_broken_journey_on_stderr_and_exits_1(project: Projec
         "journeys/broken.yaml:8:11: wait: invalid duration '3x': use 30m, 2h, 3d, 1w or ISO 8601 "
         "such as P3D or PT2H\n"
     )
-    assert result.stdout.splitlines()[-1] == "6 journey(s) valid, 1 error(s), 0 warning(s)"
+    assert result.stdout.splitlines()[-1] == "7 journey(s) valid, 1 error(s), 0 warning(s)"
 
 
 def test_validate_one_file(project: Project) -> None:
@@ -64,6 +64,7 @@ def test_validate_json_prints_only_json_on_stdout(project: Project) -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert sorted(report["journeys"]) == [
+        "birthday_reward",
         "feedback_follow_up",
         "loyalty_tier_upgrade",
         "onboarding",

@@ -214,6 +214,7 @@ def test_the_sample_journeys_compile_without_diagnostics(project: Project) -> No
     result = compile_paths([project.root / "journeys"], project.templates)
     assert [str(d) for d in result.diagnostics] == []
     assert sorted(result.plans) == [
+        "birthday_reward",
         "feedback_follow_up",
         "loyalty_tier_upgrade",
         "onboarding",

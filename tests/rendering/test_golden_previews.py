@@ -98,6 +98,9 @@ CASES = [
         "dana",
         {"referral_id": "r-1042", "friend_name": "Sam"},
     ),
+    Case("birthday_reward", "gift", "dana"),
+    Case("birthday_reward", "happy_birthday", "dana"),
+    Case("birthday_reward", "last_call", "bruno"),
 ]
 PLANS = compile_project(project_settings()).plans
 

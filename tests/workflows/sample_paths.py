@@ -41,6 +41,7 @@ class SamplePath:
     events_file: str | None = None
     start: datetime = MONDAY
     journeys: Path = ROOT / "journeys"
+    until: timedelta = timedelta(days=30)
 
     def scheduled(self) -> list[ScheduledEvent]:
         if self.events_file is None:
@@ -119,6 +120,17 @@ PATHS = (
         "completed",
         events_file="referral_first_order.yaml",
     ),
+    # A date trigger across a year: entered a week before the birthday, 09:00 Berlin; a
+    # wait_until on a later calendar day; an order inside the goal's 14-day window converts.
+    SamplePath(
+        "birthday_reward_orders",
+        "birthday_reward",
+        "dana",
+        "converted",
+        events_file="birthday_orders.yaml",
+        start=datetime(2027, 1, 1, tzinfo=UTC),
+        until=timedelta(days=90),
+    ),
 )
 
 
@@ -136,7 +148,7 @@ async def run_path(
         history,
         path.scheduled(),
         start=path.start,
-        until=timedelta(days=30),
+        until=path.until,
         settings=Settings(),
         work_dir=work_dir,
         env=env,

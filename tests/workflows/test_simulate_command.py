@@ -167,3 +167,44 @@ def test_an_events_file_entry_is_an_event_or_an_identify_not_both(tmp_path: Path
         f"{events}: event 2: entry: an entry has either `event: NAME` (with `properties`) or "
         "`identify: {attribute: value, …}`"
     )
+
+
+def test_a_birthday_is_simulated_across_a_year_from_its_occurrence() -> None:
+    done = simulate(
+        "birthday_reward",
+        "--contact",
+        "contacts/dana.yaml",
+        "--events",
+        "simulations/birthday_orders.yaml",
+        "--start",
+        "2027-01-01T00:00:00Z",
+        "--until",
+        "365d",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # 09:00 in Berlin a week before 14 March is 08:00 UTC, 65 days and 8 hours after --start.
+    assert lines[1] == (
+        "  2027-03-07 08:00 UTC (09:00 CET, +65d 8h)    entered for the occurrence 2027-03-14"
+    )
+    assert lines[-2] == "outcome: converted"
+
+
+def test_a_date_with_no_occurrence_in_the_span_does_not_enter() -> None:
+    done = simulate(
+        "birthday_reward",
+        "--contact",
+        "contacts/dana.yaml",
+        "--start",
+        "2027-03-08T00:00:00Z",
+        "--until",
+        "30d",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["outcome"], result["reason"]) == (
+        "not_entered",
+        "no occurrence of contact.birthday between 2027-03-08T00:00:00+00:00 and "
+        "2027-04-07T00:00:00+00:00 (contact.birthday = '1988-03-14')",
+    )
