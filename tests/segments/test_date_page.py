@@ -57,7 +57,10 @@ def person(contact_id: str, zone: str | None, **attributes: Any) -> ContactRecor
 
 
 def tick(store: Store, plan: JourneyPlan, at: datetime, tick_id: str = "t") -> Any:
-    return select_page(store, EnrolPageInput(plan=plan, tick_id=tick_id, tick_at=at), at)
+    request = EnrolPageInput(
+        journey=plan.journey_id, version=plan.version, tick_id=tick_id, tick_at=at
+    )
+    return select_page(store, plan, request, at)
 
 
 def test_the_hour_of_an_occurrence_enrols_who_it_is_nine_for_a_week_before(
