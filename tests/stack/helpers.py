@@ -23,7 +23,7 @@ from runtime.trait_activities import TraitActivities
 from runtime.workers import build_worker
 from settings import Settings
 from store import Store
-from store.records import ContactRecord, LedgerEntry
+from store.records import ContactRecord, LedgerEntry, RunRecord
 from tests.waiting import WaitTimeout, eventually
 from workflows.contact_file import load_contact_file
 from workflows.plan import JourneyPlan
@@ -114,6 +114,17 @@ class Stack:
             seen=lambda _: self.ledger(contact_id),
         )
         return rows()
+
+    async def recorded(self, contact_id: str, timeout: float = 20.0) -> list[RunRecord]:
+        """Wait until the store has the contact's run and return its runs: a run records its
+        entry with its first wait (or its end), just after a first send, not before it."""
+        await eventually(
+            lambda: self.store.runs_for_contact(contact_id),
+            f"a run of {contact_id} recorded in the store",
+            timeout=timeout,
+            interval=0.01,
+        )
+        return self.store.runs_for_contact(contact_id)
 
     def ledger(self, contact_id: str) -> list[tuple[str, str, str | None]]:
         """The contact's messages as (template, status, reason), oldest first."""

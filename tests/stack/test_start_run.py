@@ -51,7 +51,7 @@ async def test_status_shows_the_contact_waiting_at_the_wait_step(stack: Stack) -
     result = await _start(stack, contact)
     assert result.started
     await stack.sent(contact)
-    [run] = stack.store.runs_for_contact(contact)
+    [run] = await stack.recorded(contact)
     state = await live_state(stack.client, run, latest=True, with_timeline=True)
     assert state.execution == "running"
     assert state.now is not None
@@ -73,7 +73,8 @@ async def test_reentry_never_refuses_a_second_start(stack: Stack) -> None:
     again = await _start(stack, contact)
     assert not again.started
     assert again.refused in ("already_running", "reentry")
-    await stack.sent(contact)  # the run is recorded by now
+    await stack.sent(contact)
+    await stack.recorded(contact)
     handle = stack.client.get_workflow_handle(first.workflow_id)
     await handle.terminate("test: the run ended")
     later = await _start(stack, contact)
