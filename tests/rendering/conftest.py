@@ -25,6 +25,7 @@ BRAND = {
 # The data each journey passes to its templates as `journey.*` (mirroring the `data:` of
 # journeys/*.yaml), keyed by template folder.
 JOURNEY_DATA: dict[str, dict[str, Any]] = {
+    "birthday": {"gift_code": "BIRTHDAY15", "discount_percent": 15},
     "onboarding": {"offer_code": "WELCOME10"},
     "loyalty": {"silver_discount_percent": 5, "gold_discount_percent": 10},
     "referral": {"reward_percent": 20},

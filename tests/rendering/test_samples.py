@@ -31,6 +31,9 @@ TRANSACTIONAL_ONLY = {"feedback/apology", "feedback/staff_alert"}
 
 def test_the_sample_journeys_have_their_templates() -> None:
     assert EMAILS == [
+        "birthday/gift",
+        "birthday/happy_birthday",
+        "birthday/last_call",
         "feedback/apology",
         "feedback/nps_survey",
         "feedback/review_ask",
