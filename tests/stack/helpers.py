@@ -115,12 +115,14 @@ class Stack:
         )
         return rows()
 
-    async def recorded(self, contact_id: str, timeout: float = 20.0) -> list[RunRecord]:
-        """Wait until the store has the contact's run and return its runs: a run records its
-        entry with its first wait (or its end), just after a first send, not before it."""
+    async def recorded(
+        self, contact_id: str, count: int = 1, timeout: float = 20.0
+    ) -> list[RunRecord]:
+        """Wait until the store has `count` runs of the contact and return them: a run records
+        its entry with its first wait (or its end), just after a first send, not before it."""
         await eventually(
-            lambda: self.store.runs_for_contact(contact_id),
-            f"a run of {contact_id} recorded in the store",
+            lambda: len(self.store.runs_for_contact(contact_id)) >= count,
+            f"{count} run(s) of {contact_id} recorded in the store",
             timeout=timeout,
             interval=0.01,
         )

@@ -58,7 +58,7 @@ async def test_an_identify_recomputes_derived_traits_and_fires_trait_changed(
             key=str,
         )
         await stack.sent(user, count=2)
-        runs = sorted(r.workflow_id for r in stack.store.runs_for_contact(user))
+        runs = sorted(r.workflow_id for r in await stack.recorded(user, count=2))
         assert runs == [
             f"journey:loyalty_tier_upgrade:{user}:gold",
             f"journey:loyalty_tier_upgrade:{user}:silver",
