@@ -149,7 +149,11 @@ class Problems:
             self.seen.append(f"console error: {message.text}")
 
     def _failed(self, request: Request) -> None:
-        self.seen.append(f"failed request: {request.url} ({request.failure})")
+        # ERR_ABORTED is the browser dropping a load the page no longer wants (the favicon of a
+        # page the test already navigated away from), not a failure; a missing file or a server
+        # error still shows here or as a 4xx/5xx below.
+        if request.failure != "net::ERR_ABORTED":
+            self.seen.append(f"failed request: {request.url} ({request.failure})")
 
     def _response(self, response: Response) -> None:
         if response.status >= 400:
