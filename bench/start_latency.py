@@ -393,10 +393,10 @@ def seed(store: Store, runs: int) -> list[str]:
 # --- the run ----------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, tmp: Path) -> tuple[Phase, Phase]:
-    port, ui_port = free_port(), free_port()
-    address = f"{HOST}:{port}"
-    settings = Settings(
+def settings_for(tmp: Path, address: str) -> Settings:
+    """The sample project on a bench's own data folder and server, no provider keys."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Settings(
         _env_file=None,
         data_dir=tmp,
         journeys_dir=ROOT / "journeys",
@@ -410,6 +410,12 @@ async def bench(args: argparse.Namespace, tmp: Path) -> tuple[Phase, Phase]:
         twilio_account_sid=None,
         twilio_auth_token=None,
     )
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> tuple[Phase, Phase]:
+    port, ui_port = free_port(), free_port()
+    address = f"{HOST}:{port}"
+    settings = settings_for(tmp, address)
     server = ChildProcess(
         "Temporal dev server", server_command(args.mode, tmp, port, ui_port), tmp / "temporal.log"
     )

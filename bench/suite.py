@@ -76,24 +76,6 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def settings_for(tmp: Path, address: str) -> Settings:
-    tmp.mkdir(parents=True, exist_ok=True)
-    return Settings(
-        _env_file=None,
-        data_dir=tmp,
-        journeys_dir=ROOT / "journeys",
-        templates_dir=ROOT / "templates",
-        contacts_dir=ROOT / "contacts",
-        temporal_address=address,
-        temporal_task_queue="rapport-bench",
-        database_url=None,
-        write_keys="",
-        sendgrid_api_key=None,
-        twilio_account_sid=None,
-        twilio_auth_token=None,
-    )
-
-
 def summary(phase: sl.Phase) -> dict[str, float]:
     values = phase.series[phase.mark]
     return {
@@ -163,7 +145,7 @@ def ratio(numerator: float, denominator: float) -> float:
 async def engine_overhead(runs: int, tmp: Path) -> dict[str, Any]:
     port, ui_port = sl.free_port(), sl.free_port()
     address = f"{sl.HOST}:{port}"
-    settings = settings_for(tmp, address)
+    settings = sl.settings_for(tmp, address)
     server = ChildProcess(
         "Temporal dev server", sl.server_command("wal", tmp, port, ui_port), tmp / "temporal.log"
     )
@@ -225,7 +207,7 @@ async def engine_overhead(runs: int, tmp: Path) -> dict[str, Any]:
 
 
 def render(count: int, tmp: Path) -> dict[str, Any]:
-    settings = settings_for(tmp, "127.0.0.1:0")
+    settings = sl.settings_for(tmp, "127.0.0.1:0")
     plan = compile_project(settings).plans[sl.JOURNEY]
     bundle = plan.templates[template_key("email", "onboarding/welcome")].for_locale("en_US")
     now = datetime.now(UTC)

@@ -3,7 +3,6 @@ store a segment journey matches now, and how many (runtime/segment_census.py).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,21 +10,12 @@ from rich.table import Table
 
 from commands.common import console_out, print_json
 from commands.loading import load_plan
+from commands.moments import parse_moment
 from commands.runs import print_plain
-from errors import InvalidInputError, RapportError
+from errors import InvalidInputError
 from runtime.segment_census import SegmentCensus, segment_census
 from settings import get_settings
 from store import Store
-
-
-def _parse_at(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise RapportError(f"--at: {text!r} is not an ISO 8601 timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def summary(census: SegmentCensus) -> list[str]:
@@ -62,7 +52,7 @@ def command(
             f"journey {journey!r} has no segment trigger: rapport segment counts the contacts "
             "a segment: trigger matches"
         )
-    moment = _parse_at(at)
+    moment = parse_moment(at, "--at")
     store = Store.open(settings.database)
     try:
         census = segment_census(store, plan, moment, sample=0 if count else sample)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from commands.common import console_out, print_json
 from commands.loading import load_plan
+from commands.moments import parse_moment
 from errors import InvalidInputError, RapportError
 from runtime.simulator import (
     SimulationError,
@@ -26,16 +27,6 @@ from store.records import ContactRecord
 from workflows.contact_file import ContactFileError, load_contact_file
 from workflows.contracts import TimelineEntry
 from workflows.durations import DurationError, parse_duration
-
-
-def _parse_start(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise RapportError(f"--start: {text!r} is not an ISO 8601 timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def command(
@@ -69,7 +60,7 @@ def command(
     """Run the real journey workflow on Temporal's time-skipping server and print the timeline."""
     settings = get_settings()
     plan = load_plan(settings, journey)
-    begin = _parse_start(start)
+    begin = parse_moment(start, "--start")
     try:
         span = parse_duration(until)
     except DurationError as error:
