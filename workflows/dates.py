@@ -52,7 +52,7 @@ def date_value(value: Any, zone: ZoneInfo) -> date | None:
     text = value.strip()
     if "T" in text or " " in text:
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text)
         except ValueError:
             return None
         return date_value(moment, zone)

@@ -4,9 +4,10 @@ enters once per occurrence however often a tick covering it runs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import ScheduleOverlapPolicy
 
@@ -16,6 +17,7 @@ from store import Store
 from store.records import ContactRecord, RunRecord
 from tests.stack.helpers import ROOT
 from workflows.compiler import compile_journey
+from workflows.dates import date_value
 from workflows.plan import JourneyPlan
 from workflows.segment_workflow import EnrolPageInput
 
@@ -167,3 +169,10 @@ def test_date_and_local_time_journeys_tick_hourly_and_never_skip_an_hour(tmp_pat
         schedule = build_schedule(plan, "queue")
         assert schedule.spec.cron_expressions == ["0 * * * *"]
         assert schedule.policy.overlap == ScheduleOverlapPolicy.BUFFER_ALL
+
+
+def test_a_timestamp_attribute_in_utc_with_z_is_its_date_in_the_contacts_zone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    assert date_value("2026-03-14T23:30:00Z", berlin) == date(2026, 3, 15)
+    assert date_value("2026-03-14 23:30:00.5Z", ZoneInfo("UTC")) == date(2026, 3, 14)
+    assert date_value("2026-03-14T23:30:00 nonsense", berlin) is None
