@@ -70,7 +70,7 @@ def install(store: Store) -> TraitProgram:
     in this repository (`runtime.traits.install_traits`): `trait_changed` stored for the traits
     the sample journeys listen to (`tier`)."""
     compiled = program()
-    plans = compile_project(Settings(_env_file=None)).plans  # type: ignore[call-arg]
+    plans = compile_project(Settings(_env_file=None)).plans
     store.use_traits(compiled, announced=listened_traits(plans, compiled))
     return compiled
 
@@ -181,7 +181,7 @@ def bench_rebuild(backend: str, contacts: int, events: int) -> None:
             for statement in LOAD[backend]:
                 conn.execute(text(statement), {"contacts": contacts, "events": events, "now": now})
         loaded = time.perf_counter() - started
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
         started = time.perf_counter()
         traits = install(store)
         cpu = time.process_time()
