@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
+
+# `--metrics-port` / `--metrics-host` of `rapport worker` and `rapport run`.
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        help="Serve the worker's Prometheus metrics (ours and the Temporal SDK's) at "
+        "http://HOST:PORT/metrics. Off when not given."
+    ),
+]
+MetricsHost = Annotated[str, typer.Option(help="Interface the metrics listen on.")]
 
 
 def console_out() -> Console:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from commands.common import console_out
+from commands.common import MetricsHost, MetricsPort, console_out
 from settings import check_ports, get_settings
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ def _print_ready(info: StackInfo) -> None:
         f"  Temporal:     {info.temporal_address}  (namespace {info.namespace}, "
         f"task queue {info.task_queue})",
         f"  Outbox:       {info.outbox if info.outbox else 'off (provider credentials are set)'}",
+        *(
+            [f"  Metrics:      {info.metrics_url}  (the worker's, Prometheus)"]
+            if info.metrics_url
+            else []
+        ),
         f"  Data dir:     {info.data_dir}",
         f"  Journeys:     {', '.join(info.journeys) or 'none'}",
         f"  Contacts:     {info.seeded} demo contact(s) added from contacts/",
@@ -66,6 +71,8 @@ def command(
             help="Seed the demo shop's year of history once (rapport demo seed; make run does).",
         ),
     ] = False,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
@@ -73,6 +80,8 @@ def command(
     from runtime.tracing import configure_tracing
 
     check_ports(api_port=api_port, temporal_port=temporal_port, ui_port=ui_port)
+    if metrics_port is not None:
+        check_ports(metrics_port=metrics_port)
     settings = get_settings()
     settings.check_serving(api_host=HOST)  # before the dev server starts
     configure_logging(log_format=settings.log_format)
@@ -83,5 +92,7 @@ def command(
         ui_port=ui_port,
         data_dir=data_dir,
         demo_shop=demo_shop,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     asyncio.run(run_stack(settings, options, _print_ready))

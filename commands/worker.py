@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
 
-import typer
-
+from commands.common import MetricsHost, MetricsPort
 from runtime.log_format import RunLogContext
 from runtime.starter import connect_client, temporal_address
 from runtime.tracing import configure_tracing
@@ -75,16 +73,8 @@ async def serve_worker(
 
 
 def command(
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            help="Serve Prometheus metrics (ours and the Temporal SDK's) at "
-            "http://HOST:PORT/metrics. Off when not given."
-        ),
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option(help="Interface the metrics listen on.")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run the Temporal worker (journey workflows and their activities)."""
     from runtime.stack import configure_logging

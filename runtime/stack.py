@@ -34,16 +34,24 @@ import uvicorn
 from pydantic import SecretStr
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from api.app import create_app, proxy_options
 from errors import InterruptedByUserError, UnavailableError
 from runtime.demo_shop import seed_demo_shop_once
 from runtime.lifecycle import sync_at_start
-from runtime.log_format import json_handler
+from runtime.log_format import RunLogContext, json_handler
 from runtime.starter import TemporalUnavailableError, connect_client
 from runtime.temporal import connect, venv_binary
 from runtime.trait_activities import TraitActivities
 from runtime.traits import open_store, rebuild_installed
+from runtime.worker_metrics import (
+    MetricsInterceptor,
+    MetricsServer,
+    WorkerMetrics,
+    metrics_runtime,
+    serve_metrics,
+)
 from runtime.workers import build_activities, build_worker
 from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
@@ -67,6 +75,9 @@ class StackOptions:
     ui_port: int = 8233
     data_dir: Path = Path(".rapport")
     demo_shop: bool = False  # seed `rapport demo seed`'s shop once (make run)
+    # The worker's Prometheus metrics, as `rapport worker --metrics-port` (off when None).
+    metrics_port: int | None = None
+    metrics_host: str = HOST
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class StackInfo:
     # The dashboard's sign-in token when `rapport run` generated it (RAPPORT_ADMIN_TOKEN unset);
     # None when the user set their own.
     generated_admin_token: str | None = None
+    metrics_url: str | None = None  # the worker's Prometheus metrics, when served
 
 
 # --- the dev server -------------------------------------------------------------------------
@@ -195,8 +207,10 @@ async def wait_for_temporal(
     server: ChildProcess | None = None,
     timeout: float = READY_TIMEOUT_SECONDS,
     stop: asyncio.Event | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
-    """Connect once the frontend answers and the namespace is registered."""
+    """Connect once the frontend answers and the namespace is registered (`runtime`: a
+    worker's with metrics, `runtime.worker_metrics`)."""
     deadline = time.monotonic() + timeout
     while True:
         if stop is not None and stop.is_set():
@@ -207,7 +221,7 @@ async def wait_for_temporal(
                 f"its log ({server.log_path}) ends with:\n{server.log_tail()}"
             )
         try:
-            client = await connect(settings, address)
+            client = await connect(settings, address, runtime=runtime)
             await client.workflow_service.describe_namespace(
                 DescribeNamespaceRequest(namespace=settings.temporal_namespace)
             )
@@ -299,6 +313,8 @@ async def run_stack(
         on_ready = _with_token(on_ready, settings.admin_token.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_port_free(options.api_port, "--api-port")
+    if options.metrics_port is not None:
+        ensure_port_free(options.metrics_port, "--metrics-port")
     server: ChildProcess | None = None
     if not external:
         ensure_port_free(options.temporal_port, "--temporal-port")
@@ -312,14 +328,16 @@ async def run_stack(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store: Store | None = None
+    metrics = WorkerMetrics() if options.metrics_port is not None else None
+    runtime = metrics_runtime(metrics) if metrics is not None else None
     try:
         if server is not None:
             server.start()
         address = settings.temporal_address or f"{HOST}:{options.temporal_port}"
         if external:
-            client = await connect_client(settings)
+            client = await connect_client(settings, runtime=runtime)
         else:
-            client = await wait_for_temporal(settings, address, server, stop=stop)
+            client = await wait_for_temporal(settings, address, server, stop=stop, runtime=runtime)
         store = await asyncio.to_thread(open_store, settings)  # keeps traits current
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
         if options.demo_shop:
@@ -332,7 +350,7 @@ async def run_stack(
         scoring = asyncio.create_task(asyncio.to_thread(rebuild_installed, store, settings))
         try:
             await _serve_until_stopped(
-                settings, options, client, store, server, seeded, on_ready, stop
+                settings, options, client, store, server, seeded, on_ready, stop, metrics
             )
         finally:
             with contextlib.suppress(Exception):  # logged by the thread; the store closes next
@@ -356,12 +374,18 @@ async def _serve_until_stopped(
     seeded: int,
     on_ready: Callable[[StackInfo], None],
     stop: asyncio.Event,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     activities = build_activities(settings, store)
     traits = TraitActivities(store, client, settings)
     worker = build_worker(
-        client, activities, settings.temporal_task_queue, more_activities=traits.all()
+        client,
+        activities,
+        settings.temporal_task_queue,
+        more_activities=traits.all(),
+        interceptors=[RunLogContext(), *([MetricsInterceptor(metrics)] if metrics else [])],
     )
+    metrics_server: MetricsServer | None = None
 
     # The API answers HTTP clients: its own fail-fast client turns a Temporal outage into a 503
     # within seconds, while the worker's client keeps retrying patiently.
@@ -386,6 +410,8 @@ async def _serve_until_stopped(
     watch = asyncio.create_task(_watch(server), name="dev-server")
     tasks = {worker_task, api_task, stopped, watch}
     try:
+        if metrics is not None and options.metrics_port is not None:
+            metrics_server = serve_metrics(metrics, options.metrics_port, options.metrics_host)
         # Segment journeys' schedules follow journeys/ (the worker is up for catch-up ticks).
         await sync_at_start(
             client,
@@ -420,6 +446,8 @@ async def _serve_until_stopped(
         for task in (stopped, watch, worker_task):
             task.cancel()
         await asyncio.gather(stopped, watch, worker_task, return_exceptions=True)
+        if metrics_server is not None:
+            metrics_server.close()
 
 
 async def _watch(server: ChildProcess | None) -> None:
@@ -453,6 +481,9 @@ def _info(
         seeded=seeded,
         namespace=settings.temporal_namespace,
         task_queue=settings.temporal_task_queue,
+        metrics_url=f"http://{options.metrics_host}:{options.metrics_port}/metrics"
+        if options.metrics_port is not None
+        else None,
     )
 
 

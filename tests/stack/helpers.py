@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
 from activities.journey_activities import JourneyActivities
@@ -38,6 +40,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str) -> Samples:
+    """A Prometheus page as {(name, sorted labels): value}."""
+    text = httpx.get(url, timeout=10, trust_env=False).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -223,9 +238,10 @@ async def start_stack(
     *,
     env: dict[str, str] | None = None,
     new_session: bool = False,
+    options: tuple[str, ...] = (),
 ) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    """`rapport run` on these ports and data dir (stderr to `log`), once it printed its URLs;
-    `new_session`: in a process group of its own (to kill it whole)."""
+    """`rapport run` on these ports and data dir (stderr to `log`), with more `options`, once
+    it printed its URLs; `new_session`: in a process group of its own (to kill it whole)."""
     with log.open("ab") as err:
         process = await asyncio.create_subprocess_exec(
             str(RAPPORT),
@@ -238,6 +254,7 @@ async def start_stack(
             str(ui),
             "--data-dir",
             str(data_dir),
+            *options,
             cwd=ROOT,
             env=env if env is not None else clean_env(),
             stdin=asyncio.subprocess.DEVNULL,
@@ -256,7 +273,7 @@ async def start_stack(
         if not line:
             raise AssertionError(f"rapport run exited early; log:\n{log.read_text()}")
         text = line.decode()
-        found = re.match(r"\s*(API|Temporal UI|Outbox|Dashboard):\s+(\S+)", text)
+        found = re.match(r"\s*(API|Temporal UI|Outbox|Dashboard|Metrics):\s+(\S+)", text)
         if found:
             urls[found[1]] = found[2]
         token = re.search(r"sign in with the token (\S+), generated for this run", text)

@@ -27,6 +27,7 @@ from tests.stack.helpers import (
     free_port,
     processes_mentioning,
     project_settings,
+    scrape,
     start_stack,
 )
 from tests.waiting import eventually
@@ -141,19 +142,25 @@ async def _interrupt(process: asyncio.subprocess.Process) -> int:
     return await asyncio.wait_for(process.wait(), 30)
 
 
+ONBOARDING_STARTED = ("rapport_journey_runs_started_total", (("journey", "onboarding"),))
+
+
 @pytest.mark.timeout(120)
 async def test_rapport_run_smoke(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     ports = (free_port(), free_port(), free_port())
     log = tmp_path / "run.log"
     env = clean_env(TEMPORAL_ADDRESS=f"127.0.0.1:{ports[1]}", RAPPORT_DATA_DIR=str(data_dir))
+    metrics_port = free_port()
     running: list[asyncio.subprocess.Process] = []
     try:
         began = time.monotonic()
-        process, urls = await start_stack(data_dir, *ports, log)
+        metrics_option = ("--metrics-port", str(metrics_port))
+        process, urls = await start_stack(data_dir, *ports, log, options=metrics_option)
         running.append(process)
         print(f"\nrapport run ready in {time.monotonic() - began:.1f}s")
         assert urls["API"] == f"http://127.0.0.1:{ports[0]}"
+        assert urls["Metrics"] == f"http://127.0.0.1:{metrics_port}/metrics"
         assert urls["Temporal UI"] == f"http://127.0.0.1:{ports[2]}"
         assert Path(urls["Outbox"]) == (data_dir / "outbox").resolve()
         async with httpx.AsyncClient(trust_env=False) as http:
@@ -170,6 +177,14 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         assert code == 0, out
         outbox = data_dir / "outbox"
         await eventually(lambda: len(list(outbox.glob("*.eml"))) == 1, "the welcome email")
+        # The worker's Prometheus metrics (--metrics-port), ours and the Temporal SDK's.
+        samples = await eventually(
+            lambda: (found := scrape(urls["Metrics"])).get(ONBOARDING_STARTED) and found,
+            "the run counted as started",
+        )
+        assert samples[("rapport_sends_total", (("channel", "email"), ("status", "sent")))] == 1
+        assert samples[ONBOARDING_STARTED] == 1
+        assert any(name.startswith("temporal_") for name, _ in samples)
 
         assert await _interrupt(process) == 0, log.read_text()
         await eventually(

@@ -11,15 +11,21 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.starter import start_run
 from runtime.temporal import connect
 from store import Store
 from store.records import ContactRecord
-from tests.stack.helpers import RAPPORT, ROOT, clean_env, free_port, project_settings
+from tests.stack.helpers import (
+    RAPPORT,
+    ROOT,
+    Samples,
+    clean_env,
+    free_port,
+    project_settings,
+    scrape,
+)
 from tests.waiting import eventually
 from workflows.project import compile_project
 
@@ -35,17 +41,6 @@ steps:
   - id: done
     exit: completed
 """
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    text = httpx.get(url, timeout=10, trust_env=False).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @dataclass
