@@ -10,10 +10,8 @@ from typing import Annotated
 import typer
 
 from commands import erase
-from commands.common import console_err, console_out, print_json
-from commands.progress import import_bars, print_rejections
-from commands.runs import print_plain
-from errors import InvalidInputError, ProblemsReportedError
+from commands.progress import FormatOption, JsonOption, print_report, progress_bars
+from errors import InvalidInputError
 from settings import get_settings
 from store import Store
 from store.importer import FatalImportError, ImportReport, import_contacts
@@ -23,13 +21,6 @@ app = typer.Typer(
     help="Manage contacts in the store.",
     no_args_is_help=True,
 )
-
-
-def _run(store: Store, path: Path, format: str | None, dry_run: bool, bars: bool) -> ImportReport:
-    if not bars:
-        return import_contacts(store, path, format=format, dry_run=dry_run)
-    with import_bars(console_err()) as progress:
-        return import_contacts(store, path, format=format, dry_run=dry_run, progress=progress)
 
 
 def summary(report: ImportReport) -> str:
@@ -50,33 +41,24 @@ def import_command(
             dir_okay=False,
         ),
     ],
-    format: Annotated[
-        str | None,
-        typer.Option("--format", help="csv or jsonl, when the file name does not say."),
-    ] = None,
+    format: FormatOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row; write nothing.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Import contacts from CSV or JSON Lines: rejected rows are reported by line and skipped;
     a problem with the file itself imports nothing."""
     settings = get_settings()
-    err = console_err()
     store = Store.open(settings.database)
     try:
-        report = _run(store, file, format, dry_run, bars=err.is_terminal and not json_output)
+        with progress_bars(json_output) as bars:
+            report = import_contacts(store, file, format=format, dry_run=dry_run, progress=bars)
     except FatalImportError as error:
         raise InvalidInputError(f"{file}: {error}; nothing was imported") from None
     finally:
         store.close()
-    if json_output:
-        print_json(report.as_json())
-    else:
-        print_rejections(err, report.rejections, report.rejected)
-        print_plain(console_out(), summary(report))
-    if report.rejected:
-        raise ProblemsReportedError()
+    print_report(report, summary(report), json_output)
 
 
 app.command("erase")(erase.command)

@@ -11,10 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from commands.common import console_err, console_out, print_json
-from commands.progress import import_bars, print_rejections
-from commands.runs import print_plain
-from errors import InvalidInputError, ProblemsReportedError, UnavailableError
+from commands.progress import FormatOption, JsonOption, print_report, progress_bars
+from errors import InvalidInputError, UnavailableError
 from settings import Settings, get_settings
 from store.event_file import EventImportReport
 from store.importer import FatalImportError, Progress
@@ -83,27 +81,20 @@ def import_command(
             dir_okay=False,
         ),
     ],
-    format: Annotated[
-        str | None,
-        typer.Option("--format", help="csv or jsonl, when the file name does not say."),
-    ] = None,
+    format: FormatOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every line; write nothing.")
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Import past events from CSV or JSON Lines: traits count them; those older than
     RAPPORT_TRIGGER_MAX_AGE start and signal nothing. Bad lines are reported as FILE:LINE."""
     from runtime.starter import TemporalUnavailableError
 
     settings = get_settings()
-    err = console_err()
     try:
-        if err.is_terminal and not json_output:
-            with import_bars(err) as bars:
-                report = asyncio.run(_import(settings, file, format, dry_run, bars))
-        else:
-            report = asyncio.run(_import(settings, file, format, dry_run, None))
+        with progress_bars(json_output) as bars:
+            report = asyncio.run(_import(settings, file, format, dry_run, bars))
     except FatalImportError as error:
         raise InvalidInputError(f"{file}: {error}; nothing was imported") from None
     except TemporalUnavailableError as error:
@@ -111,10 +102,4 @@ def import_command(
             f"{error}\nHistory was stored; a recent event may be stored but not routed: run "
             "the same import again once Temporal is back (nothing is imported twice)."
         ) from None
-    if json_output:
-        print_json(report.as_json())
-    else:
-        print_rejections(err, report.rejections, report.rejected)
-        print_plain(console_out(), summary(report))
-    if report.rejected:
-        raise ProblemsReportedError()
+    print_report(report, summary(report), json_output)

@@ -21,16 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from store.importer import (
-    REJECTIONS_KEPT,
     FatalImportError,
-    Format,
+    FileReport,
     Lines,
     Progress,
     check_header,
@@ -56,59 +54,29 @@ REQUIRED = ("contact_id", "event", "timestamp")
 JSONL_IGNORED = {"type"}
 
 
-@dataclass(frozen=True)
-class LineError:
-    file: str
+class LineError(BaseModel):
+    """An event line skipped (`FILE:LINE: reason`; its JSON leaves the file out)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str = Field(exclude=True)
     line: int
     reason: str
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
 
-    def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "reason": self.reason}
 
-
-@dataclass
-class EventImportReport:
+class EventImportReport(FileReport[LineError]):
     """What an import did: `rows` read, `imported` new events (`history` of them stored without
     routing, the others routed like live events), `duplicates` seen before, `rejected` lines."""
 
-    file: str
-    format: Format
-    rows: int = 0
-    imported: int = 0
     history: int = 0
     duplicates: int = 0
-    started: int = 0
-    rejected: int = 0
-    rejections: list[LineError] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def valid(self) -> int:
-        return self.rows - self.rejected
+    started: int = Field(default=0, serialization_alias="runs_started")
 
     def reject(self, line: int, reason: str) -> None:
-        self.rejected += 1
-        if len(self.rejections) < REJECTIONS_KEPT:
-            self.rejections.append(LineError(self.file, line, reason))
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "format": self.format,
-            "rows": self.rows,
-            "valid": self.valid,
-            "imported": self.imported,
-            "history": self.history,
-            "duplicates": self.duplicates,
-            "runs_started": self.started,
-            "rejected": self.rejected,
-            "rejections": [r.as_json() for r in self.rejections],
-            "rejections_truncated": self.rejected > len(self.rejections),
-            "dry_run": self.dry_run,
-        }
+        self.keep(LineError(file=self.file, line=line, reason=reason))
 
 
 def content_id(event: EventRecord) -> str:

@@ -33,11 +33,10 @@ import json
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Generic, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from store.records import ContactRecord
 from store.repository import Store
@@ -61,50 +60,55 @@ class FatalImportError(Exception):
         self.line = line
 
 
-@dataclass(frozen=True)
-class Rejection:
+class Rejection(BaseModel):
+    """A contact row skipped: its line, the id it gave (if any) and why."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True)
+
     line: int
-    contact_id: str | None
+    contact_id: str | None = Field(serialization_alias="id")
     reason: str
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
 
-    def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "id": self.contact_id, "reason": self.reason}
+
+R = TypeVar("R", bound=BaseModel)
 
 
-@dataclass
-class ImportReport:
+class FileReport(BaseModel, Generic[R]):
+    """What reading a file did: `rows` read, `imported`, `rejected` (the first `REJECTIONS_KEPT`
+    rejections kept); `model_dump(mode="json")` is what `--json` prints."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
     file: str
     format: Format
     rows: int = 0
     imported: int = 0
     rejected: int = 0
-    rejections: list[Rejection] = field(default_factory=list)
+    rejections: list[R] = Field(default_factory=list)
     dry_run: bool = False
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def valid(self) -> int:
         return self.rows - self.rejected
 
-    def reject(self, line: int, contact_id: str | None, reason: str) -> None:
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rejections_truncated(self) -> bool:
+        return self.rejected > len(self.rejections)
+
+    def keep(self, rejection: R) -> None:
         self.rejected += 1
         if len(self.rejections) < REJECTIONS_KEPT:
-            self.rejections.append(Rejection(line, contact_id, reason))
+            self.rejections.append(rejection)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "format": self.format,
-            "rows": self.rows,
-            "valid": self.valid,
-            "imported": self.imported,
-            "rejected": self.rejected,
-            "rejections": [r.as_json() for r in self.rejections],
-            "rejections_truncated": self.rejected > len(self.rejections),
-            "dry_run": self.dry_run,
-        }
+
+class ImportReport(FileReport[Rejection]):
+    def reject(self, line: int, contact_id: str | None, reason: str) -> None:
+        self.keep(Rejection(line=line, contact_id=contact_id, reason=reason))
 
 
 def detect_format(path: Path, given: str | None = None) -> Format:

@@ -106,6 +106,9 @@ async def test_events_import_stores_history_reports_bad_lines_and_is_idempotent(
     code, out, _ = await cli("events", "import", str(path), "--json")
     report = json.loads(out)
     assert (report["imported"], report["duplicates"], report["rejected"]) == (0, 4, 2)
+    counts = {"rows": 6, "valid": 4, "history": 0, "runs_started": 0, "dry_run": False}
+    assert {key: report[key] for key in counts} == counts
+    assert report["rejections_truncated"] is False and report["format"] == "csv"
     assert report["rejections"] == [
         {
             "line": 5,
