@@ -119,7 +119,13 @@ def _event(contact_id: str, name: str, at: datetime) -> dict[str, Any]:
 async def stub_start(
     _client: Any, _store: Any, plan: JourneyPlan, contact_id: str, **_: Any
 ) -> Any:
-    return StartResult(plan.journey_id, plan.version, contact_id, f"journey:x:{contact_id}", "r")
+    return StartResult(
+        journey=plan.journey_id,
+        version=plan.version,
+        contact_id=contact_id,
+        workflow_id=f"journey:x:{contact_id}",
+        run_id="r",
+    )
 
 
 async def scan(store: Store, plan: JourneyPlan, page_size: int) -> dict[str, float]:

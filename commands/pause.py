@@ -52,6 +52,6 @@ def command(
     """Pause a journey: no new entries, and running runs hold before their next send."""
     report = asyncio.run(_pause(get_settings(), journey))
     if json_output:
-        print_json(report.as_json())
+        print_json(report.model_dump(mode="json"))
     else:
         print_plain(console_out(), describe(report))

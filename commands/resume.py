@@ -40,7 +40,7 @@ def command(
         plan = load_plan(settings, journey)
     report = asyncio.run(_resume(settings, journey, plan))
     if json_output:
-        print_json(report.as_json())
+        print_json(report.model_dump(mode="json"))
         return
     print_plain(console_out(), describe(report))
     if plan is not None and plan.journey.status == "paused":

@@ -59,7 +59,7 @@ def command(
     finally:
         store.close()
     if json_output:
-        print_json(census.as_json())
+        print_json(census.model_dump(mode="json"))
     else:
         _print(census, count)
 

@@ -44,7 +44,7 @@ def command(
     plan = load_plan(settings, journey)
     result = asyncio.run(_start(settings, plan, contact, parse_data(data or [])))
     if json_output:
-        print_json(result.as_json())
+        print_json(result.model_dump(mode="json"))
     elif result.started:
         print_plain(
             console_out(),

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -90,30 +91,27 @@ def run_versions(store: Store) -> dict[str, VersionStats]:
     }
 
 
-@dataclass
-class JourneyChange:
+class JourneyChange(BaseModel):
+    """A journey against what is deployed; its JSON gives `in_flight` as one number (the
+    running runs of every version) and `in_flight_old` as `in_flight_old_versions`."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
     journey: str
     change: Change
     version: str | None
     previous_version: str | None
     trigger: str | None
     paused: bool
-    in_flight: dict[str, int] = field(default_factory=dict)
-    in_flight_old: dict[str, int] = field(default_factory=dict)
+    in_flight: dict[str, int] = Field(default_factory=dict)  # running runs by version
+    in_flight_old: dict[str, int] = Field(
+        default_factory=dict, serialization_alias="in_flight_old_versions"
+    )
     schedule: ScheduleChange | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "journey": self.journey,
-            "change": self.change,
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "trigger": self.trigger,
-            "paused": self.paused,
-            "in_flight": sum(self.in_flight.values()),
-            "in_flight_old_versions": self.in_flight_old,
-            "schedule": self.schedule.as_json() if self.schedule else None,
-        }
+    @field_serializer("in_flight")
+    def _in_flight_total(self, in_flight: dict[str, int]) -> int:
+        return sum(in_flight.values())
 
 
 @dataclass
@@ -136,7 +134,7 @@ class LifecycleReport:
             "removed": self.of("removed"),
             "unchanged": self.of("unchanged"),
             "invalid": self.invalid,
-            "journeys": [j.as_json() for j in self.journeys],
+            "journeys": [j.model_dump(mode="json") for j in self.journeys],
             "schedules": self.schedules.as_json() if self.schedules else None,
         }
 
@@ -165,14 +163,14 @@ def compare(
                 continue  # its file is there but does not compile: not removed
             changes.append(
                 JourneyChange(
-                    journey,
-                    "removed",
-                    None,
-                    previous,
-                    None,
-                    journey in paused,
-                    dict(stats.running),
-                    dict(stats.running),
+                    journey=journey,
+                    change="removed",
+                    version=None,
+                    previous_version=previous,
+                    trigger=None,
+                    paused=journey in paused,
+                    in_flight=dict(stats.running),
+                    in_flight_old=dict(stats.running),
                 )
             )
             continue
@@ -181,14 +179,14 @@ def compare(
         )
         changes.append(
             JourneyChange(
-                journey,
-                change,
-                plan.version,
-                previous,
-                _trigger_kind(plan),
-                journey in paused or plan.journey.status == "paused",
-                dict(stats.running),
-                {v: n for v, n in stats.running.items() if v != plan.version},
+                journey=journey,
+                change=change,
+                version=plan.version,
+                previous_version=previous,
+                trigger=_trigger_kind(plan),
+                paused=journey in paused or plan.journey.status == "paused",
+                in_flight=dict(stats.running),
+                in_flight_old={v: n for v, n in stats.running.items() if v != plan.version},
             )
         )
     return changes
@@ -235,23 +233,19 @@ async def sync_project(
 # --- pause and resume ---------------------------------------------------------------------------
 
 
-@dataclass
-class PauseReport:
+class PauseReport(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
     journey: str
     paused: bool
-    signalled: int = 0
-    already_ended: int = 0
+    signalled: int = Field(default=0, serialization_alias="runs_signalled")
+    already_ended: int = Field(default=0, serialization_alias="runs_already_ended")
     schedule: str | None = None  # "deleted", "created", … or None (not a segment journey)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "journey": self.journey,
-            "paused": self.paused,
-            "runs_signalled": self.signalled,
-            "runs_already_ended": self.already_ended,
-            "schedule": self.schedule,
-            "schedule_id": schedule_id(self.journey) if self.schedule else None,
-        }
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def schedule_id(self) -> str | None:
+        return schedule_id(self.journey) if self.schedule else None
 
 
 def running_workflow_ids(store: Store, journey: str) -> list[str]:
@@ -314,7 +308,7 @@ async def pause_journey(
     """Pause: no new entries (store flag, schedule deleted); running runs hold before their
     next send."""
     await asyncio.to_thread(store.set_journey_paused, journey, True)
-    report = PauseReport(journey, paused=True)
+    report = PauseReport(journey=journey, paused=True)
     if await delete_schedule(client, journey):
         report.schedule = "deleted"
     swept = await signal_runs(client, store, journey, "pause", report)
@@ -334,7 +328,9 @@ async def resume_journey(
     """Resume: new entries again (the schedule re-created for a segment journey that YAML does
     not pause), and held runs go on with their next send."""
     await asyncio.to_thread(store.set_journey_paused, journey, False)
-    report = PauseReport(journey, paused=plan is not None and plan.journey.status == "paused")
+    report = PauseReport(
+        journey=journey, paused=plan is not None and plan.journey.status == "paused"
+    )
     if plan is not None and segment_kind(plan) is not None and not report.paused:
         report.schedule = (await ensure_schedule(client, plan, task_queue)).action
     await signal_runs(client, store, journey, "resume", report)

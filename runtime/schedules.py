@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
@@ -204,18 +205,6 @@ class DeployedSchedule:
     actions_taken: int
     next_action_times: list[datetime]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "journey": self.journey,
-            "schedule_id": self.schedule_id,
-            "version": self.version,
-            "task_queue": self.task_queue,
-            "at": self.at,
-            "paused": self.paused,
-            "actions_taken": self.actions_taken,
-            "next": [t.isoformat() for t in self.next_action_times[:3]],
-        }
-
 
 def _memo_value(client: Client, memo: Mapping[str, Payload] | None, key: str) -> Any:
     if not memo or key not in memo:
@@ -282,24 +271,15 @@ async def deployed_schedules(
 # --- sync ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScheduleChange:
+class ScheduleChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     journey: str
     action: Action
     schedule_id: str
     version: str | None = None
     previous_version: str | None = None
     reason: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "journey": self.journey,
-            "action": self.action,
-            "schedule_id": self.schedule_id,
-            "version": self.version,
-            "previous_version": self.previous_version,
-            "reason": self.reason,
-        }
 
 
 @dataclass
@@ -333,7 +313,8 @@ class SyncReport:
         return next((c for c in self.changes if c.journey == journey), None)
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [c.as_json() for c in sorted(self.changes, key=lambda c: c.journey)]
+        """The changes by journey (a list, not an object: `rapport sync --json`'s `schedules`)."""
+        return [c.model_dump(mode="json") for c in sorted(self.changes, key=lambda c: c.journey)]
 
 
 async def sync_schedules(
@@ -381,9 +362,9 @@ async def sync_schedules(
         await delete_schedule(client, journey)
         report.changes.append(
             ScheduleChange(
-                journey,
-                "deleted",
-                schedule_id(journey),
+                journey=journey,
+                action="deleted",
+                schedule_id=schedule_id(journey),
                 previous_version=deployed.version,
                 reason=reason,
             )
@@ -393,7 +374,11 @@ async def sync_schedules(
         if segment_kind(plan) is not None and report.change(journey) is None:
             report.changes.append(
                 ScheduleChange(
-                    journey, "skipped", schedule_id(journey), plan.version, None, "journey paused"
+                    journey=journey,
+                    action="skipped",
+                    schedule_id=schedule_id(journey),
+                    version=plan.version,
+                    reason="journey paused",
                 )
             )
     return report
@@ -410,7 +395,11 @@ async def ensure_schedule(
         at = _at(plan, now=now)
         if at is not None and at <= (now or datetime.now(UTC)):
             return ScheduleChange(
-                journey, "skipped", sid, plan.version, None, f"at {at.isoformat()} is in the past"
+                journey=journey,
+                action="skipped",
+                schedule_id=sid,
+                version=plan.version,
+                reason=f"at {at.isoformat()} is in the past",
             )
         try:
             await client.create_schedule(
@@ -421,10 +410,18 @@ async def ensure_schedule(
         except ScheduleAlreadyRunningError:  # another process created it a moment ago
             deployed = await describe_schedule(client, journey)
         else:
-            return ScheduleChange(journey, "created", sid, plan.version)
+            return ScheduleChange(
+                journey=journey, action="created", schedule_id=sid, version=plan.version
+            )
     assert deployed is not None
     if deployed.version == plan.version and deployed.task_queue == task_queue:
-        return ScheduleChange(journey, "unchanged", sid, plan.version, deployed.version)
+        return ScheduleChange(
+            journey=journey,
+            action="unchanged",
+            schedule_id=sid,
+            version=plan.version,
+            previous_version=deployed.version,
+        )
     new_at = _at(plan, now=now, deployed_at=deployed.at)
 
     def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -443,7 +440,13 @@ async def ensure_schedule(
         return ScheduleUpdate(schedule=build_schedule(plan, task_queue, state, new_at))
 
     await client.get_schedule_handle(sid).update(updater)
-    return ScheduleChange(journey, "updated", sid, plan.version, deployed.version)
+    return ScheduleChange(
+        journey=journey,
+        action="updated",
+        schedule_id=sid,
+        version=plan.version,
+        previous_version=deployed.version,
+    )
 
 
 async def delete_schedule(client: Client, journey_id: str) -> bool:

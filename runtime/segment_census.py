@@ -9,9 +9,10 @@ as the tick would skip them. Memory stays one page plus the sample.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, Field, field_serializer
 
 from activities.segment_activities import earlier_runs, page_verdicts
 from runtime.starter import reentry_refusal
@@ -20,11 +21,14 @@ from store.records import ContactRecord, RunRecord
 from workflows.plan import JourneyPlan
 
 PAGE_SIZE = 500
+SAMPLE_FIELDS = {"id", "email", "phone", "timezone"}
 ERROR_SAMPLES = 3
 
 
-@dataclass
-class SegmentCensus:
+class SegmentCensus(BaseModel):
+    """What `rapport segment --json` prints (`at` as `isoformat()`, each sampled contact's id,
+    email, phone and time zone)."""
+
     journey: str
     version: str
     at: datetime
@@ -34,31 +38,16 @@ class SegmentCensus:
     matched: int = 0
     kept_out: int = 0  # matched, but inside already or kept out by `reentry`
     errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
-    sample: list[ContactRecord] = field(default_factory=list)
+    error_samples: list[str] = Field(default_factory=list)
+    sample: list[ContactRecord] = Field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "journey": self.journey,
-            "version": self.version,
-            "at": self.at.isoformat(),
-            "segment": self.segment,
-            "audience": self.audience,
-            "scanned": self.scanned,
-            "matched": self.matched,
-            "kept_out": self.kept_out,
-            "errors": self.errors,
-            "error_samples": self.error_samples,
-            "sample": [
-                {
-                    "id": contact.id,
-                    "email": contact.email,
-                    "phone": contact.phone,
-                    "timezone": contact.timezone,
-                }
-                for contact in self.sample
-            ],
-        }
+    @field_serializer("at")
+    def _at_text(self, at: datetime) -> str:
+        return at.isoformat()
+
+    @field_serializer("sample")
+    def _sample_contacts(self, sample: list[ContactRecord]) -> list[dict[str, Any]]:
+        return [contact.model_dump(include=SAMPLE_FIELDS) for contact in sample]
 
 
 def segment_census(
@@ -69,7 +58,13 @@ def segment_census(
     segment = getattr(plan.journey.trigger, "segment", None)
     if segment is None:
         raise ValueError(f"journey {plan.journey_id!r} has no segment trigger")
-    census = SegmentCensus(plan.journey_id, plan.version, at, segment, plan.journey.audience)
+    census = SegmentCensus(
+        journey=plan.journey_id,
+        version=plan.version,
+        at=at,
+        segment=segment,
+        audience=plan.journey.audience,
+    )
     for page in store.iter_contact_pages(page_size):
         census.scanned += len(page)
         matched: list[ContactRecord] = []

@@ -17,10 +17,10 @@ Keyed journeys (`trigger.key`) apply both rules per key: one run per contact *an
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, computed_field
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -90,9 +90,11 @@ async def connect_client(
         raise TemporalUnavailableError(temporal_address(settings), detail) from None
 
 
-@dataclass(frozen=True)
-class StartResult:
-    """A started run (`run_id` set) or why none was started (`refused`, `reason`)."""
+class StartResult(BaseModel):
+    """A started run (`run_id` set) or why none was started (`refused`, `reason`);
+    `model_dump(mode="json")` is what `rapport start --json` prints."""
+
+    model_config = ConfigDict(frozen=True)
 
     journey: str
     version: str
@@ -102,21 +104,10 @@ class StartResult:
     refused: Refusal | None = None
     reason: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def started(self) -> bool:
         return self.run_id is not None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "started": self.started,
-            "journey": self.journey,
-            "version": self.version,
-            "contact_id": self.contact_id,
-            "workflow_id": self.workflow_id,
-            "run_id": self.run_id,
-            "refused": self.refused,
-            "reason": self.reason,
-        }
 
 
 def reentry_refusal(journey: Journey, runs: list[RunRecord], now: datetime) -> str | None:
@@ -209,11 +200,13 @@ async def start_run(
         if is_unavailable(error):
             raise TemporalUnavailableError(_address_of(client), error.message) from None
         raise
-    return replace(result, run_id=handle.result_run_id or handle.first_execution_run_id)
+    return result.model_copy(
+        update={"run_id": handle.result_run_id or handle.first_execution_run_id}
+    )
 
 
 def _refused(result: StartResult, refusal: Refusal, reason: str) -> StartResult:
-    return replace(result, refused=refusal, reason=reason)
+    return result.model_copy(update={"refused": refusal, "reason": reason})
 
 
 def _address_of(client: Client) -> str:

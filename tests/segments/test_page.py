@@ -179,7 +179,9 @@ async def test_the_page_activity_heartbeats_while_a_start_hangs(
 
     async def start_once_beaten(*args: Any, **kwargs: Any) -> StartResult:
         await beaten.wait()  # hangs for good unless the activity beats on its own
-        return StartResult("lapsed", plan.version, "a", "w", run_id="r")
+        return StartResult(
+            journey="lapsed", version=plan.version, contact_id="a", workflow_id="w", run_id="r"
+        )
 
     environment = ActivityEnvironment()
     environment.info = dataclasses.replace(
