@@ -390,17 +390,24 @@ async def ensure_schedule(
     """Create the journey's schedule, or update it when its version or task queue changed."""
     journey = plan.journey_id
     sid = schedule_id(journey)
+
+    def change(
+        action: Action, previous: str | None = None, reason: str | None = None
+    ) -> ScheduleChange:
+        return ScheduleChange(
+            journey=journey,
+            action=action,
+            schedule_id=sid,
+            version=plan.version,
+            previous_version=previous,
+            reason=reason,
+        )
+
     deployed = await describe_schedule(client, journey)
     if deployed is None:
         at = _at(plan, now=now)
         if at is not None and at <= (now or datetime.now(UTC)):
-            return ScheduleChange(
-                journey=journey,
-                action="skipped",
-                schedule_id=sid,
-                version=plan.version,
-                reason=f"at {at.isoformat()} is in the past",
-            )
+            return change("skipped", reason=f"at {at.isoformat()} is in the past")
         try:
             await client.create_schedule(
                 sid,
@@ -410,18 +417,10 @@ async def ensure_schedule(
         except ScheduleAlreadyRunningError:  # another process created it a moment ago
             deployed = await describe_schedule(client, journey)
         else:
-            return ScheduleChange(
-                journey=journey, action="created", schedule_id=sid, version=plan.version
-            )
+            return change("created")
     assert deployed is not None
     if deployed.version == plan.version and deployed.task_queue == task_queue:
-        return ScheduleChange(
-            journey=journey,
-            action="unchanged",
-            schedule_id=sid,
-            version=plan.version,
-            previous_version=deployed.version,
-        )
+        return change("unchanged", deployed.version)
     new_at = _at(plan, now=now, deployed_at=deployed.at)
 
     def updater(update: ScheduleUpdateInput) -> ScheduleUpdate:
@@ -440,13 +439,7 @@ async def ensure_schedule(
         return ScheduleUpdate(schedule=build_schedule(plan, task_queue, state, new_at))
 
     await client.get_schedule_handle(sid).update(updater)
-    return ScheduleChange(
-        journey=journey,
-        action="updated",
-        schedule_id=sid,
-        version=plan.version,
-        previous_version=deployed.version,
-    )
+    return change("updated", deployed.version)
 
 
 async def delete_schedule(client: Client, journey_id: str) -> bool:
