@@ -183,8 +183,11 @@ class TraitMethods:
         profile = dict(found) if found is not None else None
         changes: list[tuple[TraitChange, str]] = []
         written: set[str] = set()
+
+        def contact() -> ContactRecord:  # built only if a derived trait needs all of contact.*
+            return contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
+
         for event, cause in relevant:
-            contact = contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
             for name, row in updater.apply(event, contact, rows).items():
                 old = rows.get(name, TraitRow()).value
                 rows[name] = row

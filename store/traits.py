@@ -13,7 +13,7 @@ ingest path to route to journeys.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -64,10 +64,14 @@ class TraitUpdater(Protocol):
         ...
 
     def apply(
-        self, event: EventRecord, contact: ContactRecord, rows: Mapping[str, TraitRow]
+        self,
+        event: EventRecord,
+        contact: Callable[[], ContactRecord],
+        rows: Mapping[str, TraitRow],
     ) -> dict[str, TraitRow]:
         """The rows to write after `event` (only those that changed), given the contact's
-        current rows (its profile, attributes and traits in `contact`)."""
+        current rows; `contact()` builds the contact (profile, attributes and traits), which
+        an updater calls only when it needs more than the rows."""
         ...
 
 

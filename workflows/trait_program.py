@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -29,6 +29,7 @@ from workflows.expressions import (
     evaluate_expression,
     to_datetime,
 )
+from workflows.fast_expressions import Unsure, compile_fast
 from workflows.trait_model import BUILTIN, TIMESTAMP, Kind
 
 if TYPE_CHECKING:  # the store is imported when traits run, not when `rapport validate` checks them
@@ -47,6 +48,11 @@ EMPTY = {"count": 0, "sum": 0}
 def iso_second(moment: datetime) -> str:
     """A timestamp as trait values hold it: ISO 8601 in UTC to the second (as SQL writes it)."""
     return moment.replace(microsecond=0).isoformat()
+
+
+def _scalar(value: Any) -> JsonValue:
+    """A derived trait's value: a scalar, else none."""
+    return value if isinstance(value, str | int | float | bool) else None
 
 
 def _number(value: Any) -> float | int | None:
@@ -89,9 +95,16 @@ class Aggregate:
         variables = {
             "id": event.message_id or "",
             "name": event.name,
-            "properties": dict(event.properties),
+            "properties": event.properties,
             "timestamp": event.timestamp.isoformat(),
         }
+        fast = compile_fast(self.when, "event")  # workflows/fast_expressions.py
+        if fast is not None:
+            try:
+                return bool(fast(variables))
+            except Unsure:
+                pass
+        variables["properties"] = dict(event.properties)
         context = ExpressionContext(now=event.timestamp).with_event(variables)
         try:
             return evaluate_condition(self.when, context)
@@ -188,7 +201,10 @@ class TraitProgram:
         return event_name in self.by_event
 
     def apply(
-        self, event: EventRecord, contact: ContactRecord, rows: Mapping[str, TraitRow]
+        self,
+        event: EventRecord,
+        contact: Callable[[], ContactRecord],
+        rows: Mapping[str, TraitRow],
     ) -> dict[str, TraitRow]:
         from store.traits import TraitRow
 
@@ -203,7 +219,7 @@ class TraitProgram:
         if changed and self.derived:
             values = {name: row.value for name, row in rows.items()}
             values.update({name: row.value for name, row in changed.items()})
-            for name, value in self.derive(contact, values, now).items():
+            for name, value in self._derive_from_traits(contact, values, now).items():
                 if rows.get(name, TraitRow()).value != value:
                     changed[name] = TraitRow(value)
         return changed
@@ -223,11 +239,17 @@ class TraitProgram:
     def evaluate(self, item: Derived, view: Mapping[str, Any], now: datetime) -> JsonValue:
         """One derived trait's value for `contact.*` = `view`; None when it fails (e.g. it
         reads an attribute this contact lacks) or gives no scalar."""
+        fast = compile_fast(item.expression, "contact")  # workflows/fast_expressions.py
+        if fast is not None:
+            try:
+                return _scalar(fast(view))
+            except Unsure:
+                pass
         try:
             value = evaluate_expression(item.expression, ExpressionContext(now, contact=view))
         except ExpressionError:
             return None
-        return value if isinstance(value, str | int | float | bool) else None
+        return _scalar(value)
 
     def rederive(self, contact: ContactRecord, rows: Mapping[str, TraitRow]) -> dict[str, TraitRow]:
         """After the contact's attributes or profile changed: its derived traits that now
@@ -242,6 +264,36 @@ class TraitProgram:
             for name, value in self.derive(contact, values, self.clock()).items()
             if rows.get(name, TraitRow()).value != value
         }
+
+    def _derive_from_traits(
+        self,
+        contact: Callable[[], ContactRecord],
+        values: Mapping[str, JsonValue],
+        now: datetime,
+    ) -> dict[str, JsonValue]:
+        """`derive`, without building the contact's whole `contact.*` when no derived trait
+        reads more than traits and each is compiled (`compile_fast`): then what they read is in
+        `values` (with the defaults), and a name missing there is `Unsure`, decided by
+        `derive` on the whole contact."""
+        if not self.reads_profile:
+            view = {k: v for k, v in {**self.defaults, **values}.items() if v is not None}
+            derived: dict[str, JsonValue] = {}
+            for item in self.derived:
+                fast = compile_fast(item.expression, "contact")
+                if fast is None:
+                    break
+                try:
+                    value = _scalar(fast(view))
+                except Unsure:
+                    break
+                derived[item.name] = value
+                if value is None:
+                    view.pop(item.name, None)
+                else:
+                    view[item.name] = value
+            else:
+                return derived
+        return self.derive(contact(), values, now)
 
     def derive(
         self, contact: ContactRecord, values: Mapping[str, JsonValue], now: datetime

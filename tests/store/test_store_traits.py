@@ -3,7 +3,7 @@ run in the event's transaction, `trait_changed` events, history batches and eras
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from store import ContactRecord, EventRecord, Store
@@ -19,7 +19,10 @@ class OrderCount:
         return event_name == "order_placed"
 
     def apply(
-        self, event: EventRecord, contact: ContactRecord, rows: Mapping[str, TraitRow]
+        self,
+        event: EventRecord,
+        contact: Callable[[], ContactRecord],
+        rows: Mapping[str, TraitRow],
     ) -> dict[str, TraitRow]:
         orders = rows.get("orders", TraitRow(0)).value
         spend = rows.get("spend", TraitRow(0)).value
