@@ -34,8 +34,10 @@ from store.importer import (
     check_header,
     csv_rows,
     detect_format,
+    json_objects,
     reason_of,
     scalar,
+    stage,
     wrong_width,
 )
 from store.records import EventRecord
@@ -140,19 +142,7 @@ def _header(row: list[str], line: int) -> list[str]:
 
 
 def _jsonl_fields(lines: Lines, report: EventImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    for text in lines:
-        if not text.strip():
-            continue
-        report.rows += 1
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            report.reject(lines.number, f"not valid JSON: {error.msg} (column {error.colno})")
-            continue
-        if not isinstance(value, dict):
-            kind = type(value).__name__.replace("dict", "object").replace("list", "array")
-            report.reject(lines.number, f"expected a JSON object, got {kind}")
-            continue
+    for value in json_objects(lines, report, report.reject):
         fields: dict[str, Any] = {}
         unknown: list[str] = []
         for key, item in value.items():
@@ -186,35 +176,23 @@ def stage_events(
 ) -> None:
     """Read and check the whole file, writing each valid event as a JSON line to `staging`;
     rejected lines go to `report`. Raises `FatalImportError` when the file cannot be read."""
-    try:
-        total = path.stat().st_size
-        raw = path.open("rb")
-    except OSError as error:
-        raise FatalImportError(f"cannot read {path}: {error.strerror or error}") from None
-    with raw:
-        lines = Lines(raw)
-        rows = (
+
+    def rows(lines: Lines) -> Iterator[tuple[int, dict[str, Any]]]:
+        return (
             _csv_fields(lines, report) if report.format == "csv" else _jsonl_fields(lines, report)
         )
+
+    def record(number: int, fields: dict[str, Any]) -> EventRecord | None:
+        if fields.get("timestamp") in (None, ""):
+            report.reject(number, "timestamp is missing (ISO 8601, e.g. 2026-03-01T12:00:00Z)")
+            return None
         try:
-            for number, fields in rows:
-                if fields.get("timestamp") in (None, ""):
-                    report.reject(
-                        number, "timestamp is missing (ISO 8601, e.g. 2026-03-01T12:00:00Z)"
-                    )
-                    continue
-                try:
-                    record = _record(fields)
-                except ValidationError as error:
-                    report.reject(number, _reason(error))
-                    continue
-                staging.write(record.model_dump_json(exclude_none=True) + "\n")
-                if progress is not None and number % 200 == 0:
-                    progress("read", lines.bytes, total)
-        except OSError as error:
-            raise FatalImportError(f"cannot read {path}: {error}", lines.number) from None
-    if progress is not None:
-        progress("read", total, total)
+            return _record(fields)
+        except ValidationError as error:
+            report.reject(number, _reason(error))
+            return None
+
+    stage(path, staging, rows, record, progress)
 
 
 def staged_events(staging: IO[str]) -> Iterator[EventRecord]:

@@ -42,6 +42,7 @@ from store.records import ContactRecord
 from store.repository import Store
 
 Format = Literal["csv", "jsonl"]
+F = TypeVar("F")
 PROFILE_FIELDS = ("id", "email", "phone", "timezone", "locale", "created_at")
 SUFFIXES: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 REJECTIONS_KEPT = 1_000
@@ -217,6 +218,58 @@ def check_header(header: list[str], line: int) -> None:
         raise FatalImportError(f"repeated column name(s) in the header: {', '.join(repeated)}")
 
 
+def json_objects(
+    lines: Lines, report: FileReport[Any], reject: Callable[[int, str], None]
+) -> Iterator[dict[str, Any]]:
+    """Each non-blank line of a JSON Lines file (counted in `report.rows`) that holds a JSON
+    object; any other line goes to `reject(line, reason)`. `lines.number` is the line's."""
+    for text in lines:
+        if not text.strip():
+            continue
+        report.rows += 1
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            reject(lines.number, f"not valid JSON: {error.msg} (column {error.colno})")
+            continue
+        if not isinstance(value, dict):
+            kind = type(value).__name__.replace("dict", "object").replace("list", "array")
+            reject(lines.number, f"expected a JSON object, got {kind}")
+            continue
+        yield value
+
+
+def stage(
+    path: Path,
+    staging: IO[str],
+    rows: Callable[[Lines], Iterator[tuple[int, F]]],
+    record: Callable[[int, F], BaseModel | None],
+    progress: Progress | None = None,
+) -> None:
+    """Read the whole file, line by line: `rows` reads its rows as (first line, fields),
+    `record` checks each (None: it rejected the row); each valid record goes to `staging` as a
+    JSON line. Raises `FatalImportError` when the file cannot be read."""
+    try:
+        total = path.stat().st_size
+        raw = path.open("rb")
+    except OSError as error:
+        raise FatalImportError(f"cannot read {path}: {error.strerror or error}") from None
+    with raw:
+        lines = Lines(raw)
+        try:
+            for number, fields in rows(lines):
+                valid = record(number, fields)
+                if valid is None:
+                    continue
+                staging.write(valid.model_dump_json(exclude_none=True) + "\n")
+                if progress is not None and number % 200 == 0:
+                    progress("read", lines.bytes, total)
+        except OSError as error:
+            raise FatalImportError(f"cannot read {path}: {error}", lines.number) from None
+    if progress is not None:
+        progress("read", total, total)
+
+
 def wrong_width(header: list[str], row: list[str]) -> str | None:
     if len(row) == len(header):
         return None
@@ -264,19 +317,7 @@ def _csv_contact(header: list[str], row: list[str]) -> dict[str, Any]:
 
 
 def _jsonl_rows(lines: Lines, report: ImportReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    for text in lines:
-        if not text.strip():
-            continue
-        report.rows += 1
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            report.reject(lines.number, None, f"not valid JSON: {error.msg} (column {error.colno})")
-            continue
-        if not isinstance(value, dict):
-            kind = type(value).__name__.replace("dict", "object").replace("list", "array")
-            report.reject(lines.number, None, f"expected a JSON object, got {kind}")
-            continue
+    for value in json_objects(lines, report, lambda line, why: report.reject(line, None, why)):
         contact_id = value.get("id")
         if isinstance(contact_id, int) and not isinstance(contact_id, bool):
             value["id"] = str(contact_id)
@@ -310,28 +351,19 @@ def import_contacts(
     nothing, when the file cannot be imported."""
     kind = detect_format(path, format)
     report = ImportReport(file=str(path), format=kind, dry_run=dry_run)
-    try:
-        total = path.stat().st_size
-        raw = path.open("rb")
-    except OSError as error:
-        raise FatalImportError(f"cannot read {path}: {error.strerror or error}") from None
-    with raw, tempfile.TemporaryFile("w+", encoding="utf-8") as staging:
-        lines = Lines(raw)
-        rows = _csv_rows(lines, report) if kind == "csv" else _jsonl_rows(lines, report)
+
+    def rows(lines: Lines) -> Iterator[tuple[int, dict[str, Any]]]:
+        return _csv_rows(lines, report) if kind == "csv" else _jsonl_rows(lines, report)
+
+    def record(number: int, contact: dict[str, Any]) -> ContactRecord | None:
         try:
-            for number, contact in rows:
-                try:
-                    record = ContactRecord.model_validate(contact)
-                except ValidationError as error:
-                    report.reject(number, _text(contact.get("id")), reason_of(error))
-                    continue
-                staging.write(record.model_dump_json(exclude_none=True) + "\n")
-                if progress is not None and number % 200 == 0:
-                    progress("read", lines.bytes, total)
-        except OSError as error:
-            raise FatalImportError(f"cannot read {path}: {error}", lines.number) from None
-        if progress is not None:
-            progress("read", total, total)
+            return ContactRecord.model_validate(contact)
+        except ValidationError as error:
+            report.reject(number, _text(contact.get("id")), reason_of(error))
+            return None
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as staging:
+        stage(path, staging, rows, record, progress)
         if dry_run or report.valid == 0:
             return report
         staging.seek(0)
