@@ -5,7 +5,7 @@ deleted."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
@@ -16,6 +16,11 @@ from consent import erasure
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 ContactId = Annotated[str, Path(min_length=1, max_length=255, examples=["alice"])]
+NO_SUCH_CONTACT: dict[str, Any] = {
+    "model": Problem,
+    "description": "No such contact.",
+    "content": {"application/json": {"example": {"detail": "no contact 'zoe' in the store"}}},
+}
 
 
 @router.get(
@@ -23,13 +28,7 @@ ContactId = Annotated[str, Path(min_length=1, max_length=255, examples=["alice"]
     response_model=ContactView,
     summary="A contact's profile, consent, journey runs and messages",
     responses={
-        404: {
-            "model": Problem,
-            "description": "No such contact.",
-            "content": {
-                "application/json": {"example": {"detail": "no contact 'zoe' in the store"}}
-            },
-        },
+        404: NO_SUCH_CONTACT,
         503: {"model": Problem, "description": "The database is unavailable; retry later."},
     },
 )
@@ -66,13 +65,7 @@ def get_contact(
     "and SQLite's write-ahead log is checkpointed (docs/compliance.md says what is erased "
     "where). An event that arrives later for the same id creates a new, empty contact.",
     responses={
-        404: {
-            "model": Problem,
-            "description": "No such contact.",
-            "content": {
-                "application/json": {"example": {"detail": "no contact 'zoe' in the store"}}
-            },
-        },
+        404: NO_SUCH_CONTACT,
         503: {
             "model": Problem,
             "description": "Temporal or the database is unavailable; nothing was erased. Retry "
