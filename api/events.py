@@ -107,6 +107,15 @@ async def _process(state: ApiState, item: Prepared) -> None:
         state.metrics.ingested(result)
 
 
+async def _one(state: ApiState, body: SegmentMessage, kind: str) -> Ack:
+    """A single `track` or `identify` call: checked, counted, processed."""
+    items: list[tuple[SegmentMessage, str, Loc]] = [(body, kind, ("body",))]
+    [item] = _prepared(items)
+    _count_received(state, items)
+    await _process(state, item)
+    return Ack()
+
+
 def _count_received(state: ApiState, items: list[tuple[SegmentMessage, str, Loc]]) -> None:
     for _message, kind, _loc in items:
         state.metrics.received.labels(type=kind).inc()
@@ -138,11 +147,7 @@ def build_router(settings: Settings) -> APIRouter:
         openapi_extra=body_limit(MESSAGE_LIMIT),
     )
     async def track(body: TrackRequest, state: Annotated[ApiState, Depends(api_state)]) -> Ack:
-        items: list[tuple[SegmentMessage, str, Loc]] = [(body, "track", ("body",))]
-        [item] = _prepared(items)
-        _count_received(state, items)
-        await _process(state, item)
-        return Ack()
+        return await _one(state, body, "track")
 
     @router.post(
         "/identify",
@@ -161,11 +166,7 @@ def build_router(settings: Settings) -> APIRouter:
     async def identify(
         body: IdentifyRequest, state: Annotated[ApiState, Depends(api_state)]
     ) -> Ack:
-        items: list[tuple[SegmentMessage, str, Loc]] = [(body, "identify", ("body",))]
-        [item] = _prepared(items)
-        _count_received(state, items)
-        await _process(state, item)
-        return Ack()
+        return await _one(state, body, "identify")
 
     @router.post(
         "/batch",
