@@ -21,9 +21,9 @@ import json
 import re
 from datetime import datetime
 from email.utils import getaddresses
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
 # RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
@@ -76,6 +76,15 @@ def _single_line(value: str, what: str) -> str:
     return value
 
 
+def _printable_key(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("the idempotency key must be printable text")
+    return value
+
+
+IdempotencyKey = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_printable_key)]
+
+
 class OutgoingEmail(BaseModel):
     """A fully rendered email for one recipient."""
 
@@ -87,7 +96,7 @@ class OutgoingEmail(BaseModel):
         serialize_by_alias=True,
     )
 
-    idempotency_key: str = Field(min_length=1, max_length=512)
+    idempotency_key: IdempotencyKey
     to: str
     from_: str = Field(alias="from")
     subject: str = Field(min_length=1)
@@ -113,13 +122,6 @@ class OutgoingEmail(BaseModel):
     @classmethod
     def _check_subject(cls, value: str) -> str:
         return _single_line(value, "the subject")
-
-    @field_validator("idempotency_key")
-    @classmethod
-    def _check_key(cls, value: str) -> str:
-        if not value.isprintable():
-            raise ValueError("the idempotency key must be printable text")
-        return value
 
     @field_validator("headers")
     @classmethod
@@ -163,7 +165,7 @@ class OutgoingSms(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    idempotency_key: str = Field(min_length=1, max_length=512)
+    idempotency_key: IdempotencyKey
     to: str
     body: str = Field(min_length=1, max_length=MAX_SMS_BODY_LENGTH)
     status_callback: str | None = None
@@ -173,13 +175,6 @@ class OutgoingSms(BaseModel):
     def _check_to(cls, value: str) -> str:
         if not E164_RE.match(value):
             raise ValueError(f"not an E.164 phone number: {value!r}")
-        return value
-
-    @field_validator("idempotency_key")
-    @classmethod
-    def _check_key(cls, value: str) -> str:
-        if not value.isprintable():
-            raise ValueError("the idempotency key must be printable text")
         return value
 
     @field_validator("status_callback")
