@@ -421,35 +421,28 @@ def apply_inbound_sms(
     if keyword == "help":
         return InboundResult("applied", keyword=keyword, reply=reply, provider_event=sid)
     records: list[EventRecord] = []
+
+    def sms_event(
+        contact_id: str, name: str, properties: dict[str, JsonValue] | None = None
+    ) -> EventRecord:
+        return EventRecord(
+            contact_id=contact_id,
+            name=name,
+            properties=properties if properties is not None else {"text": body.strip()[:160]},
+            timestamp=at,
+            source=SOURCE_TWILIO,
+            message_id=sid,
+        )
+
     if keyword == "stop":
         store.suppress("sms", sender, "stop")
         _revoke(store, contacts, "sms", "sms_stop", at)
-        records = [
-            EventRecord(
-                contact_id=c.id,
-                name="sms_unsubscribed",
-                properties={"text": body.strip()[:160]},
-                timestamp=at,
-                source=SOURCE_TWILIO,
-                message_id=sid,
-            )
-            for c in contacts
-        ]
+        records = [sms_event(c.id, "sms_unsubscribed") for c in contacts]
     elif keyword == "start":
         store.unsuppress("sms", sender, "stop")
         for contact in contacts:
             store.set_consent(contact.id, "sms", "subscribed", "sms_start", at=at)
-        records = [
-            EventRecord(
-                contact_id=c.id,
-                name="sms_resubscribed",
-                properties={"text": body.strip()[:160]},
-                timestamp=at,
-                source=SOURCE_TWILIO,
-                message_id=sid,
-            )
-            for c in contacts
-        ]
+        records = [sms_event(c.id, "sms_resubscribed") for c in contacts]
     elif replied is not None:
         contact, entry = replied
         props: dict[str, JsonValue] = message_properties(store, entry, plans) if entry else {}
@@ -457,16 +450,7 @@ def apply_inbound_sms(
         number = number_in(body)
         if number is not None:
             props["number"] = number
-        records = [
-            EventRecord(
-                contact_id=contact.id,
-                name="sms_replied",
-                properties=props,
-                timestamp=at,
-                source=SOURCE_TWILIO,
-                message_id=sid,
-            )
-        ]
+        records = [sms_event(contact.id, "sms_replied", props)]
     else:
         return InboundResult("ignored", keyword=keyword, why="no contact has this number")
     return InboundResult("applied", records, keyword=keyword, provider_event=sid)
