@@ -100,7 +100,7 @@ class Ingested:
             "routed": self.routed,
             "history": self.history,
             "traits_changed": [dict(change.properties) for change in self.trait_changes],
-            **self.route.as_json(),
+            **self.route.model_dump(mode="json"),
         }
 
 

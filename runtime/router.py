@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, Field, computed_field, field_serializer
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -69,27 +70,31 @@ class EventIndex:
         return name in self.starts or name in self.listens
 
 
-@dataclass
-class RouteResult:
-    started: list[StartResult] = field(default_factory=list)
-    signalled: list[str] = field(default_factory=list)  # workflow ids
-    skipped: dict[str, str] = field(default_factory=dict)  # journey -> why it did not start
+class RouteResult(BaseModel):
+    """What routing did. Its JSON: `started`, the workflow ids of the runs started;
+    `signalled`; `not_started`, journey -> why (skipped here or refused by `start_run`)."""
+
+    started: list[StartResult] = Field(default_factory=list)
+    signalled: list[str] = Field(default_factory=list)  # workflow ids
+    skipped: dict[str, str] = Field(default_factory=dict, exclude=True)  # journey -> why not
+
+    @field_serializer("started")
+    def _started_ids(self, started: list[StartResult]) -> list[str]:
+        return [r.workflow_id for r in started if r.started]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def not_started(self) -> dict[str, str]:
+        return {
+            **self.skipped,
+            **{r.journey: r.reason or "" for r in self.started if not r.started},
+        }
 
     def merge(self, other: RouteResult) -> None:
         """Add what routing another event (a `trait_changed` it caused) did."""
         self.started.extend(other.started)
         self.signalled.extend(other.signalled)
         self.skipped.update(other.skipped)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "started": [r.workflow_id for r in self.started if r.started],
-            "signalled": self.signalled,
-            "not_started": {
-                **self.skipped,
-                **{r.journey: r.reason or "" for r in self.started if not r.started},
-            },
-        }
 
 
 def _keyed(plan: JourneyPlan) -> bool:

@@ -29,6 +29,18 @@ async def test_an_event_starts_a_journey_and_a_repeat_of_its_id_does_nothing(
     assert (code, error) == (0, None), out
     result = json.loads(out)
     assert result["started"] == [f"journey:onboarding:{user}"]
+    assert list(result) == [  # the keys docs/events.md lists, in its order
+        "contact_id",
+        "event",
+        "message_id",
+        "duplicate",
+        "routed",
+        "history",
+        "traits_changed",
+        "started",
+        "signalled",
+        "not_started",
+    ]
     assert (result["duplicate"], result["routed"], result["message_id"]) == (False, True, "cli-1")
     await stack.sent(user)
 
