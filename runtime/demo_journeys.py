@@ -17,7 +17,7 @@ the compiled plan step by step with the workflow's own rules and helpers:
   and recorded in the ledger, emails also written by the local outbox provider (`.eml`); the
   control group's marketing sends are skipped as the activity skips them; delivery, opens and
   clicks drawn from a seeded random number generator;
-- splits: the workflow's `stable_fraction` arm.
+- splits and content variants: the workflow's own draw (`weighted_choice`, `drawn_variant`).
 
 Runs enter over the shop's last `HISTORY`; one that would still be in flight at the shop's end is
 left out (no workflow would carry it), so every run has ended. Rendering is what costs time, so
@@ -48,7 +48,7 @@ from store.records import RunStepRecord
 from workflows.durations import parse_duration
 from workflows.expressions import ExpressionContext, ExpressionError, evaluate_condition
 from workflows.ids import workflow_id_for
-from workflows.journey_workflow import stable_fraction, weighted_choice
+from workflows.journey_workflow import drawn_variant, stable_fraction, weighted_choice
 from workflows.model import (
     BranchStep,
     EventTrigger,
@@ -201,14 +201,9 @@ class _Walk:
 
     def split(self, step_id: str, step: SplitStep) -> str:
         """The arm the workflow would choose: the same stable fraction of the weights."""
-        point = stable_fraction("split", self.plan.journey_id, step_id, self.contact.id)
-        point *= sum(step.split.values())
-        chosen = next(iter(step.split))
-        for target, weight in step.split.items():
-            if point < weight:
-                chosen = target
-                break
-            point -= weight
+        chosen = weighted_choice(
+            dict(step.split), "split", self.plan.journey_id, step_id, self.contact.id
+        )
         self.steps[step_id] = {"variant": chosen}
         return chosen
 
@@ -247,17 +242,7 @@ class _Walk:
         subject = body = None
         # A content experiment's variant, drawn as the workflow draws it (no winner: a demo
         # never reaches one).
-        variant = (
-            weighted_choice(
-                {name: arm.weight for name, arm in step.variants.items()},
-                "variant",
-                self.plan.journey_id,
-                step_id,
-                self.contact.id,
-            )
-            if step.variants
-            else None
-        )
+        variant = drawn_variant(step, self.plan.journey_id, step_id, self.contact.id)
         if self.holdout and step.category == "marketing":
             status, reason = "skipped", "holdout: the contact is in the journey's control group"
         elif not to:

@@ -140,6 +140,15 @@ def weighted_choice(weights: dict[str, float], *parts: str) -> str:
     return next(name for name, weight in weights.items() if weight > 0)
 
 
+def drawn_variant(step: SendStep, journey_id: str, step_id: str, contact_id: str) -> str | None:
+    """A content experiment's variant for the contact, drawn like a split's arm (None: the
+    send has no variants)."""
+    if not step.variants:
+        return None
+    weights = {name: arm.weight for name, arm in step.variants.items()}
+    return weighted_choice(weights, "variant", journey_id, step_id, contact_id)
+
+
 class _Stop(Exception):
     """A goal or exit_on event arrived: the run ends with `outcome`."""
 
@@ -395,17 +404,8 @@ class JourneyWorkflow:
         # A content experiment: the contact's variant, drawn like a split's arm (or forced by
         # the simulator). The send activity swaps in the winner once one is decided.
         forced = self._forced_arm(step_id) if step.variants else None
-        variant = (
-            forced
-            or weighted_choice(
-                {name: arm.weight for name, arm in step.variants.items()},
-                "variant",
-                self.plan.journey_id,
-                step_id,
-                self.input.contact_id,
-            )
-            if step.variants
-            else None
+        variant = forced or drawn_variant(
+            step, self.plan.journey_id, step_id, self.input.contact_id
         )
         while True:
             # By reference: the activity reads the step's channel, template, category and the
