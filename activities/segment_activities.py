@@ -68,6 +68,7 @@ class Starter(Protocol):
         paused: bool | None = ...,
         key: str | None = ...,
         start_delay: timedelta | None = ...,
+        checked: bool = ...,
     ) -> Awaitable[StartResult]: ...
 
 
@@ -325,7 +326,10 @@ class SegmentActivities:
                         if moment and moment.key
                         else data,
                         task_queue=self.task_queue,
-                        paused=False,  # checked for this page in select_page
+                        # select_page read the page's contacts, their earlier runs and the
+                        # paused flag, and applied reentry, in this attempt: not read again.
+                        paused=False,
+                        checked=True,
                         **extra,
                     )
                 except UnknownContactError:

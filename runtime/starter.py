@@ -139,6 +139,7 @@ async def start_run(
     now: datetime | None = None,
     paused: bool | None = None,
     start_delay: timedelta | None = None,
+    checked: bool = False,
 ) -> StartResult:
     """Start `plan` for the contact, or say why not. Raises `UnknownContactError` when the
     contact is not in the store and `TemporalUnavailableError` when Temporal does not answer.
@@ -147,7 +148,10 @@ async def start_run(
     `paused` says whether the flag is set when the caller already knows (a segment tick reads it
     once a page), else the store is asked. `start_delay`: the run begins that much later (a
     date trigger's or a local-time schedule's moment within its tick's hour); the workflow id
-    is taken at once, so a second start in between is refused as already running."""
+    is taken at once, so a second start in between is refused as already running.
+    `checked`: the caller has just read the contact and its earlier runs of the journey and
+    applied `reentry` itself (a segment tick's page reads them for the whole page at once), so
+    they are not read again here; the workflow id still refuses a contact already inside."""
     workflow_id = workflow_id_for(plan.journey_id, contact_id, key)
     result = StartResult(
         journey=plan.journey_id,
@@ -160,17 +164,10 @@ async def start_run(
         paused = plan.journey_id in await asyncio.to_thread(store.paused_journeys)
     if journey.status == "paused" or paused:
         return _refused(result, "paused", f"journey {plan.journey_id!r} is paused")
-    contact = await asyncio.to_thread(store.get_contact, contact_id)
-    if contact is None:
-        raise UnknownContactError(contact_id)
-    earlier = [
-        run
-        for run in await asyncio.to_thread(store.runs_for_contact, contact_id, plan.journey_id)
-        if run.workflow_id == workflow_id
-    ]
-    why = reentry_refusal(journey, earlier, now or datetime.now(UTC))
-    if why is not None:
-        return _refused(result, "reentry", why)
+    if not checked:
+        why = await asyncio.to_thread(_reentry_check, store, plan, contact_id, workflow_id, now)
+        if why is not None:
+            return _refused(result, "reentry", why)
     # The run carries the plan's name and version; its activities read the plan from the store.
     await asyncio.to_thread(save_plan, store, plan)
     try:
@@ -203,6 +200,21 @@ async def start_run(
     return result.model_copy(
         update={"run_id": handle.result_run_id or handle.first_execution_run_id}
     )
+
+
+def _reentry_check(
+    store: Store, plan: JourneyPlan, contact_id: str, workflow_id: str, now: datetime | None
+) -> str | None:
+    """Why `reentry` keeps the contact out (None: it may enter); `UnknownContactError` when
+    the store has no such contact. One thread hop for both reads."""
+    if not store.contact_exists(contact_id):
+        raise UnknownContactError(contact_id)
+    earlier = [
+        run
+        for run in store.runs_for_contact(contact_id, plan.journey_id)
+        if run.workflow_id == workflow_id
+    ]
+    return reentry_refusal(plan.journey, earlier, now or datetime.now(UTC))
 
 
 def _refused(result: StartResult, refusal: Refusal, reason: str) -> StartResult:

@@ -240,6 +240,11 @@ class Store(TraitMethods):
                 return None
         return _contact(row, self.traits_of(contact_id))
 
+    def contact_exists(self, contact_id: str) -> bool:
+        """Whether the store has the contact (one indexed read, no traits)."""
+        with self._sessions.read() as session:
+            return session.scalar(select(Contact.id).where(Contact.id == contact_id)) is not None
+
     def contacts_by_address(self, channel: Channel, address: str) -> list[ContactRecord]:
         """Contacts whose email (channel `email`) or phone (`sms`) is exactly `address`."""
         check_choice("channel", channel, CHANNELS)
