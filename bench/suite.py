@@ -17,13 +17,18 @@ Method (each part reuses a bench script; their docstrings have the details):
   (`time.process_time`), i.e. per core; the wall rate is recorded beside it. Target ≥ 2,000/s.
 - `history_bytes` — `history_bytes.py`: each sample path's history JSON on the time-skipping
   server. Target (issue 8): ≤ 12 KB for `onboarding_converts`.
-- The other issue 13 figures are listed as not measured.
+- `event_to_send`, `enrolment`, `waiting_runs`, `scale_out` — on live processes (`rapport run`,
+  `rapport worker`, the provider stand-in); each module's docstring has its method
+  (`bench/event_to_send.py`, `bench/enrolment.py`, `bench/waiting_runs.py`,
+  `bench/scale_out.py`).
 
 The 1/5/15-minute load average is recorded before and after each figure: on a shared machine
 it says how much of the CPU the bench had. Quick mode (`BENCH_QUICK=1` or `--quick`): fewer runs
 and renders, a few minutes in all.
 
     make bench [BENCH_QUICK=1]        # or: .venv/bin/python bench/suite.py [--quick]
+    .venv/bin/python bench/suite.py --only event_to_send [--only scale_out]   # some figures:
+        # measured again and merged into the existing results.json (each figure has its date)
 """
 
 from __future__ import annotations
@@ -46,9 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import start_latency as sl  # noqa: E402
+from enrolment import enrolment  # noqa: E402
+from event_to_send import event_to_send  # noqa: E402
 from handwritten import STEP_ID, HandwrittenWelcome, WelcomeActivity  # noqa: E402
+from scale_out import scale_out  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
+from waiting_runs import waiting_runs  # noqa: E402
 
 from providers import email_provider  # noqa: E402
 from rendering.context import message_variables  # noqa: E402
@@ -62,14 +71,6 @@ from workflows.plan import template_key  # noqa: E402
 from workflows.project import compile_project  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
-NOT_MEASURED = {
-    "event_to_send": "POST /v1/track at 20 events/s for 1,000 events → provider stand-in: "
-    "p50 ≤ 100 ms, p99 ≤ 500 ms",
-    "enrolment": "segment tick over 100k contacts ÷ raw start_workflow calls ≥ 0.8 "
-    "(bench/segment_tick.py measures the tick's own scan only)",
-    "waiting_runs": "10k runs parked in wait/wait_for: worker RSS ≤ 500 MB, p99 lateness",
-    "scale_out": "the same start load with two worker processes ÷ one, same server",
-}
 
 
 def load_average() -> list[float]:
@@ -336,6 +337,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 target = "≤ 12000" if path == "onboarding_converts" else "-"
                 mark = verdict if path == "onboarding_converts" else "-"
                 out.append((f"{name} {path}", f"{info['bytes']} B", target, mark, load))
+        elif "summary" in figure:  # the live figures say what to print
+            out.append((name, figure["summary"], figure["target_short"], verdict, load))
     return out
 
 
@@ -354,12 +357,47 @@ def print_table(results: dict[str, Any]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
+def figure_work(name: str, quick: bool, tmp: Path) -> Callable[[], Any]:
+    """What measures figure `name`; quick mode's sizes are small enough for a few minutes."""
+    runs, renders = (30, 500) if quick else (200, 5000)
+    work: dict[str, Callable[[], Any]] = {
+        "engine_overhead": lambda: asyncio.run(engine_overhead(runs, tmp / "e")),
+        "render": lambda: render(renders, tmp / "r"),
+        "history_bytes": lambda: asyncio.run(history_bytes()),
+        "event_to_send": lambda: asyncio.run(
+            event_to_send(200 if quick else 1000, 20.0, tmp / "events")
+        ),
+        "enrolment": lambda: asyncio.run(enrolment(5_000 if quick else 100_000, tmp / "enrol")),
+        "waiting_runs": lambda: asyncio.run(
+            waiting_runs(300 if quick else 10_000, 1 if quick else 10, tmp / "wait")
+        ),
+        "scale_out": lambda: asyncio.run(scale_out(40 if quick else 200, tmp / "scale")),
+    }
+    return work[name]
+
+
+FIGURES = (
+    "engine_overhead",
+    "render",
+    "history_bytes",
+    "event_to_send",
+    "enrolment",
+    "waiting_runs",
+    "scale_out",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=bool(os.getenv("BENCH_QUICK")))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=FIGURES,
+        help="measure only this figure (repeatable); the others stay as --out has them",
+    )
     args = parser.parse_args()
-    runs, renders = (30, 500) if args.quick else (200, 5000)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
@@ -367,15 +405,19 @@ def main() -> None:
         "load_average": {"start": load_average()},
         "figures": {},
     }
+    if args.only and args.out.exists():
+        kept = json.loads(args.out.read_text())
+        results["figures"] = kept.get("figures", {})
+        for figure in results["figures"].values():  # when each kept figure was measured
+            figure.setdefault("date", kept.get("date"))
+            figure.setdefault("quick", kept.get("quick"))
     figures = results["figures"]
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
-        figures["engine_overhead"] = timed(
-            "engine_overhead", lambda: asyncio.run(engine_overhead(runs, Path(tmp) / "e"))
-        )
-        figures["render"] = timed("render", lambda: render(renders, Path(tmp) / "r"))
-    figures["history_bytes"] = timed("history_bytes", lambda: asyncio.run(history_bytes()))
-    for name, target in NOT_MEASURED.items():
-        figures[name] = {"status": "not measured", "target": target}
+        for name in args.only or FIGURES:
+            figures[name] = timed(name, figure_work(name, args.quick, Path(tmp)))
+            if args.only:
+                figures[name]["date"] = results["date"]
+                figures[name]["quick"] = args.quick
     results["load_average"]["end"] = load_average()
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print_table(results)
