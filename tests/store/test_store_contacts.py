@@ -40,6 +40,12 @@ def test_get_contact_returns_none_when_missing(store: Store) -> None:
     assert store.get_contact("nobody") is None
 
 
+def test_contact_exists_says_whether_the_store_has_the_contact(store: Store) -> None:
+    store.upsert_contact(ContactRecord(id="u1"))
+    assert store.contact_exists("u1") is True
+    assert store.contact_exists("nobody") is False
+
+
 def test_contact_timestamps_are_timezone_aware_utc(store: Store) -> None:
     created = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     store.upsert_contact(ContactRecord(id="u1", created_at=created))
