@@ -12,7 +12,11 @@ events to route, mark routed) for `order_placed` events of 200 contacts, no jour
 (Temporal is never called), on a fresh store. The same events go once without traits and once
 with `traits/loyalty.yaml` installed as `rapport api` installs it here (`trait_changed` stored for
 the traits the sample journeys listen to: `tier`), in alternating blocks of 100 on two stores,
-so both see the same machine load; events/s each and their ratio.
+so both see the same machine load; events/s each and their ratio, by wall time and by CPU time
+(on a shared machine the wall time swings with the load): the CPU time of this process (threads
+included; on SQLite that is all the database's work too) and, on PostgreSQL, of the server
+processes serving each store's database (`/proc/PID/stat` of the backends `pg_stat_activity`
+lists for it, read before and after each block: the server must run on this machine).
 
 **rebuild** — a fresh store loaded in SQL (a recursive CTE on SQLite, `generate_series` on
 PostgreSQL): N contacts and M `order_placed` events spread over the last year (totals 5-200,
@@ -82,6 +86,7 @@ class Database:
         self.backend = backend
         self.name = f"rapport_bench_{uuid.uuid4().hex[:8]}"
         self.tmp = tempfile.TemporaryDirectory()
+        self.admin: Any = None
 
     def url(self, suffix: str = "") -> str:
         if self.backend == "sqlite":
@@ -92,7 +97,30 @@ class Database:
         admin.dispose()
         return make_url(ADMIN_URL).set(database=f"{self.name}{suffix}").render_as_string(False)
 
+    def server_cpu(self, suffix: str) -> float:
+        """CPU seconds the server's backends for the database have used (PostgreSQL on this
+        machine; 0 on SQLite, whose work is this process's)."""
+        if self.backend != "postgresql":
+            return 0.0
+        if self.admin is None:
+            self.admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            pids = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                {"name": f"{self.name}{suffix}"},
+            ).scalars()
+            ticks = 0
+            for pid in pids:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # the backend ended meanwhile
+                    continue
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def drop(self, *suffixes: str) -> None:
+        if self.admin is not None:
+            self.admin.dispose()
         if self.backend == "postgresql":
             admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
@@ -124,23 +152,36 @@ async def bench_ingest(backend: str, events: int) -> None:
         )
         for n in range(events)
     ]
-    spent = {"plain": 0.0, "traits": 0.0}
+    stores = {"plain": ("_plain", plain), "traits": ("_traits", traited)}
+    wall = {"plain": 0.0, "traits": 0.0}
+    cpu = {"plain": 0.0, "traits": 0.0}
+    server = {"plain": 0.0, "traits": 0.0}
+    load = os.getloadavg()
     try:
         for block in range(0, events, 100):
-            for label, store in (("plain", plain), ("traits", traited)):
-                started = time.perf_counter()
+            for label, (suffix, store) in stores.items():
+                server_before = db.server_cpu(suffix)
+                started, cpu_started = time.perf_counter(), time.process_time()
                 for event in rows[block : block + 100]:
                     await ingest_event(store, index, event, client=_never, task_queue="bench")
-                spent[label] += time.perf_counter() - started
+                wall[label] += time.perf_counter() - started
+                cpu[label] += time.process_time() - cpu_started
+                server[label] += db.server_cpu(suffix) - server_before
     finally:
         plain.close()
         traited.close()
         db.drop("_plain", "_traits")
-    rate = {label: events / seconds for label, seconds in spent.items()}
-    print(f"ingest on {backend}: {events} events each")
-    print(f"  without traits: {rate['plain']:.0f} events/s")
-    print(f"  with traits/loyalty.yaml: {rate['traits']:.0f} events/s")
-    print(f"  ratio: {rate['traits'] / rate['plain']:.2f}")
+    peak = max(load[0], os.getloadavg()[0])
+    print(f"ingest on {backend}: {events} events each (load average up to {peak:.1f})")
+    print("                             events/s (wall)   CPU ms/event (this process + server)")
+    for label, name in (("plain", "without traits"), ("traits", "with traits/loyalty.yaml")):
+        total = (cpu[label] + server[label]) / events * 1000
+        print(
+            f"  {name:<26} {events / wall[label]:>6.0f}            {total:.3f} "
+            f"({cpu[label] / events * 1000:.3f} + {server[label] / events * 1000:.3f})"
+        )
+    by_cpu = (cpu["plain"] + server["plain"]) / (cpu["traits"] + server["traits"])
+    print(f"  ratio: {wall['plain'] / wall['traits']:.2f} by wall time, {by_cpu:.2f} by CPU time")
 
 
 LOAD = {

@@ -30,6 +30,7 @@ from store.trait_rebuild import (
     rebuild_derived_in_session,
     rebuild_in_session,
 )
+from store.trait_rows import trait_rows_sql
 from store.traits import (
     ATTRIBUTES_CAUSE,
     TRAITS_SOURCE,
@@ -88,12 +89,11 @@ def _ensure_contacts(session: Session, contact_ids: Iterable[str]) -> None:
 
 @dataclass(frozen=True)
 class _Statements:
-    """The statements of the per-event trait update, built once per dialect: building them
-    costs as much as running them (about 0.1 ms each), on every event."""
+    """Statements of the per-event path, built once per dialect: building them costs as much
+    as running them (about 0.1 ms each), on every event. The trait rows' own statements are
+    written out in store/trait_rows.py."""
 
-    rows: Select[tuple[str, Any, dict[str, Any]]]
     profile: Select[Any]
-    upsert: Executable
     changes: Executable
     contact: Executable
 
@@ -101,21 +101,8 @@ class _Statements:
 @lru_cache(maxsize=4)
 def _statements(dialect: str) -> _Statements:
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = insert_(ContactTrait.__table__)  # type: ignore[arg-type]
     return _Statements(
-        rows=select(ContactTrait.name, ContactTrait.value, ContactTrait.state)
-        .where(ContactTrait.contact_id == bindparam("contact_id"))
-        .with_for_update(),
         profile=select(Contact.__table__).where(Contact.id == bindparam("contact_id")),
-        upsert=upsert.on_conflict_do_update(
-            index_elements=["contact_id", "name"],
-            set_={
-                "value": upsert.excluded.value,
-                "value_text": upsert.excluded.value_text,
-                "state": upsert.excluded.state,
-                "updated_at": upsert.excluded.updated_at,
-            },
-        ),
         changes=insert_(Event.__table__)  # type: ignore[arg-type]
         .on_conflict_do_nothing(index_elements=["contact_id", "source", "message_id"])
         .returning(Event.id, Event.message_id),
@@ -155,12 +142,14 @@ class TraitMethods:
         contact_id: str,
         events: Sequence[tuple[EventRecord, str]],
         routed_at: datetime | None,
+        *,
+        rows: dict[str, TraitRow] | None = None,
     ) -> list[EventRecord]:
         """Feed the contact's new events (with their causes) to the updater, write the rows
         that changed and a `trait_changed` event per change; returns those events (with their
-        row ids). A fixed number of statements however many events and traits: one read of
-        the contact's rows and of its profile, one upsert of the rows, one insert of the
-        changes."""
+        row ids). A fixed number of statements however many events and traits
+        (store/trait_rows.py): one read of the contact's rows (unless given: `rows`, read by
+        `TraitRowsSql.claim`) and of its profile, one write of the rows and the changes."""
         updater = self.trait_updater
         if updater is None:
             return []
@@ -168,21 +157,19 @@ class TraitMethods:
         if not relevant:
             return []
         conn = session.connection()
-        statements = _statements(conn.dialect.name)
-        key = {"contact_id": contact_id}
-        rows = {
-            name: TraitRow(value, dict(state or {}))
-            for name, value, state in conn.execute(statements.rows, key)
-        }
+        if rows is None:
+            rows = trait_rows_sql(conn.dialect.name).read(conn, contact_id)
         # The profile only when a derived trait reads more than traits (an attribute).
         found = (
-            conn.execute(statements.profile, key).mappings().first()
+            conn.execute(_statements(conn.dialect.name).profile, {"contact_id": contact_id})
+            .mappings()
+            .first()
             if getattr(updater, "reads_profile", True)
             else None
         )
         profile = dict(found) if found is not None else None
         changes: list[tuple[TraitChange, str]] = []
-        written: set[str] = set()
+        written: dict[str, TraitRow] = {}
 
         def contact() -> ContactRecord:  # built only if a derived trait needs all of contact.*
             return contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
@@ -190,28 +177,38 @@ class TraitMethods:
         for event, cause in relevant:
             for name, row in updater.apply(event, contact, rows).items():
                 old = rows.get(name, TraitRow()).value
-                rows[name] = row
-                written.add(name)
+                rows[name] = written[name] = row
                 if old != row.value:
                     change = TraitChange(contact_id, name, old, row.value, event.timestamp)
                     changes.append((change, cause))
-        if written:
-            now = utcnow()
-            conn.execute(
-                statements.upsert,
-                [
-                    {
-                        "contact_id": contact_id,
-                        "name": name,
-                        "value": rows[name].value,
-                        "value_text": value_text(rows[name].value),
-                        "state": dict(rows[name].state),
-                        "updated_at": now,
-                    }
-                    for name in sorted(written)
-                ],
-            )
-        return self._store_changes(session, changes, routed_at)
+        return self._write_traits(session, contact_id, written, changes, routed_at)
+
+    def _write_traits(
+        self,
+        session: Session,
+        contact_id: str,
+        rows: Mapping[str, TraitRow],
+        changes: Sequence[tuple[TraitChange, str]],
+        routed_at: datetime | None,
+    ) -> list[EventRecord]:
+        """Write one contact's changed rows and the `trait_changed` events of the announced
+        traits (`_store_changes`), in one statement on PostgreSQL; returns those events stored
+        (a replayed cause stores none again), with their row ids."""
+        announced = self.announced_traits
+        if announced is not None:
+            changes = [(c, cause) for c, cause in changes if c.trait in announced]
+        records = [change.event(cause) for change, cause in changes]
+        if not rows and not records:
+            return []
+        conn = session.connection()
+        ids = trait_rows_sql(conn.dialect.name).write(
+            conn, contact_id, rows, utcnow(), [_event_row(r, routed_at) for r in records]
+        )
+        return [
+            record.model_copy(update={"id": ids[record.message_id], "routed_at": routed_at})
+            for record in records
+            if record.message_id in ids
+        ]
 
     def _store_changes(
         self,
@@ -257,31 +254,11 @@ class TraitMethods:
         cause = f"{ATTRIBUTES_CAUSE}:{now.isoformat()}"
         stored: list[EventRecord] = []
         for contact_id in contact_ids:
-            key = {"contact_id": contact_id}
-            rows = {
-                name: TraitRow(value, dict(state or {}))
-                for name, value, state in conn.execute(statements.rows, key)
-            }
-            found = conn.execute(statements.profile, key).mappings().first()
+            rows = trait_rows_sql(conn.dialect.name).read(conn, contact_id)
+            found = conn.execute(statements.profile, {"contact_id": contact_id}).mappings().first()
             profile = dict(found) if found is not None else None
             contact = contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
             changed = updater.rederive(contact, rows)
-            if not changed:
-                continue
-            conn.execute(
-                statements.upsert,
-                [
-                    {
-                        "contact_id": contact_id,
-                        "name": name,
-                        "value": row.value,
-                        "value_text": value_text(row.value),
-                        "state": dict(row.state),
-                        "updated_at": now,
-                    }
-                    for name, row in sorted(changed.items())
-                ],
-            )
             changes = [
                 (
                     TraitChange(contact_id, name, rows.get(name, TraitRow()).value, row.value, now),
@@ -289,7 +266,7 @@ class TraitMethods:
                 )
                 for name, row in sorted(changed.items())
             ]
-            stored.extend(self._store_changes(session, changes, routed_at))
+            stored.extend(self._write_traits(session, contact_id, changed, changes, routed_at))
         return stored
 
     # -- storing events ----------------------------------------------------------------------
@@ -307,6 +284,25 @@ class TraitMethods:
         an unknown contact is created in the same transaction (SPEC §7: an event for an
         unknown contact creates it)."""
         with self._sessions.write() as session:
+            updater = self.trait_updater
+            if (
+                updater is not None
+                and event.message_id is not None
+                and updater.concerns(event.name)
+                and session.get_bind().dialect.name == "postgresql"
+            ):
+                # One round trip for the contact, the event and its trait rows.
+                conn = session.connection()
+                claimed = trait_rows_sql("postgresql").claim(
+                    conn, _event_row(event, None), create_contact=create_contact
+                )
+                if claimed.event_id is None:
+                    return None
+                causes = [(event, cause_of(event, claimed.event_id))]
+                return StoredEvent(
+                    claimed.event_id,
+                    self._apply_traits(session, event.contact_id, causes, None, rows=claimed.rows),
+                )
             if create_contact:
                 _ensure_contacts(session, [event.contact_id])
             stmt = insert(session, Event).values(**_event_row(event, None))
