@@ -1,26 +1,34 @@
 """Recomputing traits in SQL (`rapport traits rebuild`, the traits and RFM schedules).
 
-Each trait's new values are computed by one INSERT … SELECT into a temporary staging table
-(`contact_id, name, value, state`, values as JSON text); then, in the same transaction, one
-statement stores a `trait_changed` event for every value that differs from the stored one, and
-one upserts the staged rows into `contact_traits`. Contacts that had the trait and have no
-events for it any more get its empty value (0 for a count or sum, nothing otherwise). Nothing is
-read into Python, so memory stays flat however many contacts and events there are.
+The aggregate traits over one event name are computed together, by one grouped scan of that
+event's rows into a temporary table (each trait's filter, window and property applied inside its
+own aggregate), and go from there to a temporary staging table (`contact_id, name, value,
+state`, values as JSON text); RFM and the derived traits are staged the same way. Then, in the
+same transaction, one statement stores a `trait_changed` event for every value that differs from
+the stored one, and one upserts the staged rows that differ into `contact_traits`. Contacts that
+had a trait and have no events for it any more get its empty value (0 for a count or sum,
+nothing otherwise). Nothing is read into Python, so memory stays flat however many contacts and
+events there are; the rebuild's transaction gets a larger, bounded page cache on SQLite and more
+sort memory on PostgreSQL (`tuned_for_rebuild`), and PostgreSQL statistics for its temporary
+tables (`analyze`).
 
 The SQL spelling of JSON differs between the backends; the functions here hide it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -128,74 +136,190 @@ def _property_json(dialect: str, column: Any, key: str) -> ColumnElement[Any]:
     )
 
 
-# --- one aggregate as a SELECT (contact_id, name, value, state) --------------------------------
+# --- the aggregates of one event name, in one grouped scan ------------------------------------
+
+# Separates a first/last key's timestamp from the row id; below every character of a timestamp,
+# so the keys order as (timestamp, id) do.
+_KEY_SEPARATOR = "\x01"
+_KEY_ID_DIGITS = 20
 
 
-def aggregate_select(dialect: str, query: AggregateQuery) -> Any:
-    props = Event.properties
-    where: list[ColumnElement[bool]] = [Event.name == query.event]
-    if query.since is not None:
-        where.append(Event.timestamp >= bindparam(None, query.since, type_=UTCDateTime()))
-    if query.condition is not None:
-        where.append(query.condition(dialect, props))
-    prop = query.prop
-    if prop not in (None, "timestamp"):
-        assert prop is not None
-        where.append(json_present(dialect, props, prop))
-    name = literal(query.name)
-    empty_state = literal("{}")
-    kind = query.kind
-    if kind in ("first", "last"):
-        order = (Event.timestamp.asc(), Event.id.asc())
-        if kind == "last":
-            order = (Event.timestamp.desc(), Event.id.desc())
-        rank = func.row_number().over(partition_by=Event.contact_id, order_by=order)
-        ranked = (
-            select(
-                Event.contact_id.label("contact_id"),
-                Event.properties.label("properties"),
-                Event.timestamp.label("timestamp"),
-                rank.label("rank"),
-            )
-            .where(*where)
-            .subquery()
+def _first_last_key(dialect: str) -> ColumnElement[Any]:
+    """Text that orders the events as `ORDER BY timestamp, id` does, ending in the row id."""
+    if dialect == "postgresql":
+        moment = func.to_char(
+            func.timezone("UTC", Event.timestamp), literal("YYYY-MM-DD HH24:MI:SS.US")
         )
-        if prop is None or prop == "timestamp":
-            value = as_json_text(dialect, _iso_second(dialect, ranked.c.timestamp))
-        else:
-            value = _property_json(dialect, ranked.c.properties, prop)
-        state = _json_object(dialect, literal("at"), _iso_full(dialect, ranked.c.timestamp))
-        return select(ranked.c.contact_id, name, value, state).where(ranked.c.rank == 1)
+        return moment.concat(func.lpad(cast(Event.id, Text), _KEY_ID_DIGITS, literal("0")))
+    number = func.printf(literal(f"%0{_KEY_ID_DIGITS}d"), Event.id)
+    return cast(Event.timestamp, Text).concat(literal(_KEY_SEPARATOR)).concat(number)
+
+
+def _key_id(dialect: str, key: Any) -> ColumnElement[Any]:
+    """The row id at the end of a `_first_last_key`."""
+    if dialect == "postgresql":
+        return cast(func.right(key, _KEY_ID_DIGITS), BigInteger)
+    return cast(func.substr(key, -_KEY_ID_DIGITS), Integer)
+
+
+def _needs_row(query: AggregateQuery) -> bool:
+    """A first/last of a property: its value is read from the chosen event's row."""
+    return query.kind in ("first", "last") and query.prop not in (None, "timestamp")
+
+
+def _when(query: AggregateQuery, dialect: str) -> ColumnElement[bool]:
+    """Which of the event's rows count for `query` (its window, filter, property present)."""
+    parts: list[ColumnElement[bool]] = []
+    if query.since is not None:
+        parts.append(Event.timestamp >= bindparam(None, query.since, type_=UTCDateTime()))
+    if query.condition is not None:
+        parts.append(query.condition(dialect, Event.properties))
+    if query.prop not in (None, "timestamp"):
+        assert query.prop is not None
+        parts.append(json_present(dialect, Event.properties, query.prop))
+    return and_(true(), *parts)
+
+
+def _aggregate_columns(
+    dialect: str, query: AggregateQuery
+) -> tuple[ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """(rows counted, value, state) of one aggregate trait over the grouped rows of its event:
+    each aggregate reads only the rows its `_when` lets through. A first/last of a property
+    gives its key (`_first_last_key`) as the value, resolved to the row afterwards."""
+    when = _when(query, dialect)
+
+    def only(value: Any) -> Any:
+        return case((when, value), else_=None)
+
+    counted = func.count(only(literal(1)))
+    empty_state: ColumnElement[Any] = literal("{}")
+    kind, prop = query.kind, query.prop
+    if kind in ("first", "last"):
+        reduce = func.min if kind == "first" else func.max
+        if _needs_row(query):
+            return counted, reduce(only(_first_last_key(dialect))), empty_state
+        moment = reduce(only(Event.timestamp))
+        value = as_json_text(dialect, _iso_second(dialect, moment))
+        return counted, value, _json_object(dialect, literal("at"), _iso_full(dialect, moment))
     if kind == "count":
-        value = _number_text(func.count())
-        state = empty_state
-    elif prop == "timestamp":  # min / max of when it happened
+        return counted, _number_text(counted), empty_state
+    if prop == "timestamp":  # min / max of when it happened
         reduce = func.min if kind == "min" else func.max
-        value = as_json_text(dialect, _iso_second(dialect, reduce(Event.timestamp)))
-        state = empty_state
-    else:
-        assert prop is not None
-        if kind == "sum":
-            value = _number_text(func.sum(json_number(dialect, props, prop, exact=True)))
-            state = empty_state
-        elif kind == "avg":
-            value = _number_text(func.avg(json_number(dialect, props, prop)))
-            number = json_number(dialect, props, prop, exact=True)
-            state = _json_object(
-                dialect,
-                literal("sum"),
-                func.sum(number),
-                literal("count"),
-                func.count(number),
+        moment = reduce(only(Event.timestamp))
+        return counted, as_json_text(dialect, _iso_second(dialect, moment)), empty_state
+    assert prop is not None
+    number = only(json_number(dialect, Event.properties, prop, exact=True))
+    if kind == "sum":
+        return counted, _number_text(func.sum(number)), empty_state
+    if kind == "avg":
+        value = _number_text(func.avg(only(json_number(dialect, Event.properties, prop))))
+        state = _json_object(
+            dialect, literal("sum"), func.sum(number), literal("count"), func.count(number)
+        )
+        return counted, value, state
+    reduce = func.min if kind == "min" else func.max
+    return counted, _number_text(reduce(number)), empty_state
+
+
+def stage_event_aggregates(
+    session: Session, queries: Sequence[AggregateQuery], scan_name: str = "trait_scan"
+) -> None:
+    """Stage the aggregate traits `queries` (all over one event name): one grouped scan of the
+    event's rows computes every trait's value per contact into a temporary table, then each
+    trait's rows go to the staging table from there (a first/last of a property reads its
+    chosen row by id), and contacts that had a trait and have no rows for it any more get its
+    empty value. A contact gets no row for a trait none of its events count for."""
+    dialect = session.get_bind().dialect.name
+    conn = session.connection()
+    event = queries[0].event
+    assert all(q.event == event for q in queries)
+    scan = Table(
+        scan_name,
+        MetaData(),
+        Column("contact_id", String(255)),
+        *[
+            column
+            for n in range(len(queries))
+            for column in (
+                Column(f"n{n}", BigInteger),
+                Column(f"v{n}", Text),
+                Column(f"s{n}", Text),
             )
-        else:
-            reduce = func.min if kind == "min" else func.max
-            value = _number_text(reduce(json_number(dialect, props, prop, exact=True)))
-            state = empty_state
-    return select(Event.contact_id, name, value, state).where(*where).group_by(Event.contact_id)
+        ],
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    scan.create(conn)
+    try:
+        selected: list[Any] = [Event.contact_id]
+        for query in queries:
+            selected.extend(_aggregate_columns(dialect, query))
+        conn.execute(
+            scan.insert().from_select(
+                list(scan.c),
+                select(*selected).where(Event.name == event).group_by(Event.contact_id),
+            )
+        )
+        analyze(session, scan.name)
+        for n, query in enumerate(queries):
+            counted, value, state = scan.c[f"n{n}"], scan.c[f"v{n}"], scan.c[f"s{n}"]
+            name = literal(query.name)
+            if _needs_row(query):
+                assert query.prop is not None
+                row = Event.__table__.alias("chosen")
+                stage(
+                    session,
+                    select(
+                        scan.c.contact_id,
+                        name,
+                        _property_json(dialect, row.c.properties, query.prop),
+                        _json_object(dialect, literal("at"), _iso_full(dialect, row.c.timestamp)),
+                    )
+                    .select_from(scan.join(row, row.c.id == _key_id(dialect, value)))
+                    .where(counted > 0),
+                )
+            else:
+                stage(session, select(scan.c.contact_id, name, value, state).where(counted > 0))
+    finally:
+        if dialect == "sqlite":
+            scan.drop(conn)
+
+
+def analyze(session: Session, table_name: str) -> None:
+    """PostgreSQL: statistics for a temporary table just filled (autovacuum never sees one), so
+    the joins over it are planned for its real size."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql(f"ANALYZE {table_name}")
 
 
 # --- staging, changes, upsert -----------------------------------------------------------------
+
+
+# Page cache of the rebuild's SQLite connection while it rebuilds, in KiB (the default is 2 MiB):
+# the upsert and the joins over contact_traits and the staging table then stay in memory
+# instead of re-reading pages from the file. Bounded, so memory stays flat whatever the data.
+SQLITE_REBUILD_CACHE_KIB = 64 * 1024
+# PostgreSQL's memory per sort or hash of the rebuild's statements (the default 4 MB spills the
+# grouping of a million events to disk).
+POSTGRES_REBUILD_WORK_MEM = "64MB"
+
+
+@contextmanager
+def tuned_for_rebuild(session: Session) -> Iterator[None]:
+    """The rebuild's transaction with a larger page cache (SQLite, restored after: the pooled
+    connection serves other work next) or sort memory (PostgreSQL, `SET LOCAL`: this
+    transaction only)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{POSTGRES_REBUILD_WORK_MEM}'")
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_REBUILD_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
 def _create_stage(session: Session) -> None:
@@ -212,16 +336,25 @@ def stage(session: Session, select_: Any) -> None:
     session.connection().execute(_STAGE.insert().from_select(list(_STAGE.c), select_))
 
 
-def stage_missing(session: Session, name: str, empty: str | None) -> None:
-    """Contacts that have the trait stored but no staged row get its empty value."""
+def stage_missing(session: Session, empties: Mapping[str, str | None]) -> None:
+    """Contacts that have one of these traits stored but no staged row for it get its empty
+    value (trait name -> JSON text or None), in one pass over the stored rows."""
+    if not empties:
+        return
     staged = exists().where(
         and_(_STAGE.c.contact_id == ContactTrait.contact_id, _STAGE.c.name == ContactTrait.name)
     )
+    whens = [
+        (ContactTrait.name == name, literal(empty, Text))
+        for name, empty in sorted(empties.items())
+        if empty is not None
+    ]
+    value = case(*whens, else_=literal(None, Text)) if whens else literal(None, Text)
     stage(
         session,
-        select(
-            ContactTrait.contact_id, ContactTrait.name, literal(empty, Text), literal("{}")
-        ).where(ContactTrait.name == name, ~staged),
+        select(ContactTrait.contact_id, ContactTrait.name, value, literal("{}")).where(
+            ContactTrait.name.in_(sorted(empties)), ~staged
+        ),
     )
 
 
@@ -298,11 +431,18 @@ ON CONFLICT (contact_id, name) DO UPDATE SET value = excluded.value,
 
 
 def apply_stage(
-    session: Session, cause: str, now: datetime, announced: frozenset[str] | None = None
+    session: Session,
+    cause: str,
+    now: datetime,
+    announced: frozenset[str] | None = None,
+    staged: Collection[str] | None = None,
 ) -> int:
     """Store a `trait_changed` event per staged value that differs (only for the `announced`
-    traits, when given), then the staged values. Returns how many values changed."""
+    traits, when given), then the staged values. Returns how many values changed. `staged`:
+    the names of the traits staged, when known (no change event to look for when none of
+    them is announced)."""
     dialect = session.get_bind().dialect.name
+    analyze(session, _STAGE.name)
     now_param = bindparam("now", now, type_=UTCDateTime())
     conn = session.connection()
     insert_changes = _CHANGE_EVENT[dialect] + _DIFFERS[dialect]
@@ -313,7 +453,7 @@ def apply_stage(
         ).rowcount
     else:
         changes = int(conn.execute(text(f"SELECT count(*) {_DIFFERS[dialect]}")).scalar() or 0)
-        if announced:
+        if announced and (staged is None or announced.intersection(staged)):
             conn.execute(
                 text(f"{insert_changes} AND s.name IN :names {conflict}").bindparams(
                     now_param,
@@ -413,6 +553,7 @@ def rebuild_derived_in_session(
                 batch.clear()
         if batch:
             conn.execute(mapping.insert(), batch)
+        analyze(session, mapping.name)
         matches = [
             mapping.c[key] == func.coalesce(column, literal(NULL_KEY, Text))
             for key, column in zip(keys, columns, strict=True)
@@ -426,12 +567,35 @@ def rebuild_derived_in_session(
                     joined.join(mapping, and_(true(), *matches))
                 ),
             )
-            return apply_stage(session, cause, now, announced)
+            return apply_stage(session, cause, now, announced, [name])
         finally:
             _drop_stage(session)
     finally:
         if dialect == "sqlite":
             mapping.drop(conn)
+
+
+def rebuild_aggregates_in_session(
+    session: Session,
+    queries: Sequence[AggregateQuery],
+    cause: str,
+    now: datetime,
+    announced: frozenset[str] | None = None,
+) -> int:
+    """Stage every aggregate trait, one grouped scan per event name, and the empty values of
+    those a contact lost, then apply; returns the changes."""
+    by_event: dict[str, list[AggregateQuery]] = {}
+    for query in queries:
+        by_event.setdefault(query.event, []).append(query)
+    _create_stage(session)
+    try:
+        for n, same_event in enumerate(by_event.values()):
+            stage_event_aggregates(session, same_event, f"trait_scan{n}")
+        empties = {query.name: query.empty for query in queries}
+        stage_missing(session, empties)
+        return apply_stage(session, cause, now, announced, list(empties))
+    finally:
+        _drop_stage(session)
 
 
 def rebuild_in_session(
@@ -444,10 +608,11 @@ def rebuild_in_session(
     """Stage each (select, trait name, empty value), then apply; returns the changes."""
     _create_stage(session)
     try:
-        for select_, name, empty in fills:
+        for select_, _name, _empty in fills:
             stage(session, select_)
-            stage_missing(session, name, empty)
-        return apply_stage(session, cause, now, announced)
+        empties = {name: empty for _select, name, empty in fills}
+        stage_missing(session, empties)
+        return apply_stage(session, cause, now, announced, list(empties))
     finally:
         _drop_stage(session)
 
@@ -455,8 +620,10 @@ def rebuild_in_session(
 __all__ = [
     "AggregateQuery",
     "DerivedRead",
-    "aggregate_select",
+    "analyze",
     "as_json_text",
+    "rebuild_aggregates_in_session",
     "rebuild_derived_in_session",
     "rebuild_in_session",
+    "tuned_for_rebuild",
 ]

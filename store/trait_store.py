@@ -26,9 +26,11 @@ from store.sql import Sessions, columns, execute, insert
 from store.trait_rebuild import (
     AggregateQuery,
     DerivedRead,
-    aggregate_select,
+    analyze,
+    rebuild_aggregates_in_session,
     rebuild_derived_in_session,
     rebuild_in_session,
+    tuned_for_rebuild,
 )
 from store.trait_rows import trait_rows_sql
 from store.traits import (
@@ -469,10 +471,10 @@ class TraitMethods:
         many changed."""
         if not queries:
             return 0
-        with self._sessions.write() as session:
-            dialect = session.get_bind().dialect.name
-            fills = [(aggregate_select(dialect, q), q.name, q.empty) for q in queries]
-            return rebuild_in_session(session, fills, cause, now, self.announced_traits)
+        with self._sessions.write() as session, tuned_for_rebuild(session):
+            return rebuild_aggregates_in_session(
+                session, queries, cause, now, self.announced_traits
+            )
 
     def rebuild_derived(
         self,
@@ -485,7 +487,7 @@ class TraitMethods:
     ) -> int:
         """Recompute one derived trait for every contact in SQL, `evaluate` called once per
         distinct combination of its inputs (store/trait_rebuild.py); returns the changes."""
-        with self._sessions.write() as session:
+        with self._sessions.write() as session, tuned_for_rebuild(session):
             return rebuild_derived_in_session(
                 session, name, reads, evaluate, cause, now, self.announced_traits
             )
@@ -494,7 +496,7 @@ class TraitMethods:
         self, order_event: str, revenue_property: str, *, cause: str, now: datetime
     ) -> int:
         """Score every customer by RFM quintile in SQL (store/rfm.py); returns the changes."""
-        with self._sessions.write() as session:
+        with self._sessions.write() as session, tuned_for_rebuild(session):
             dialect = session.get_bind().dialect.name
             scored = rfm_scored(dialect, order_event, revenue_property).compile(
                 dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
@@ -502,6 +504,7 @@ class TraitMethods:
             drop = "ON COMMIT DROP " if dialect == "postgresql" else ""
             conn = session.connection()
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE rfm_scored {drop}AS {scored}")
+            analyze(session, "rfm_scored")
             try:
                 fills = [(select_, name, None) for select_, name in rfm_selects(dialect)]
                 return rebuild_in_session(session, fills, cause, now, self.announced_traits)
