@@ -12,8 +12,8 @@ import typer
 from commands import erase
 from commands.progress import FormatOption, JsonOption, print_report, progress_bars
 from errors import InvalidInputError
+from runtime.traits import open_store
 from settings import get_settings
-from store import Store
 from store.importer import FatalImportError, ImportReport, import_contacts
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ def import_command(
     """Import contacts from CSV or JSON Lines: rejected rows are reported by line and skipped;
     a problem with the file itself imports nothing."""
     settings = get_settings()
-    store = Store.open(settings.database)
+    store = open_store(settings)  # keeps the project's traits current
     try:
         with progress_bars(json_output) as bars:
             report = import_contacts(store, file, format=format, dry_run=dry_run, progress=bars)

@@ -13,8 +13,8 @@ from commands.common import console_out, print_json
 from commands.report import parse_when
 from commands.runs import print_plain
 from runtime.demo_shop import default_end, seed_demo_shop
+from runtime.traits import open_store
 from settings import get_settings
-from store import Store
 from workflows.project import compile_project
 
 app = typer.Typer(name="demo", help="Demo data.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def seed(
     clicks, referrals. Seeding the same shop again adds nothing."""
     until = parse_when("--end", end) if end is not None else default_end()
     settings = get_settings()
-    store = Store.open(settings.database)
+    store = open_store(settings)  # keeps the project's traits current
     plans = compile_project(settings).plans
     try:
         shop = seed_demo_shop(

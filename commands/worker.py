@@ -7,11 +7,13 @@ import asyncio
 import logging
 import signal
 
+from activities.journey_activities import JourneyActivities
 from commands.common import MetricsHost, MetricsPort
 from runtime.log_format import RunLogContext
 from runtime.starter import connect_client, temporal_address
 from runtime.tracing import configure_tracing
 from runtime.trait_activities import TraitActivities
+from runtime.traits import open_store
 from runtime.worker_metrics import (
     MetricsInterceptor,
     MetricsServer,
@@ -25,13 +27,19 @@ from settings import Settings, check_ports, get_settings
 log = logging.getLogger("rapport.worker")
 
 
+def worker_activities(settings: Settings) -> JourneyActivities:
+    """The worker's activities, on the store with the project's traits installed: an `update:`
+    step re-derives the traits that read the attributes it writes, as an identify does."""
+    return build_activities(settings, open_store(settings))
+
+
 async def serve_worker(
     settings: Settings, *, metrics_port: int | None = None, metrics_host: str = "127.0.0.1"
 ) -> None:
     metrics = WorkerMetrics() if metrics_port is not None else None
     runtime = metrics_runtime(metrics) if metrics else None
     client = await connect_client(settings, fail_fast=False, runtime=runtime)
-    activities = build_activities(settings)
+    activities = worker_activities(settings)
     traits = TraitActivities(activities.store, client, settings)
     worker = build_worker(
         client,

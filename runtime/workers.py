@@ -50,9 +50,12 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_activities(settings: Settings, store: Store | None = None) -> JourneyActivities:
+def build_activities(settings: Settings, store: Store) -> JourneyActivities:
+    """The journey activities on `store`, which the composition root opens with the project's
+    traits installed (`runtime.traits.open_store`), so that an `update:` step re-derives the
+    traits that read the attributes it writes."""
     return JourneyActivities(
-        store=store or Store.open(settings.database),
+        store=store,
         email=email_provider(settings),
         sms=sms_provider(settings),
         settings=settings,
