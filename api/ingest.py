@@ -131,10 +131,15 @@ async def ingest_identify(
     task_queue: str,
 ) -> list[EventRecord]:
     """Store an identify's profile and attributes; the derived traits that read them are
-    recomputed in the same transaction, and the `trait_changed` events that leaves are routed
-    like an event's, then marked routed; the contact's runs waiting on a condition are told
+    recomputed in the same transaction, and the `trait_changed` events that leaves (with any
+    an earlier identify of the contact left unrouted) are routed like an event's, then marked
+    routed; the contact's runs waiting on a condition are told
     (`route_contact_change`). Returns those events."""
     _, changes = await asyncio.to_thread(store.identify, contact)
+    if getattr(store.trait_updater, "reads_profile", False):
+        # With those of an earlier identify of the contact that Temporal refused (503): its
+        # retry finds the values changed already, so it changes nothing itself.
+        changes = await asyncio.to_thread(store.unrouted_attribute_changes, contact.id)
     await route_all(store, index, changes, client=client, task_queue=task_queue)
     if index.watch:
         # Runs waiting on a condition reload the contact and check again. Signalled on every

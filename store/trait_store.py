@@ -357,12 +357,19 @@ class TraitMethods:
         """The `trait_changed` events `cause` left that are not routed yet, oldest first."""
         if cause.message_id is None:
             return []
-        prefix = cause_of(cause, None) + ":"
+        return self._unrouted_changes(cause.contact_id, cause_of(cause, None) + ":")
+
+    def unrouted_attribute_changes(self, contact_id: str) -> list[EventRecord]:
+        """The contact's `trait_changed` events an identify left that are not routed yet
+        (Temporal refused them), oldest first."""
+        return self._unrouted_changes(contact_id, ATTRIBUTES_CAUSE + ":")
+
+    def _unrouted_changes(self, contact_id: str, prefix: str) -> list[EventRecord]:
         with self._sessions.read() as session:
             rows = session.scalars(
                 select(Event)
                 .where(
-                    Event.contact_id == cause.contact_id,
+                    Event.contact_id == contact_id,
                     Event.source == TRAITS_SOURCE,
                     Event.message_id.startswith(prefix, autoescape=True),
                     Event.routed_at.is_(None),
