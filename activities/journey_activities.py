@@ -9,6 +9,7 @@ went out is reported, not sent again.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -16,13 +17,13 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from opentelemetry import trace
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contact_context import contact_snapshot, event_payload
 from activities.experiments import variant_to_send
-from activities.heartbeat import heartbeating
+from activities.heartbeat import attempt_progress, heartbeating, progress
 from activities.plans import PlanCache
 from activities.policy import (
     SendPolicy,
@@ -47,6 +48,7 @@ from rendering.context import message_variables
 from rendering.render import RenderError, render_email, render_sms
 from settings import Settings
 from store import Store
+from store.db import UNAVAILABLE_ERRORS
 from store.records import ContactRecord, LedgerEntry, RunRecord, RunStepRecord
 from store.vocab import MessageStatus, RunStatus
 from workflows.contracts import (
@@ -87,6 +89,22 @@ FINAL_STATUSES = frozenset(
 
 
 _tracer = trace.get_tracer("rapport.providers")
+log = logging.getLogger("rapport.sends")
+# A ledger write after the provider answered is retried in the attempt while the store is
+# unavailable, this long between tries at most (the attempt's heartbeats keep it alive).
+STORE_RETRY_MAX_SECONDS = 5.0
+
+
+class Accepted(BaseModel):
+    """A provider's acceptance of a message, as the attempt's heartbeat carries it until the
+    ledger has it: a later attempt of the send records it instead of guessing."""
+
+    key: str
+    provider: str
+    provider_message_id: str | None
+    to: str
+    subject: str | None
+    body: str
 
 
 class ResolvedSend(SendRequest):
@@ -245,8 +263,13 @@ class JourneyActivities:
         if entry.status in FINAL_STATUSES:
             return _outcome_of(entry)
         if entry.provider is not None and entry.provider != "outbox":
-            # A previous attempt handed the message to a real provider and then died before
-            # recording the answer. Sending again could duplicate it; at-most-once wins.
+            # A previous attempt handed the message to a real provider and then died, or could
+            # not write to the store, before recording the answer. If its heartbeat said the
+            # provider accepted it, that is recorded; else sending again could duplicate it,
+            # and at-most-once wins.
+            accepted = _accepted_earlier(request.idempotency_key)
+            if accepted is not None:
+                return await self._record_sent(request, accepted)
             return await self._mark(
                 request, "failed", "outcome unknown after a worker crash; not resent", to
             )
@@ -447,9 +470,11 @@ class JourneyActivities:
             ):
                 result = await send()
         except PermanentSendError as error:
-            return await self._mark(request, "failed", str(error), to)
+            return await _while_store_down(partial(self._mark, request, "failed", str(error), to))
         except TransientSendError as error:
-            await asyncio.to_thread(self.store.ledger.set_provider, request.idempotency_key, None)
+            # Not handed over after all: a retry may send it.
+            clear = partial(self.store.ledger.set_provider, request.idempotency_key, None)
+            await _while_store_down(partial(asyncio.to_thread, clear))
             attempts = _last_attempt()
             if attempts is not None:
                 # The workflow gives up after this attempt: the ledger says so too.
@@ -462,24 +487,41 @@ class JourneyActivities:
                 if error.retry_after
                 else None,
             ) from error
-        await asyncio.to_thread(
-            self.store.ledger.mark_sent,
-            request.idempotency_key,
-            result.provider,
-            result.provider_message_id,
-            body=body,
+        accepted = Accepted(
+            key=request.idempotency_key,
+            provider=result.provider,
+            provider_message_id=result.provider_message_id,
+            to=to,
             subject=subject,
-            recipient=to,
+            body=body,
+        )
+        return await self._record_sent(request, accepted)
+
+    async def _record_sent(self, request: ResolvedSend, accepted: Accepted) -> SendOutcome:
+        """The provider accepted the message: record it, waiting out a store outage."""
+        record = partial(
+            self.store.ledger.mark_sent,
+            accepted.key,
+            accepted.provider,
+            accepted.provider_message_id,
+            body=accepted.body,
+            subject=accepted.subject,
+            recipient=accepted.to,
             sent_at=request.context.now,
+        )
+        # While the store is down the attempt's heartbeat carries the acceptance: should the
+        # attempt time out or its worker die first, the next attempt records it from there.
+        await _while_store_down(
+            partial(asyncio.to_thread, record), down=partial(progress, accepted.model_dump())
         )
         return SendOutcome(
             status="sent",
             variant=request.variant,
-            to=to,
-            subject=subject,
-            body=body,
-            provider=result.provider,
-            provider_message_id=result.provider_message_id,
+            to=accepted.to,
+            subject=accepted.subject,
+            body=accepted.body,
+            provider=accepted.provider,
+            provider_message_id=accepted.provider_message_id,
         )
 
     async def _mark(
@@ -654,6 +696,38 @@ def _message(model: type[MessageT], **fields: Any) -> MessageT:
             for e in error.errors()
         )
         raise InvalidMessageError(f"invalid message: {problems}") from None
+
+
+async def _while_store_down(
+    call: Callable[[], Awaitable[T]], down: Callable[[], None] | None = None
+) -> T:
+    """`call()`, tried again while the store is unavailable (`UNAVAILABLE_ERRORS`): for the
+    writes after a provider answered, which a retried attempt could not redo without calling
+    the provider again. `down()` is called at the first failure. Ends when the attempt does
+    (timed out or cancelled)."""
+    delay = 0.25
+    while True:
+        try:
+            return await call()
+        except UNAVAILABLE_ERRORS as error:
+            if down is not None:
+                down()
+                down = None
+            log.warning(
+                "the store is unavailable after the provider answered; trying again in %.2g s: %s",
+                delay,
+                str(getattr(error, "orig", error)).strip().splitlines()[0],
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
+
+
+def _accepted_earlier(key: str) -> Accepted | None:
+    """The acceptance a previous attempt of this send heartbeat (`Accepted`), if any."""
+    for details in attempt_progress():
+        if isinstance(details, dict) and details.get("key") == key:
+            return Accepted.model_validate(details)
+    return None
 
 
 def _last_attempt() -> int | None:

@@ -18,12 +18,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from temporalio.service import RPCError
 
 from api.segment import BATCH_TAG, MESSAGE_TAG
 from runtime.starter import TemporalUnavailableError
+from store.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger("rapport.api")
 RETRY_AFTER_SECONDS = 5
@@ -177,5 +176,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(TemporalUnavailableError, _temporal_unavailable)
     app.add_exception_handler(RPCError, _temporal_rpc)
-    for database_error in (OperationalError, InterfaceError, PoolTimeoutError):
+    for database_error in UNAVAILABLE_ERRORS:
         app.add_exception_handler(database_error, _database)

@@ -11,7 +11,6 @@ The SDK is synchronous (urllib underneath); `send` runs it in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import logging
@@ -29,7 +28,7 @@ from providers._errors import (
     parse_retry_after,
     redact,
 )
-from providers.base import HTTP_TIMEOUT_SECONDS
+from providers.base import HTTP_TIMEOUT_SECONDS, in_provider_thread
 from providers.messages import (
     OutgoingEmail,
     PermanentSendError,
@@ -142,7 +141,7 @@ class SendGridEmailProvider:
         return f"SendGridEmailProvider(host={self.host!r})"
 
     async def send(self, email: OutgoingEmail) -> SendResult:
-        return await asyncio.to_thread(self.send_sync, email)
+        return await in_provider_thread(self.send_sync, email)
 
     def send_sync(self, email: OutgoingEmail) -> SendResult:
         """The blocking send, for callers already off the event loop."""

@@ -18,7 +18,6 @@ The SDK is synchronous (requests underneath); `send` runs it in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -29,7 +28,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from providers._errors import check_base_url, parse_retry_after, redact
-from providers.base import HTTP_TIMEOUT_SECONDS
+from providers.base import HTTP_TIMEOUT_SECONDS, in_provider_thread
 from providers.messages import OutgoingSms, PermanentSendError, SendResult, TransientSendError
 
 DEFAULT_API_BASE = "https://api.twilio.com"
@@ -97,7 +96,7 @@ class TwilioSmsProvider:
         return f"TwilioSmsProvider(account_sid={self.account_sid!r}, api_base={self.api_base!r})"
 
     async def send(self, sms: OutgoingSms) -> SendResult:
-        return await asyncio.to_thread(self.send_sync, sms)
+        return await in_provider_thread(self.send_sync, sms)
 
     def send_sync(self, sms: OutgoingSms) -> SendResult:
         """The blocking send, for callers already off the event loop."""

@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.journey_activities import JourneyActivities
 from activities.segment_activities import SegmentActivities
 from providers import email_provider, sms_provider
+from providers.base import PROVIDER_THREADS
 from settings import Settings
 from store import Store
 from workflows.journey_workflow import JourneyWorkflow
@@ -82,6 +83,6 @@ def build_worker(
         workflow_runner=workflow_runner(),
         # After a worker dies, its cached runs move to another worker this soon (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-        max_concurrent_activities=64,
+        max_concurrent_activities=PROVIDER_THREADS,  # a provider thread for each
         interceptors=interceptors,
     )

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 
 if TYPE_CHECKING:
@@ -29,6 +31,12 @@ WRITE = "rapport_write"
 SQLITE_BUSY_TIMEOUT_S = 30
 # pg_advisory_xact_lock key held while migrating ("rapport" in ASCII).
 MIGRATION_LOCK_KEY = 0x72617070_6F7274
+
+
+# What the database raises while it cannot be reached or used for now (down, restarting, its
+# connections reset, the pool exhausted, a SQLite file locked past the busy timeout): the API
+# answers 503, the activities retry.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 class UnsupportedDatabase(ValueError):

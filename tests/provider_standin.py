@@ -21,7 +21,8 @@ Failures can be programmed: `fail_next(429, retry_after=5)`, `fail_next(500, cou
 `fail_next(400, code=21211, provider="twilio")`, `stall_next(2.0)` (answer late, for timeouts),
 `accept_next_without_message_id()` (a SendGrid 202 without `X-Message-Id`), `drop_next()` (no
 answer: a reset, or a timeout with `after=`), `refuse("bad@example.com", 400)` (every request to
-that recipient), `storm(0.3, requests=60)` (random 429/5xx/timeouts, then recovery).
+that recipient), `storm(0.3, requests=60)` (random 429/5xx/timeouts, then recovery). `hold()` keeps
+every request waiting, unanswered, until `release()` (`held` counts them): sends caught mid-call.
 
 Use it with the fixture, or directly:
 
@@ -441,6 +442,9 @@ class ProviderStandIn:
         self._refusals: dict[str, Failure] = {}
         self._storm: Storm | None = None
         self._stopping = threading.Event()
+        self._open = threading.Event()  # cleared by hold(): requests wait until release()
+        self._open.set()
+        self._held = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.sendgrid_send = _operation(SENDGRID_SPEC, "/v3/mail/send", "POST")
@@ -470,6 +474,7 @@ class ProviderStandIn:
         if server is None:
             return
         self._stopping.set()
+        self._open.set()
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -532,6 +537,20 @@ class ProviderStandIn:
         """Answer the next `count` requests normally, but only after `seconds`."""
         with self._lock:
             self._failures.extend([Failure(None, provider, delay=seconds)] * count)
+
+    def hold(self) -> None:
+        """Keep every request from now on waiting, unanswered, until `release()`."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Answer the held requests (as they would have been answered) and stop holding."""
+        self._open.set()
+
+    @property
+    def held(self) -> int:
+        """How many requests are waiting for `release()`."""
+        with self._lock:
+            return self._held
 
     def accept_next_without_message_id(self, *, count: int = 1) -> None:
         """Accept the next `count` SendGrid requests (202) without an `X-Message-Id` header,
@@ -639,6 +658,7 @@ class ProviderStandIn:
             request.validation_errors.extend(errors)
             with self._lock:
                 self._requests.append(request)
+            self._wait_while_held()
             status, response_headers, payload = answer(request, params)
             request.status, request.response = status, payload
             return status, response_headers, payload
@@ -648,6 +668,17 @@ class ProviderStandIn:
         with self._lock:
             self._requests.append(request)
         return 404, {}, {"errors": [{"message": "Not Found", "field": None}]}
+
+    def _wait_while_held(self) -> None:
+        if self._open.is_set():
+            return
+        with self._lock:
+            self._held += 1
+        try:
+            self._open.wait()
+        finally:
+            with self._lock:
+                self._held -= 1
 
     def _wait(self, failure: Failure | None) -> None:
         if failure is not None and failure.delay > 0:

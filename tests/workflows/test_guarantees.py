@@ -12,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -122,6 +124,52 @@ async def test_an_outbox_send_retried_after_a_crash_writes_one_message(
         await handle.result()
         assert provider.accepted == 3  # the retry handed the first message over again…
         assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # …and the outbox kept one
+
+
+def store_down() -> OperationalError:
+    """What the store raises while the database cannot be reached."""
+    return OperationalError("UPDATE messages …", {}, ConnectionRefusedError("connection refused"))
+
+
+@pytest.mark.parametrize("outage", ["short", "outlasting the attempt"])
+async def test_a_store_outage_after_sendgrid_accepted_records_the_send_once(
+    env: WorkflowEnvironment, tmp_path: Path, outage: str
+) -> None:
+    """SendGrid accepted the message, then the ledger could not be written. A short outage is
+    waited out within the attempt; when the attempt ends first (here its worker dies while
+    waiting), its heartbeat carried the acceptance and the next attempt records it. Either
+    way: sent, never resent, and not `failed` with an unknown outcome."""
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    with ProviderStandIn() as standin:
+        sendgrid = SendGridEmailProvider(standin.sendgrid_api_key or "", standin.url)
+        async with harness(env, tmp_path, email=sendgrid) as h:
+            ledger = h.store.ledger
+            real_mark_sent = ledger.mark_sent
+            refused: list[int] = []  # the first send's attempts refused
+
+            def mark_sent_while_down(*args: object, **kwargs: object) -> object:
+                attempt = activity.info().attempt
+                row = ledger.get(str(args[0]))
+                if attempt == 1 and len(refused) < 3 and row is not None and row.step_id == "first":
+                    refused.append(attempt)
+                    if outage != "short" and len(refused) == 2:
+                        raise RuntimeError("worker lost while the store was down")
+                    raise store_down()
+                return real_mark_sent(*args, **kwargs)  # type: ignore[arg-type]
+
+            ledger.mark_sent = mark_sent_while_down  # type: ignore[method-assign]
+            handle = await h.start(plan, contact())
+            result = await handle.result()
+            assert len(refused) == (3 if outage == "short" else 2)
+            assert len(standin.emails) == 2  # first (once) and second
+            standin.assert_valid()
+            rows = sorted(ledger.messages_for_contact("alice"), key=lambda row: row.id)
+            assert [(row.step_id, row.status) for row in rows] == [
+                ("first", "sent"),
+                ("second", "sent"),
+            ]
+            assert rows[0].provider_message_id == standin.emails[0].message_id
+            assert [e.status for e in result.timeline if e.type == "send"] == ["sent", "sent"]
 
 
 async def test_a_run_keeps_its_version_when_the_journey_is_edited(
