@@ -17,6 +17,9 @@ statements cost no round trip: there they stay separate, and only lighter.
 from __future__ import annotations
 
 import json
+import math
+import re
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from store.traits import TraitRow, value_text
 from store.types import as_utc
@@ -37,26 +41,62 @@ _EVENT_COLUMNS = (
     "contact_id, name, properties, timestamp, source, message_id, received_at, routed_at"
 )
 _EVENT_CONFLICT = "ON CONFLICT (contact_id, source, message_id) DO NOTHING"
+# Text json.dumps writes as it is between quotes (no escapes: printable ASCII but " and \).
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
 
 
 def _json(value: Any) -> str | None:
-    """A JSON column's value as SQLAlchemy's JSON type writes it (None: SQL NULL)."""
+    """A JSON column's value as SQLAlchemy's JSON type writes it (`json.dumps`; None: SQL
+    NULL), without the encoder for the values traits mostly hold: `{}`, plain text, numbers."""
+    kind = type(value)
     if value is None:
         return None
-    return "{}" if value == {} else json.dumps(value)  # most trait states are empty
+    if kind is str and _PLAIN.fullmatch(value):
+        return f'"{value}"'
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json.dumps writes for them
+    if kind is dict and not value:
+        return "{}"
+    return json.dumps(value)
+
+
+def _encoded(value: Any) -> tuple[str | None, str | None]:
+    """(the JSON column's text, `value_text`)."""
+    encoded = _json(value)
+    if isinstance(value, str):
+        return encoded, value
+    if type(value) in (int, float, bool) or value is None:
+        return encoded, encoded  # value_text is the JSON of a non-text scalar
+    return encoded, value_text(value)
 
 
 def _sqlite_json(value: Any) -> Any:
     """A JSON column read from SQLite: text, or a number (the column's numeric affinity turns
-    the text of a number into one)."""
+    the text of a number into one). Plain JSON strings and `{}` without the decoder."""
     if not isinstance(value, str):
         return value
-    return {} if value == "{}" else json.loads(value)
+    if value == "{}":
+        return {}
+    end = len(value) - 1
+    if end > 0 and value[0] == '"' == value[end] and _PLAIN.fullmatch(value, 1, end):
+        return value[1:end]
+    return json.loads(value)
 
 
 def _sqlite_time(moment: datetime) -> str:
     """As `store.types.UTCDateTime` and SQLAlchemy's SQLite DATETIME store it."""
-    return f"{as_utc(moment).replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}"
+    return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite(conn: Connection, sql: str, params: Any, *, many: bool = False) -> Any:
+    """Run `sql` on the connection's sqlite3 cursor, in its transaction: SQLAlchemy's own
+    execution costs more than SQLite takes for these statements. Errors are SQLAlchemy's, as
+    from `conn.execute`."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return cursor.executemany(sql, params) if many else cursor.execute(sql, params)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(sql, params, error, sqlite3.Error) from error
 
 
 @dataclass(frozen=True)
@@ -83,8 +123,10 @@ class TraitRowsSql:
                 {"contact_id": contact_id},
             )
             return {name: TraitRow(value, state or {}) for name, value, state in found}
-        found = conn.exec_driver_sql(
-            "SELECT name, value, state FROM contact_traits WHERE contact_id = ?", (contact_id,)
+        found = _sqlite(
+            conn,
+            "SELECT name, value, state FROM contact_traits WHERE contact_id = ?",
+            (contact_id,),
         )
         return {
             name: TraitRow(_sqlite_json(value), _sqlite_json(state) or {})
@@ -107,23 +149,25 @@ class TraitRowsSql:
             return self._write_postgresql(conn, contact_id, rows, names, now, events)
         if names:
             updated_at = _sqlite_time(now)
-            conn.exec_driver_sql(
+            _sqlite(
+                conn,
                 f"INSERT INTO contact_traits ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) {_UPSERT}",
                 [
                     (
                         contact_id,
                         name,
-                        _json(rows[name].value),
-                        value_text(rows[name].value),
+                        *_encoded(rows[name].value),
                         _json(dict(rows[name].state)),
                         updated_at,
                     )
                     for name in names
                 ],
+                many=True,
             )
         ids: dict[str, int] = {}
         for event in events:  # RETURNING takes one row at a time on SQLite
-            found = conn.exec_driver_sql(
+            found = _sqlite(
+                conn,
                 f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 f"{_EVENT_CONFLICT} RETURNING id",
                 (
@@ -136,7 +180,7 @@ class TraitRowsSql:
                     _sqlite_time(event["received_at"]),
                     None if event["routed_at"] is None else _sqlite_time(event["routed_at"]),
                 ),
-            ).first()
+            ).fetchone()
             if found is not None:
                 ids[event["message_id"]] = found[0]
         return ids
@@ -156,8 +200,7 @@ class TraitRowsSql:
         for n, name in enumerate(names):
             row = rows[name]
             params[f"n{n}"] = name
-            params[f"v{n}"] = _json(row.value)
-            params[f"t{n}"] = value_text(row.value)
+            params[f"v{n}"], params[f"t{n}"] = _encoded(row.value)
             params[f"s{n}"] = _json(dict(row.state))
         for n, event in enumerate(events):
             params.update({f"e{n}_{key}": value for key, value in event.items()})
