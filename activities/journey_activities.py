@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -113,6 +114,22 @@ class ResolvedSend(SendRequest):
     channel: Literal["email", "sms"]
     category: Literal["marketing", "transactional"]
     template: TemplateRef
+
+
+@dataclass
+class _Prepared:
+    """What `_prepare` found: a send ready to render (contact, bundle, snapshot), an outcome to
+    return as it is, a status and reason to record (`mark`), or an earlier hand-over whose
+    answer is unknown (`handed_over`)."""
+
+    request: ResolvedSend
+    to: str | None
+    contact: ContactRecord | None = None
+    bundle: TemplateBundle | None = None
+    snapshot: ContactSnapshot | None = None
+    outcome: SendOutcome | None = None
+    mark: tuple[MessageStatus, str] | None = None
+    handed_over: bool = False  # an earlier attempt handed it to a real provider, no answer
 
 
 class JourneyActivities:
@@ -249,20 +266,14 @@ class JourneyActivities:
         return ResolvedSend(**{**dict(request), **fields, "template": template, "context": context})
 
     async def _send(self, by_reference: SendRequest) -> SendOutcome:
-        request = await asyncio.to_thread(self._resolved, by_reference)
-        contact = await asyncio.to_thread(self.store.get_contact, request.contact_id)
-        to = request.to or (
-            (contact.email if request.channel == "email" else contact.phone) if contact else None
-        )
-        if request.variant is not None:
-            request = await asyncio.to_thread(self._experiment_variant, request)
-        entry = await asyncio.to_thread(self._claim, request, to)
-        if entry.variant is not None and entry.variant != request.variant:
-            # Claimed by an earlier attempt before a winner was decided: send what it claimed.
-            request = self._as_variant(request, entry.variant)
-        if entry.status in FINAL_STATUSES:
-            return _outcome_of(entry)
-        if entry.provider is not None and entry.provider != "outbox":
+        # Everything before the render in one thread hop (store reads, the claim, the policy,
+        # the template, the contact's event answers): each hop waits for the GIL behind the
+        # worker's other threads, which on a busy worker cost more than the reads themselves.
+        prepared = await asyncio.to_thread(self._prepare, by_reference)
+        request, to = prepared.request, prepared.to
+        if prepared.outcome is not None:
+            return prepared.outcome
+        if prepared.handed_over:
             # A previous attempt handed the message to a real provider and then died, or could
             # not write to the store, before recording the answer. If its heartbeat said the
             # provider accepted it, that is recorded; else sending again could duplicate it,
@@ -273,26 +284,12 @@ class JourneyActivities:
             return await self._mark(
                 request, "failed", "outcome unknown after a worker crash; not resent", to
             )
-        blocked = await asyncio.to_thread(self._blocked_reason, request, contact, to)
-        if blocked is not None:
-            status, reason = blocked
+        if prepared.mark is not None:
+            status, reason = prepared.mark
             return await self._mark(request, status, reason, to)
+        contact, bundle, snapshot = prepared.contact, prepared.bundle, prepared.snapshot
         assert contact is not None and to is not None
-        deferred = self._quiet_hours(request, contact, to)
-        if deferred is not None:
-            return deferred
-        # The template by reference: from this worker's cache of the run's plan version, in the
-        # contact's locale (fr-CA, else fr, else the unlocalised file).
-        bundle = await asyncio.to_thread(self.plans.template, request.template)
-        bundle = bundle.for_locale(contact.locale)
-        snapshot = await asyncio.to_thread(
-            contact_snapshot,
-            self.store,
-            contact.id,
-            template_event_questions(bundle),
-            request.context.now,
-            record=contact,
-        )
+        assert bundle is not None and snapshot is not None
         variables = message_variables(
             snapshot,
             journey_data=request.context.journey_data or {},
@@ -313,6 +310,44 @@ class JourneyActivities:
             return await self._mark(request, "failed", f"render error: {error}", to)
         except InvalidMessageError as error:
             return await self._mark(request, "failed", str(error), to)
+
+    def _prepare(self, by_reference: SendRequest) -> _Prepared:
+        """A send up to its render: the request resolved, the contact read, the message
+        claimed, the policy and quiet hours checked, the template and the contact's answers to
+        its event questions read; or what to return (or record) instead. In a worker thread."""
+        request = self._resolved(by_reference)
+        contact = self.store.get_contact(request.contact_id)
+        to = request.to or (
+            (contact.email if request.channel == "email" else contact.phone) if contact else None
+        )
+        if request.variant is not None:
+            request = self._experiment_variant(request)
+        entry = self._claim(request, to)
+        if entry.variant is not None and entry.variant != request.variant:
+            # Claimed by an earlier attempt before a winner was decided: send what it claimed.
+            request = self._as_variant(request, entry.variant)
+        if entry.status in FINAL_STATUSES:
+            return _Prepared(request, to, outcome=_outcome_of(entry))
+        if entry.provider is not None and entry.provider != "outbox":
+            return _Prepared(request, to, handed_over=True)  # see _send
+        blocked = self._blocked_reason(request, contact, to)
+        if blocked is not None:
+            return _Prepared(request, to, mark=blocked)
+        assert contact is not None and to is not None
+        deferred = self._quiet_hours(request, contact, to)
+        if deferred is not None:
+            return _Prepared(request, to, outcome=deferred)
+        # The template by reference: from this worker's cache of the run's plan version, in the
+        # contact's locale (fr-CA, else fr, else the unlocalised file).
+        bundle = self.plans.template(request.template).for_locale(contact.locale)
+        snapshot = contact_snapshot(
+            self.store,
+            contact.id,
+            template_event_questions(bundle),
+            request.context.now,
+            record=contact,
+        )
+        return _Prepared(request, to, contact=contact, bundle=bundle, snapshot=snapshot)
 
     def _experiment_variant(self, request: ResolvedSend) -> ResolvedSend:
         """The request for the variant to send: the winner once decided, else the contact's."""
