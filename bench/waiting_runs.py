@@ -127,6 +127,7 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
                             {
                                 "t": time.time(),
                                 "rss_mb": rss,
+                                "recorded": count,  # parked once, woken or not
                                 "parked": count - len(standin.arrived),
                                 "woken": len(standin.arrived),
                             }
@@ -136,7 +137,7 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
                 sampler = asyncio.create_task(sample())
 
                 async def park(contact_id: str) -> None:
-                    while len(started) - (samples[-1]["parked"] if samples else 0) > (
+                    while len(started) - (samples[-1]["recorded"] if samples else 0) > (
                         UNPARKED_AT_MOST
                     ):
                         await asyncio.sleep(0.2)
