@@ -25,6 +25,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from store import Store
 from store.records import ContactRecord, LedgerEntry
@@ -51,6 +52,9 @@ steps:
 """
 
 
+COUNT_SENT = text("SELECT count(*) FROM messages WHERE status = 'sent'")
+
+
 @dataclass
 class CrashRestart:
     """What a crash and restart left: timings (seconds) and the messages as recorded."""
@@ -58,6 +62,7 @@ class CrashRestart:
     contacts: list[str]
     sent_at_kill: int
     ready_after: float  # restart → `rapport run` printed its URLs
+    first_sent_after: float  # restart → the first message sent after it
     all_sent_after: float  # restart → the last message `sent` in the ledger
     rows: list[LedgerEntry]  # every ledger row of the contacts
     recipients: list[str]  # the `To:` of every outbox file, sorted
@@ -65,7 +70,8 @@ class CrashRestart:
     def line(self) -> str:
         return (
             f"{self.sent_at_kill}/{len(self.contacts)} sent at the kill; restart ready in "
-            f"{self.ready_after:.1f}s; all sent {self.all_sent_after:.1f}s after the restart"
+            f"{self.ready_after:.1f}s; first send {self.first_sent_after:.1f}s and all sent "
+            f"{self.all_sent_after:.1f}s after the restart"
         )
 
 
@@ -150,18 +156,20 @@ async def crash_mid_broadcast(
         assert at_kill < contacts, "the broadcast was over before the kill"
         await until(lambda: not processes_mentioning(str(data_dir)), 30, "the stack to be gone")
 
-        restarted = time.monotonic()
+        restarted, restarted_at = time.monotonic(), datetime.now(UTC)
         process, _ = await start_stack(data_dir, *ports, log, env=env, new_session=True)
         running.append(process)
         ready = time.monotonic() - restarted
         await until(lambda: sent() == contacts, all_sent_within, "every message after restart")
         took = time.monotonic() - restarted
         rows = [row for c in guests for row in store.ledger.messages_for_contact(c)]
+        resumed = min(row.updated_at for row in rows if row.updated_at > restarted_at)
+        first = (resumed - restarted_at).total_seconds()
         recipients = sorted(
             str(BytesParser(policy=policy.default).parsebytes(path.read_bytes())["To"])
             for path in (data_dir / "outbox").glob("*.eml")
         )
-        return CrashRestart(guests, at_kill, ready, took, rows, recipients)
+        return CrashRestart(guests, at_kill, ready, first, took, rows, recipients)
     finally:
         for process in running:
             if process.returncode is None:
