@@ -73,8 +73,13 @@ from workflows.contracts import (
     WebhookOutcome,
     WebhookRequest,
 )
+from workflows.event_questions import EventAnswers
+from workflows.expression_sites import RunReads
+from workflows.expressions import ExpressionError, evaluate_condition
 from workflows.expressions import to_datetime as parse_timestamp
+from workflows.ids import ledger_key
 from workflows.model import SendStep
+from workflows.plan import JourneyPlan, in_holdout
 
 # The journey workflow's retry policy for sends and webhooks (SENDING): how many attempts.
 SEND_ATTEMPTS = 12
@@ -111,6 +116,8 @@ class Accepted(BaseModel):
 class ResolvedSend(SendRequest):
     """A send request with what the plan gives filled in: what the send path works with."""
 
+    idempotency_key: str
+    workflow_id: str
     channel: Literal["email", "sms"]
     category: Literal["marketing", "transactional"]
     template: TemplateRef
@@ -169,7 +176,19 @@ class JourneyActivities:
             contact = contact_snapshot(
                 self.store, request.contact_id, list(plan.event_questions), request.now
             )
-            return RunOpened(plan=plan.for_run(), contact=contact)
+            if not request.slim:
+                return RunOpened(plan=plan.for_run(), contact=contact)
+            refusal = audience_refusal(plan, contact, request) if request.entering else None
+            # Until its first wait (after which it reloads the contact) the run needs only
+            # what the steps before that wait read.
+            reads = self.plans.opening_reads(request.journey, request.version, request.start)
+            return RunOpened(
+                plan=self.plans.run_document(request.journey, request.version),
+                contact=reads_part(contact, reads),
+                refused=refusal is not None,
+                refusal=refusal or None,
+                holdout=request.entering and in_holdout(plan, request.contact_id, request.holdout),
+            )
 
         return await asyncio.to_thread(read)
 
@@ -181,7 +200,17 @@ class JourneyActivities:
 
     def _load_contact(self, request: LoadContactInput) -> ContactSnapshot:
         now = request.now or datetime.now(UTC)
-        return contact_snapshot(self.store, request.contact_id, request.questions, now)
+        ref = request.plan
+        if ref is None:
+            return contact_snapshot(self.store, request.contact_id, request.questions, now)
+        questions = self.plans.plan(ref.journey, ref.version).event_questions
+        snapshot = contact_snapshot(self.store, request.contact_id, list(questions), now)
+        return self._for_run(snapshot, ref)
+
+    def _for_run(self, snapshot: ContactSnapshot, ref: PlanRef) -> ContactSnapshot:
+        """The snapshot as far as the run's own expressions read the contact (`run_reads`):
+        the rest stays out of the run's history (templates read the contact themselves)."""
+        return reads_part(snapshot, self.plans.run_reads(ref.journey, ref.version))
 
     @activity.defn(name="events_in_window")
     async def events_in_window(self, request: EventsInWindowInput) -> list[EventPayload]:
@@ -266,6 +295,18 @@ class JourneyActivities:
         return ResolvedSend(**{**dict(request), **fields, "template": template, "context": context})
 
     async def _send(self, by_reference: SendRequest) -> SendOutcome:
+        if by_reference.workflow_id is None or by_reference.idempotency_key is None:
+            # A JourneyV2 run's request: the calling workflow's (see SendRequest).
+            info = activity.info()
+            workflow_id, run_id = info.workflow_id, info.workflow_run_id
+            if workflow_id is None or run_id is None:
+                raise ApplicationError("a send by reference outside a workflow", non_retryable=True)
+            key = by_reference.idempotency_key or ledger_key(
+                workflow_id, run_id, by_reference.step_id, 1
+            )
+            by_reference = by_reference.model_copy(
+                update={"workflow_id": workflow_id, "idempotency_key": key}
+            )
         # Everything before the render in one thread hop (store reads, the claim, the policy,
         # the template, the contact's event answers): each hop waits for the GIL behind the
         # worker's other threads, which on a busy worker cost more than the reads themselves.
@@ -763,6 +804,38 @@ def _accepted_earlier(key: str) -> Accepted | None:
         if isinstance(details, dict) and details.get("key") == key:
             return Accepted.model_validate(details)
     return None
+
+
+def reads_part(snapshot: ContactSnapshot, reads: RunReads) -> ContactSnapshot:
+    """`snapshot` as far as `reads` go: the attributes and the event answers they read."""
+    events = snapshot.events
+    if reads.questions is not None:
+        keys = {question.key for question in reads.questions}
+        events = EventAnswers(
+            counts={k: v for k, v in events.counts.items() if k in keys},
+            latest={k: v for k, v in events.latest.items() if k in keys},
+        )
+    return snapshot.model_copy(
+        update={"contact": reads.contact_part(snapshot.contact), "events": events}
+    )
+
+
+def audience_refusal(plan: JourneyPlan, contact: ContactSnapshot, request: OpenRun) -> str | None:
+    """None when the contact is in the journey's audience (or it has none, or the contact is
+    unknown: the run says so itself); else "" or, when the audience could not be evaluated,
+    why. What `JourneyWorkflow` judged itself before JourneyV2: the same context, at entry."""
+    audience = plan.journey.audience
+    if audience is None or not contact.found:
+        return None
+    context = contact.context(
+        request.now,
+        journey={**plan.journey.data, **request.data},
+        trigger=request.trigger.as_variables() if request.trigger else None,
+    )
+    try:
+        return None if evaluate_condition(audience, context) else ""
+    except ExpressionError as error:
+        return f"{audience}: {error}"
 
 
 def _last_attempt() -> int | None:

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from rendering.bundle import TemplateBundle
 from store import Store
 from workflows.contracts import TemplateRef
+from workflows.expression_sites import RunReads, run_reads
 from workflows.plan import JourneyPlan, template_key
 
 PLANS_CACHED = 64
@@ -52,12 +53,26 @@ class PlanCache:
     def __init__(self, store: Store, size: int = PLANS_CACHED) -> None:
         self._store = store
         self.plan = lru_cache(maxsize=size)(self._load)
+        # A `JourneyV2` run's view of a version (`JourneyPlan.run_document`, `run_reads`;
+        # `open_run` judges the audience).
+        self.run_document = lru_cache(maxsize=size)(
+            lambda journey, version: self.plan(journey, version).run_document()
+        )
+        self.run_reads = lru_cache(maxsize=size)(
+            lambda journey, version: run_reads(self.plan(journey, version).journey, audience=False)
+        )
+        # What a JourneyV2 run opening at a step reads before its first wait.
+        self.opening_reads = lru_cache(maxsize=size * 4)(self._opening_reads)
 
     def _load(self, journey: str, version: str) -> JourneyPlan:
         document = self._store.plans.document(journey, version)
         if document is None:
             raise PlanNotFoundError(journey, version)
         return JourneyPlan.model_validate(document)
+
+    def _opening_reads(self, journey: str, version: str, start: int) -> RunReads:
+        plan = self.plan(journey, version)
+        return run_reads(plan.journey, audience=False, steps=plan.before_wait(start))
 
     def template(self, ref: TemplateRef) -> TemplateBundle:
         plan = self.plan(ref.journey, ref.version)

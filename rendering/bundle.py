@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from babel import Locale, UnknownLocaleError
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel, ConfigDict, Field
 
 from rendering.environment import EMAIL_SUFFIX, TEXT_SUFFIX, parsing_environment
@@ -378,18 +378,42 @@ def template_event_questions(bundle: TemplateBundle) -> tuple[EventQuestion, ...
     return _event_questions_of(tuple(sorted(bundle.files.items())))
 
 
+def template_variables(bundle: TemplateBundle) -> frozenset[str] | None:
+    """The variables any file of the bundle reads (front matter included), e.g. {'contact',
+    'trigger'}; None when a file does not parse (then assume it reads everything)."""
+    return _names_of(tuple(sorted(bundle.files.items())))
+
+
+def _texts(files: tuple[tuple[str, str], ...]) -> Iterator[str]:
+    """Every template text of a bundle: each file, an email's front matter values apart."""
+    for relative, source in files:
+        if relative.endswith(EMAIL_SUFFIX):
+            front = parse_front_matter(source)
+            yield front.body
+            yield from (str(v) for v in front.data.values() if isinstance(v, str))
+        else:
+            yield source
+
+
+@lru_cache(maxsize=256)
+def _names_of(files: tuple[tuple[str, str], ...]) -> frozenset[str] | None:
+    env = parsing_environment()
+    found: set[str] = set()
+    for text in _texts(files):
+        try:
+            found |= meta.find_undeclared_variables(env.parse(text))
+        except TemplateSyntaxError:
+            return None
+    return frozenset(found)
+
+
 @lru_cache(maxsize=256)
 def _event_questions_of(files: tuple[tuple[str, str], ...]) -> tuple[EventQuestion, ...]:
     env = parsing_environment()
     found: set[EventQuestion] = set()
-    for relative, source in files:
-        sources = [source]
-        if relative.endswith(EMAIL_SUFFIX):
-            front = parse_front_matter(source)
-            sources = [front.body, *(str(v) for v in front.data.values() if isinstance(v, str))]
-        for text in sources:
-            try:
-                found |= event_questions(env.parse(text))
-            except (TemplateSyntaxError, ExpressionError):
-                continue  # reported when the template was collected
+    for text in _texts(files):
+        try:
+            found |= event_questions(env.parse(text))
+        except (TemplateSyntaxError, ExpressionError):
+            continue  # reported when the template was collected
     return sorted_questions(found)

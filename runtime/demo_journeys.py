@@ -47,8 +47,8 @@ from store import ContactRecord, EventRecord, RunRecord, Store
 from store.records import RunStepRecord
 from workflows.durations import parse_duration
 from workflows.expressions import ExpressionContext, ExpressionError, evaluate_condition
-from workflows.ids import workflow_id_for
-from workflows.journey_workflow import drawn_variant, stable_fraction, weighted_choice
+from workflows.ids import stable_fraction, weighted_choice, workflow_id_for
+from workflows.journey_workflow import drawn_variant
 from workflows.model import (
     BranchStep,
     EventTrigger,

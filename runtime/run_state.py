@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from runtime.starter import TemporalUnavailableError, is_unavailable
+from runtime.starter import TemporalUnavailableError, ended_run, is_unavailable
 from store import Store
 from store.records import LedgerEntry, RunRecord
 from store.vocab import RunStatus as StoredRunStatus
@@ -144,7 +144,7 @@ async def live_state(
             state.now = await handle.query(JourneyWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
         if with_timeline:
             if status is WorkflowExecutionStatus.COMPLETED:
-                state.timeline = (await handle.result()).timeline
+                state.timeline = (await ended_run(handle)).timeline
             else:
                 state.timeline = await handle.query(
                     JourneyWorkflow.timeline, rpc_timeout=QUERY_TIMEOUT

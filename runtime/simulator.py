@@ -26,13 +26,14 @@ from activities.plans import save_plan
 from activities.segment_activities import OCCURRENCE_DATA_KEY, entry_moment
 from activities.segment_activities import Moment as EntryMoment
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
+from runtime.starter import ended_run
 from runtime.temporal import quiet_runtime, start_time_skipping
 from runtime.traits import install_traits
 from runtime.workers import build_worker
 from settings import Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
-from workflows.contracts import EventPayload, JourneyInput, JourneyResult, TimelineEntry
+from workflows.contracts import EventPayload, JourneyInput, TimelineEntry
 from workflows.entry import (
     NOT_IN_AUDIENCE,
     condition_readings,
@@ -481,7 +482,7 @@ class _Run:
                     break
                 await env.sleep(min(remaining, SKIP_STEP))
             if await _closed(handle):
-                result: JourneyResult = await handle.result()
+                result = await ended_run(handle)
                 return self.result(str(result.outcome), result.timeline, handle.id)
             timeline = await handle.query(JourneyWorkflow.timeline)
             await handle.terminate("simulation reached --until")

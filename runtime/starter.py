@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
@@ -33,7 +33,7 @@ from runtime.temporal import DEFAULT_ADDRESS, connect
 from settings import Settings
 from store import Store
 from store.records import RunRecord
-from workflows.contracts import EventPayload, JourneyInput
+from workflows.contracts import EndedRun, EventPayload, JourneyInput, JourneyResult
 from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.model import Journey
@@ -168,6 +168,13 @@ async def start_run(
         why = await asyncio.to_thread(_reentry_check, store, plan, contact_id, workflow_id, now)
         if why is not None:
             return _refused(result, "reentry", why)
+    elif plan.journey.reentry_after() != timedelta(0):
+        # The caller's read of earlier runs may be stale by now: a start by a tick killed
+        # mid-page can land in between, and a short run may already have ended (its workflow
+        # id free again, its row just written). Its runs are read again (the contact is not).
+        why = await asyncio.to_thread(_reentry_recheck, store, plan, contact_id, workflow_id, now)
+        if why is not None:
+            return _refused(result, "reentry", why)
     # The run carries the plan's name and version; its activities read the plan from the store.
     await asyncio.to_thread(save_plan, store, plan)
     try:
@@ -209,6 +216,12 @@ def _reentry_check(
     the store has no such contact. One thread hop for both reads."""
     if not store.contact_exists(contact_id):
         raise UnknownContactError(contact_id)
+    return _reentry_recheck(store, plan, contact_id, workflow_id, now)
+
+
+def _reentry_recheck(
+    store: Store, plan: JourneyPlan, contact_id: str, workflow_id: str, now: datetime | None
+) -> str | None:
     earlier = [
         run
         for run in store.runs_for_contact(contact_id, plan.journey_id)
@@ -224,3 +237,21 @@ def _refused(result: StartResult, refusal: Refusal, reason: str) -> StartResult:
 def _address_of(client: Client) -> str:
     target = getattr(client.service_client.config, "target_host", None)
     return str(target) if target else "the configured address"
+
+
+async def ended_run(
+    handle: WorkflowHandle[Any, JourneyResult], query_timeout: timedelta = timedelta(seconds=5)
+) -> EndedRun:
+    """An ended run's result with its timeline. A JourneyV2 run's result leaves the timeline
+    out (it would be written into the run's history); its `timeline` query answers after the
+    end too, a worker replaying the run (so a worker must be running)."""
+    result: JourneyResult = await handle.result()
+    timeline = result.timeline  # a run of the legacy type carries it
+    if timeline is None:
+        try:
+            timeline = await handle.query(JourneyWorkflow.timeline, rpc_timeout=query_timeout)
+        except WorkflowQueryFailedError:
+            # The replay behind it can trip the SDK's 2 s deadlock detector on a starved CPU;
+            # the query is read-only, so once more.
+            timeline = await handle.query(JourneyWorkflow.timeline, rpc_timeout=query_timeout)
+    return EndedRun(**{**dict(result), "timeline": timeline})

@@ -16,6 +16,10 @@ from workflows.event_questions import EventAnswers, EventQuestion
 from workflows.expressions import ExpressionContext
 
 CONTRACT_VERSION = 1
+# A payload without `contract_version` is of this version: the field is written only when it
+# differs (every nested model carried it, ~20 bytes each time, into the history). A release that
+# raises CONTRACT_VERSION must read an absent field as 1.
+FIRST_CONTRACT_VERSION = 1
 
 Outcome = Literal["converted", "completed", "exited", "not_entered", "failed", "cancelled"]
 # `deferred` is not a ledger status: quiet hours hold the send; the workflow calls again later.
@@ -23,8 +27,10 @@ SendStatus = Literal["sent", "suppressed", "skipped", "failed", "deferred"]
 
 
 class Compact(BaseModel):
-    """Serialised without the fields that are None by default: absent reads back as None, and
-    every payload is written into the workflow history, which Temporal stores and bills."""
+    """Serialised without the fields whose value is their empty default (None, False, 0, "",
+    [] or {}: absent reads back as the default) nor a `contract_version` of 1: every payload is
+    written into the workflow history, which Temporal stores and bills. So a field's default
+    must never change meaning while payloads written with it may be read."""
 
     @model_serializer(mode="wrap")
     def _without_default_nones(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -32,14 +38,20 @@ class Compact(BaseModel):
         if not isinstance(data, dict):
             return data
         fields = type(self).model_fields
-        return {
-            key: value
-            for key, value in data.items()
-            if value is not None
-            or key not in fields
-            or fields[key].is_required()
-            or fields[key].default is not None
-        }
+
+        def left_out(key: str, value: Any) -> bool:
+            if key == "contract_version":
+                return bool(value == FIRST_CONTRACT_VERSION)
+            field = fields.get(key)
+            if field is None or field.is_required() or value:
+                return False
+            # A value equal to its field's empty default (None, False, 0, "", [] or {}).
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                default = default.model_dump(mode="json")
+            return bool(value == default)
+
+        return {key: value for key, value in data.items() if not left_out(key, value)}
 
 
 class Contract(Compact):
@@ -202,13 +214,27 @@ class TimelineEntry(Contract):
 
 
 class JourneyResult(Contract):
-    journey: str
-    version: str
-    contact_id: str
+    """How a run ended. A JourneyV2 run's result is its outcome (and holdout) alone: its
+    journey, version and contact are its input's, its entry and end are in the store's `runs`
+    row and Temporal's own start and close times, its timeline is the `timeline` query."""
+
+    journey: str | None = None
+    version: str | None = None
+    contact_id: str | None = None
     outcome: Outcome | str
-    entered_at: datetime
-    ended_at: datetime
-    holdout: bool
+    entered_at: datetime | None = None
+    ended_at: datetime | None = None
+    holdout: bool = False
+    timeline: list[TimelineEntry] | None = Field(
+        None,
+        description="Runs of `JourneyWorkflow` (before JourneyV2) only: a JourneyV2 run's "
+        "timeline is its `timeline` query, also once it has ended (`runtime.run_state`).",
+    )
+
+
+class EndedRun(JourneyResult):
+    """A result with its timeline, however the run's type keeps it (`runtime.starter.ended_run`)."""
+
     timeline: list[TimelineEntry]
 
 
@@ -235,6 +261,11 @@ class LoadContactInput(Contract):
     contact_id: str
     questions: list[EventQuestion] = Field(
         default_factory=list, description="The plan's event questions, answered at `now`."
+    )
+    plan: PlanRef | None = Field(
+        None,
+        description="A JourneyV2 run's plan: the questions are its, and the snapshot carries "
+        "only the attributes its expressions read (`run_reads`).",
     )
     now: datetime | None = Field(None, description="The run's clock; None: the current time.")
 
@@ -287,8 +318,12 @@ class SendRequest(Contract):
     request written into the history carries only what the run itself decided. Requests of
     older releases carry those fields themselves, and are read as they are."""
 
-    idempotency_key: str
-    workflow_id: str
+    idempotency_key: str | None = Field(
+        None,
+        description="None (JourneyV2, a step's first send in the run's first execution): "
+        "`ledger_key` of the calling workflow's id and run id, the step and visit 1.",
+    )
+    workflow_id: str | None = Field(None, description="None: the calling workflow's (JourneyV2).")
     journey: str
     version: str | None = Field(None, description="The run's plan version (None: fields set).")
     step_id: str
@@ -403,11 +438,28 @@ class OpenRun(Contract):
     version: str
     contact_id: str
     now: datetime = Field(description="The run's clock, for the plan's event questions.")
+    slim: bool = Field(
+        False,
+        description="A JourneyV2 run: the plan as `JourneyPlan.run_document`, the contact as "
+        "far as the run's expressions read it (`run_reads`), the audience judged here.",
+    )
+    entering: bool = Field(False, description="A new entry (slim): judge the audience.")
+    trigger: EventPayload | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="The run's data overrides.")
+    holdout: bool | None = Field(None, description="`JourneyInput.holdout`: forced, or drawn.")
+    start: int = Field(0, description="The step the run opens at (slim: read what it needs).")
 
 
 class RunOpened(Contract):
-    plan: dict[str, Any] = Field(description="`JourneyPlan.for_run()`: the steps, no templates.")
+    plan: dict[str, Any] = Field(
+        description="`JourneyPlan.for_run()`: the steps, no templates (`run_document` if slim)."
+    )
     contact: ContactSnapshot
+    refused: bool = Field(False, description="Slim: the audience is false for the contact.")
+    holdout: bool = Field(False, description="Slim, entering: in the journey's control group.")
+    refusal: str | None = Field(
+        None, description="Why, when the audience could not be evaluated (for the timeline)."
+    )
 
 
 class RunProgress(Contract):

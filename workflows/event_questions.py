@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class EventQuestion(BaseModel):
@@ -65,6 +65,12 @@ class EventAnswers(BaseModel):
     latest: dict[str, LatestEvent | None] = Field(
         default_factory=dict, description="By `EventQuestion.key`; None: no such event."
     )
+
+    @model_serializer(mode="wrap")
+    def _without_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Carried in run histories (the contact snapshot): no empty `{}` there.
+        data = handler(self)
+        return {k: v for k, v in data.items() if v} if isinstance(data, dict) else data
 
 
 def sorted_questions(questions: Iterable[EventQuestion]) -> tuple[EventQuestion, ...]:

@@ -13,6 +13,7 @@ from workflows.event_questions import EventQuestion, sorted_questions
 from workflows.expressions import (
     ExpressionError,
     Scope,
+    attribute_nodes,
     event_questions,
     parse_condition,
     parse_value,
@@ -113,3 +114,53 @@ def journey_event_questions(journey: Journey) -> tuple[EventQuestion, ...]:
         if tree is not None:
             found |= event_questions(tree)
     return sorted_questions(found)
+
+
+@dataclass(frozen=True)
+class RunReads:
+    """What a run's own expressions (everything but the trigger's) read of the contact and of
+    `journey.*`: a run's history then carries only that much of its contact and its data."""
+
+    contact: frozenset[str] | None  # None: the whole contact (read as a whole or by a variable)
+    journey_data: bool
+    questions: tuple[EventQuestion, ...] | None = None  # None: every question of the plan
+
+    def contact_part(self, contact: dict[str, Any]) -> dict[str, Any]:
+        if self.contact is None:
+            return contact
+        return {key: value for key, value in contact.items() if key in self.contact}
+
+
+def run_reads(
+    journey: Journey, *, audience: bool = True, steps: frozenset[int] | None = None
+) -> RunReads:
+    """`audience=False`: without the audience, which `open_run` judges for a JourneyV2 run;
+    `steps`: only these steps' expressions (and the goal's and exit_on's, which any event may
+    need), e.g. those a run reaches before its next wait."""
+    attributes: set[str] = set()
+    questions: set[EventQuestion] = set()
+    whole = journey_data = False
+    for site in expression_sites(journey):
+        if site.path[0] == "trigger" or (site.path[0] == "audience" and not audience):
+            continue  # the router's, before the run exists; the audience: see above
+        if steps is not None and site.path[0] == "steps" and site.path[1] not in steps:
+            continue
+        try:
+            tree = site.parse()
+        except ExpressionError:
+            # A plan is built only without errors; stay safe: everything.
+            return RunReads(contact=None, journey_data=True)
+        if tree is None:
+            continue
+        questions |= event_questions(tree)
+        names = [name.name for name in tree.find_all(nodes.Name)]
+        journey_data = journey_data or "journey" in names
+        read = attribute_nodes(tree, "contact")
+        if names.count("contact") > len(read):
+            whole = True
+        attributes.update(name for _, name in read)
+    return RunReads(
+        contact=None if whole else frozenset(attributes),
+        journey_data=journey_data,
+        questions=sorted_questions(questions),
+    )

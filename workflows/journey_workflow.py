@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, assert_never
+from typing import Any, ClassVar, assert_never
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         evaluate_condition,
         render_value,
     )
+    from workflows.ids import ledger_key, weighted_choice
     from workflows.model import (
         BranchStep,
         CalendarTime,
@@ -73,7 +73,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookStep,
         step_kind_of,
     )
-    from workflows.plan import TRAIT_CHANGED, JourneyPlan
+    from workflows.plan import TRAIT_CHANGED, JourneyPlan, in_holdout
 
 # Steps without a wait in one workflow task; the compiler rejects wait-less loops, so hitting
 # this means a bug, and failing the task beats spinning.
@@ -86,6 +86,12 @@ TIMELINE_KEPT = 500
 # steps, split arms and end together at each wait and at the end, and so writes two to four
 # fewer markers into its history; runs that started before it replay the older sequence.
 LEAN_HISTORY = "lean-history"
+# Runs start as this workflow type; those of the type before it ("JourneyWorkflow") finish on
+# `LegacyJourneyWorkflow`. A new type rather than more patches: its runs carry no patch marker
+# (the SDK's marker and search-attribute update, ~1 KB a run), a slimmer plan and contact, a
+# result without the timeline, and leave a timer uncancelled when the run ends.
+WORKFLOW_TYPE = "JourneyV2"
+LEGACY_WORKFLOW_TYPE = "JourneyWorkflow"
 
 # Short store reads and writes run as local activities: in the worker that runs the workflow,
 # without a round trip through the server for each (a start reaches its first send ~100 ms
@@ -123,23 +129,6 @@ def _waited_name(alternative: WaitForAlternative) -> str:
     return alternative.event if isinstance(alternative, WaitForEvent) else "a condition"
 
 
-def stable_fraction(*parts: str) -> float:
-    """A number in [0, 1) fixed by its inputs: the same contact always lands in the same bucket."""
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def weighted_choice(weights: dict[str, float], *parts: str) -> str:
-    """One of `weights`' keys, in proportion to its weight, fixed by `parts` (a split's or a
-    content experiment's journey, step and contact): stable per contact and replay-safe."""
-    point = stable_fraction(*parts) * sum(weights.values())
-    for name, weight in weights.items():
-        if point < weight:
-            return name
-        point -= weight
-    return next(name for name, weight in weights.items() if weight > 0)
-
-
 def drawn_variant(step: SendStep, journey_id: str, step_id: str, contact_id: str) -> str | None:
     """A content experiment's variant for the contact, drawn like a split's arm (None: the
     send has no variants)."""
@@ -153,8 +142,14 @@ class _Stop(Exception):
     """A goal or exit_on event arrived: the run ends with `outcome`."""
 
 
-@workflow.defn(name="JourneyWorkflow")
+@workflow.defn(name=WORKFLOW_TYPE)
 class JourneyWorkflow:
+    """Runs start as `JourneyV2`; `LegacyJourneyWorkflow` (below) finishes and replays the runs
+    of the type before it. See docs/workflows.md."""
+
+    # Set on the legacy type: the `lean-history` patch and the larger history of its runs.
+    LEGACY: ClassVar[bool] = False
+
     @workflow.init
     def __init__(self, input: JourneyInput) -> None:
         # Set before any handler runs: a signal in a continued run's first task (a `pause`,
@@ -171,7 +166,9 @@ class JourneyWorkflow:
         self._snapshot = ContactSnapshot(found=False)
         # Set by `contact_changed` and `trait_changed`: a wait on a condition checks again.
         self._contact_changed = False
-        self._lean = False  # set by `run` (workflow.patched)
+        self._lean = not self.LEGACY  # the legacy type: set by `run` (workflow.patched)
+        self._refusal: str | None = None  # JourneyV2: why `open_run` found it out of audience
+        self._holdout = False  # JourneyV2: whether `open_run` drew the contact into the holdout
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -179,7 +176,8 @@ class JourneyWorkflow:
     async def run(self, input: JourneyInput) -> JourneyResult:
         # Runs that started before LEAN_HISTORY took the older sequence of local activities
         # (and replay it): see docs/workflows.md.
-        self._lean = workflow.patched(LEAN_HISTORY)
+        if self.LEGACY:
+            self._lean = workflow.patched(LEAN_HISTORY)
         plan = await self._open()
         state = self._state
         if input.state is None:
@@ -245,10 +243,22 @@ class JourneyWorkflow:
                     version=input.version,
                     contact_id=input.contact_id,
                     now=self._now(),
+                    slim=not self.LEGACY,
+                    entering=input.state is None,
+                    trigger=input.trigger,
+                    data=input.data,
+                    holdout=input.holdout,
+                    start=self._state.index or 0,
                 ),
                 **QUICK,
             )
-            plan = JourneyPlan.model_validate(opened.plan)
+            self._refusal = opened.refusal if opened.refused else None
+            self._holdout = opened.holdout
+            plan = (
+                JourneyPlan.model_validate(opened.plan)
+                if self.LEGACY
+                else JourneyPlan.from_run_document(input.journey, input.version, opened.plan)
+            )
             self._start(plan)
             self._snapshot = opened.contact
             return plan
@@ -265,14 +275,10 @@ class JourneyWorkflow:
     def _start(self, plan: JourneyPlan) -> None:
         self._plan = plan
         input = self.input
-        if input.state is None:
-            holdout = plan.journey.holdout
-            self._state.holdout = (
-                input.holdout
-                if input.holdout is not None
-                else holdout > 0
-                and stable_fraction("holdout", plan.journey_id, input.contact_id) * 100 < holdout
-            )
+        if input.state is None and not self.LEGACY:  # JourneyV2: `open_run` drew it
+            self._state.holdout = self._holdout
+        elif input.state is None:
+            self._state.holdout = in_holdout(plan, input.contact_id, input.holdout)
         # Events that arrived before the plan was known may end the run (goal, exit_on).
         for event in self._inbox:
             self._check_ends_run(event)
@@ -281,6 +287,10 @@ class JourneyWorkflow:
         audience = self.plan.journey.audience
         if not self._snapshot.found:
             self._note(TimelineEntry(at=self._now(), type="error", reason="unknown contact"))
+            return False
+        if self._refusal is not None:  # JourneyV2: `open_run` judged the audience
+            if self._refusal:
+                self._note(TimelineEntry(at=self._now(), type="error", reason=self._refusal))
             return False
         if audience is None:
             return True
@@ -316,15 +326,18 @@ class JourneyWorkflow:
                 properties=dict(cause.properties) if cause else None,
             )
         )
+        legacy = self.LEGACY
         return JourneyResult(
-            journey=self.plan.journey_id,
-            version=self.plan.version,
-            contact_id=self.input.contact_id,
+            journey=self.plan.journey_id if legacy else None,
+            version=self.plan.version if legacy else None,
+            contact_id=self.input.contact_id if legacy else None,
             outcome=outcome,
-            entered_at=state.entered_at or now,
-            ended_at=now,
+            entered_at=(state.entered_at or now) if legacy else None,
+            ended_at=now if legacy else None,
             holdout=state.holdout,
-            timeline=state.timeline,
+            # The legacy type's result carried the timeline; a JourneyV2 run's is the
+            # `timeline` query, which answers after the run has ended too (replayed).
+            timeline=state.timeline if legacy else None,
         )
 
     def _should_continue_as_new(self) -> bool:
@@ -411,16 +424,19 @@ class JourneyWorkflow:
             # By reference: the activity reads the step's channel, template, category and the
             # journey's settings and data from the plan version (`JourneyPlan.send_fields`).
             request = SendRequest(
-                idempotency_key=self._ledger_key(step_id),
-                workflow_id=workflow.info().workflow_id,
+                idempotency_key=self._send_key(step_id),
+                # The activity knows the workflow calling it (the legacy type named it).
+                workflow_id=workflow.info().workflow_id if self.LEGACY else None,
                 journey=self.plan.journey_id,
                 version=self.plan.version,
                 step_id=step_id,
                 contact_id=self.input.contact_id,
                 to=str(to) if to is not None else None,
                 context=MessageContext(
-                    trigger=self.input.trigger.as_variables() if self.input.trigger else None,
-                    steps=self._state.steps or None,
+                    trigger=self.input.trigger.as_variables()
+                    if self.input.trigger and self._templates_read("trigger")
+                    else None,
+                    steps=(self._state.steps or None) if self._templates_read("steps") else None,
                     now=self._now(),
                 ),
                 data=self.input.data or None,
@@ -880,11 +896,20 @@ class JourneyWorkflow:
         """Wait for `done()` or the deadline; a goal or exit_on event ends the run (`_Stop`)."""
         await self._record_steps()
         remaining = until - self._now()
-        if remaining > timedelta(0):
+        if remaining > timedelta(0) and self.LEGACY:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._state.outcome is not None or done(), timeout=remaining
                 )
+        elif remaining > timedelta(0):
+            # The timer is cancelled only when the run goes on: a run that a goal or exit_on
+            # event ends is over in this task, and its history needs no `TimerCanceled`.
+            timer = asyncio.ensure_future(workflow.sleep(remaining))
+            await workflow.wait_condition(
+                lambda: self._state.outcome is not None or timer.done() or done()
+            )
+            if self._state.outcome is None and not timer.done():
+                timer.cancel()
         if self._state.outcome is not None:
             raise _Stop()
 
@@ -907,15 +932,28 @@ class JourneyWorkflow:
         if len(self._state.timeline) > TIMELINE_KEPT * 2:
             del self._state.timeline[:-TIMELINE_KEPT]
 
+    def _templates_read(self, name: str) -> bool:
+        """Whether the journey's templates read the run's `name` (`trigger`, `steps`): a
+        JourneyV2 send request carries only what they read."""
+        reads = self.plan.template_reads
+        return reads is None or name in reads
+
     def _forced_arm(self, step_id: str) -> str | None:
         return (self.input.arms or {}).get(step_id)
 
     def _ledger_key(self, step_id: str) -> str:
-        """Run + step + visit: the same for every attempt and replay of this send, and distinct
-        for a second entry into the journey or a second pass through a loop."""
+        """Run + step + visit (`workflows.ids.ledger_key`)."""
         visit = self._state.visits.get(step_id, 1)
-        raw = f"{workflow.info().workflow_id}|{self._state.entry_id}|{step_id}|{visit}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return ledger_key(workflow.info().workflow_id, self._state.entry_id, step_id, visit)
+
+    def _send_key(self, step_id: str) -> str | None:
+        """A send request's key; for a JourneyV2 run's first visit of a step in its first
+        execution None: the send activity derives the same key from its workflow and run ids."""
+        first = (
+            self._state.visits.get(step_id, 1) == 1
+            and self._state.entry_id == workflow.info().run_id
+        )
+        return None if first and not self.LEGACY else self._ledger_key(step_id)
 
     def _journey_data(self) -> dict[str, Any]:
         return {**self.plan.journey.data, **self.input.data}
@@ -1007,8 +1045,24 @@ class JourneyWorkflow:
             # snapshot carries a few numbers, never the contact's events.
             LoadContactInput(
                 contact_id=self.input.contact_id,
-                questions=list(self.plan.event_questions),
+                questions=list(self.plan.event_questions) if self.LEGACY else [],
+                plan=None
+                if self.LEGACY
+                else PlanRef(journey=self.input.journey, version=self.input.version),
                 now=self._now(),
             ),
             **QUICK,
         )
+
+
+@workflow.defn(name=LEGACY_WORKFLOW_TYPE)
+class LegacyJourneyWorkflow(JourneyWorkflow):
+    """The workflow type runs had before `JourneyV2`: registered so that they finish (and their
+    recorded histories replay) exactly as they started, `lean-history` patch included. Remove
+    it once no run of this type is open (`rapport list`; docs/workflows.md)."""
+
+    LEGACY = True
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)

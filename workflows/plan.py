@@ -9,12 +9,13 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from rendering.bundle import TemplateBundle
+from rendering.bundle import TemplateBundle, template_variables
 from workflows.durations import parse_clock, parse_duration
 from workflows.event_questions import EventQuestion
-from workflows.expression_sites import journey_event_questions
+from workflows.expression_sites import journey_event_questions, run_reads
+from workflows.ids import stable_fraction
 from workflows.model import (
     BranchStep,
     ExitStep,
@@ -38,6 +39,11 @@ SMS_DEFAULT_QUIET_HOURS = "21:00-08:00"
 # A `data` value `{after_start: DURATION, at: "HH:MM"}`: a moment that long after the run starts
 # (for a segment journey: after the broadcast), at that time of day in the journey's zone.
 AFTER_START = "after_start"
+# A send step's fields the send activity reads from the stored plan (`send_fields`), so a run's
+# own copy of its plan leaves them out (`run_document`).
+SEND_ACTIVITY_READS = frozenset({"template", "category", "winner", "lint"})
+# What a send request may carry of the run's own values for its templates (`template_reads`).
+RUN_VALUES = frozenset({"trigger", "steps"})
 
 
 def relative_moment(value: Any) -> tuple[timedelta, time | None] | None:
@@ -70,6 +76,11 @@ class JourneyPlan(BaseModel):
     # Derived from the journey (not part of the version): what its expressions ask about the
     # contact's events, answered by the store each time a run refreshes the contact.
     event_questions: tuple[EventQuestion, ...] = ()
+    # A JourneyV2 run's plan only (`from_run_document`): which of the run's own values
+    # (`trigger`, `steps`) the journey's templates read, so a send request carries only those.
+    # None (every stored or legacy plan): all of them. Never dumped: stored plans stay readable
+    # by workers of the previous release (`extra="forbid"`).
+    template_reads: tuple[str, ...] | None = Field(None, exclude=True)
 
     @classmethod
     def build(
@@ -157,6 +168,97 @@ class JourneyPlan(BaseModel):
             update={"templates": {}, "source_file": "", "journey": journey}
         ).compact()
 
+    def run_document(self) -> dict[str, Any]:
+        """What a `JourneyV2` run records of its plan (in the `open_run` marker): only what the
+        workflow decides by — the steps' flow and expressions, the audience, goal, exit_on,
+        zone, `data` (when an expression of the run reads `journey.*`) and whether its
+        templates read `trigger` or `steps` — with every default left out. Not the
+        audience and holdout (`open_run` judges and draws them), nor the name, trigger or
+        re-entry rule (the router's), a send's template, category or winner rule (the send
+        activity reads those from the stored plan), lint settings, step ids (recomputed from
+        the steps) or event questions (the store reads them from the stored plan).
+        `from_run_document` reads it back."""
+        journey = self.journey.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude_defaults=True,
+            exclude={
+                "name",
+                "description",
+                "status",
+                "trigger",
+                "reentry",
+                "lint",
+                "settings",
+                "audience",  # `open_run` judges it
+                "holdout",  # and draws the contact into the control group
+            },
+        )
+        for key in ("goal", "exit_on"):  # `{event: NAME}` alone is written `NAME`
+            if key in journey:
+                journey[key] = _bare_event(journey[key])
+        journey["steps"] = [_step_for_run(step) for step in self.journey.steps]
+        if not run_reads(self.journey, audience=False).journey_data:
+            journey.pop("data", None)  # for templates only: the send activity reads the plan's
+        reads = self.template_reads_of()
+        if reads:
+            journey["template_reads"] = list(reads)
+        if self.journey.settings.timezone is not None:
+            journey["timezone"] = self.journey.settings.timezone
+        return journey
+
+    @classmethod
+    def from_run_document(
+        cls, journey_id: str, version: str, document: dict[str, Any]
+    ) -> JourneyPlan:
+        """The plan as a `JourneyV2` run sees it (`run_document`): what the run does not read
+        is left at neutral values (a manual trigger, the journey id as its name, no templates)."""
+        fields = dict(document)
+        timezone = fields.pop("timezone", None)
+        reads = fields.pop("template_reads", [])
+        journey = Journey.model_validate(
+            {
+                **fields,
+                "name": journey_id,
+                "trigger": {"manual": True},
+                "settings": {"timezone": timezone} if timezone else {},
+            }
+        )
+        return cls(
+            journey_id=journey_id,
+            version=version,
+            source_file="",
+            journey=journey,
+            step_ids=assign_step_ids(journey.steps),
+            templates={},
+            template_reads=tuple(reads),
+        )
+
+    def before_wait(self, start: int) -> frozenset[int]:
+        """The steps a run at step `start` may reach before its next wait (that wait and
+        the waits it may reach first included): what it decides by until it refreshes the
+        contact, which it does after every wait."""
+        waits = (WaitStep, WaitUntilStep, WaitForStep)
+        seen: set[int] = set()
+        todo = [start]
+        while todo:
+            index = todo.pop()
+            if index in seen:
+                continue
+            seen.add(index)
+            if not isinstance(self.step(index), waits):
+                todo.extend(i for i in self.successors(index) if i is not None)
+        return frozenset(seen)
+
+    def template_reads_of(self) -> tuple[str, ...]:
+        """Which of `trigger` and `steps` any of the journey's templates reads (a template
+        that does not parse counts as reading both)."""
+        names: set[str] = set()
+        for bundle in self.templates.values():
+            read = template_variables(bundle)
+            names |= RUN_VALUES if read is None else read & RUN_VALUES
+        return tuple(sorted(names))
+
     def start_data(self, started_at: datetime) -> dict[str, Any]:
         """The `data` values written relative to the run's start (`{after_start: 10d, at:
         "19:00"}`), as ISO timestamps for a run that starts at `started_at`: a run carries
@@ -199,6 +301,32 @@ class JourneyPlan(BaseModel):
             "quiet_hours": quiet_hours,
             "fallback_timezone": settings.timezone,
         }
+
+
+def in_holdout(plan: JourneyPlan, contact_id: str, forced: bool | None = None) -> bool:
+    """Whether a new entry of `contact_id` falls in the journey's control group: `forced` if
+    given (the simulator's), else a stable draw per journey and contact."""
+    if forced is not None:
+        return forced
+    holdout = plan.journey.holdout
+    return holdout > 0 and stable_fraction("holdout", plan.journey_id, contact_id) * 100 < holdout
+
+
+def _bare_event(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_bare_event(item) for item in value]
+    return value["event"] if isinstance(value, dict) and set(value) == {"event"} else value
+
+
+def _step_for_run(step: Step) -> dict[str, Any]:
+    """A step without its defaults (its action key kept, e.g. `exit: completed`) and without
+    what only the send activity reads."""
+    kind = step_kind_of(step)
+    full = step.model_dump(mode="json", by_alias=True)
+    document = step.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if kind is not None:
+        document[kind] = full[kind]
+    return {key: value for key, value in document.items() if key not in SEND_ACTIVITY_READS}
 
 
 def assign_step_ids(steps: list[Step]) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from store import Store
 from tests.routing.test_route_event import CART
 from tests.stack.helpers import ROOT, Stack, free_port
 from workflows.compiler import compile_journey
-from workflows.journey_workflow import stable_fraction
+from workflows.ids import stable_fraction
 from workflows.plan import JourneyPlan
 
 WRITE_KEY = "test-write-key"

@@ -13,6 +13,7 @@ import pytest
 import segment.analytics as analytics
 from temporalio.client import WorkflowExecutionStatus
 
+from runtime.starter import ended_run
 from tests.api.helpers import WRITE_KEY, Served, contact_id, outbox_mentions
 from tests.stack.conftest import Cli
 from tests.waiting import eventually
@@ -70,7 +71,7 @@ async def test_a_duplicate_message_id_starts_nothing(
 
     await call(client, "track", user, "pinged", {"order_id": "o-1"}, message_id=message_id)
     handle = stack.client.get_workflow_handle_for(JourneyWorkflow.run, f"journey:ping:{user}")
-    assert (await handle.result()).outcome == "completed"
+    assert (await ended_run(handle)).outcome == "completed"
     first_run = (await handle.describe()).run_id
     assert len(await stack.sent(user)) == 1
 
@@ -135,7 +136,7 @@ async def test_wait_for_wakes_on_the_matching_event_and_not_on_another(
 
     assert (await track("cart_checked_out", cart_id="c-1")).status_code == 200
     handle = served.stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
-    result = await asyncio.wait_for(handle.result(), 10)
+    result = await asyncio.wait_for(ended_run(handle), 10)
     assert [e.step for e in result.timeline if e.type == "send"] == ["thanks"]
     assert result.outcome == "completed"
 
@@ -161,7 +162,7 @@ async def test_a_goal_event_exits_a_waiting_run_as_converted(
     )
     assert response.status_code == 200
     handle = served.stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id)
-    result = await asyncio.wait_for(handle.result(), 10)
+    result = await asyncio.wait_for(ended_run(handle), 10)
     assert result.outcome == "converted"
     await eventually(
         lambda: getattr(served.stack.store.get_run(workflow_id), "outcome", None) == "converted",

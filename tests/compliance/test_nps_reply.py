@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from runtime.starter import ended_run
 from tests.compliance.conftest import compliance_settings
 from tests.compliance.helpers import PUBLIC_URL, SendGridSigner, inbound, post_twilio
 from tests.stack.helpers import ROOT, Stack
@@ -102,7 +103,7 @@ async def test_a_reply_3_to_the_nps_sms_takes_the_detractor_branch(
     reply = await post_twilio(app_client, "/webhooks/twilio/inbound", inbound(phone, "3"))
     assert reply.status_code == 200, reply.text
 
-    result: JourneyResult = await asyncio.wait_for(handle.result(), 30)
+    result: JourneyResult = await asyncio.wait_for(ended_run(handle), 30)
     assert result.outcome == "completed"
     branches = {e.step: e.result for e in result.timeline if e.type == "branch"}
     assert branches["sms_score"] == "apology"

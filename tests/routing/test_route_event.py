@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runtime.router import EventIndex, route_event
+from runtime.starter import ended_run
 from store.records import EventRecord
 from tests.stack.helpers import ROOT, Stack
 from tests.waiting import eventually
@@ -99,7 +100,7 @@ async def test_wait_for_wakes_on_the_matching_event_only(stack: Stack, tmp_path:
         seen=lambda _: stack.store.runs_for_contact(dana),
     )
     await route(event(dana, "cart_checked_out", cart_id="c-1"))
-    result = await handle.result()
+    result = await ended_run(handle)
     assert [e.step for e in result.timeline if e.type == "send"] == ["thanks"]
     still = await stack.client.get_workflow_handle(f"journey:cart:{dana}:c-2").query(
         JourneyWorkflow.status

@@ -18,7 +18,7 @@ from settings import get_settings
 from tests.stack.conftest import Cli
 from tests.stack.helpers import Stack, free_port
 from tests.waiting import eventually
-from workflows.journey_workflow import stable_fraction
+from workflows.ids import stable_fraction
 
 
 async def test_start_then_inspect_shows_where_the_contact_stands(stack: Stack, cli: Cli) -> None:

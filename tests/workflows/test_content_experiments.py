@@ -13,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.simulator import SimulationError, forced_arms, simulate
+from runtime.starter import ended_run
 from settings import Settings
 from store import Store
 from store.records import ContactRecord
@@ -46,7 +47,7 @@ async def test_each_contact_keeps_its_variant_and_the_ledger_records_it(
         for entry in range(2):
             for n in range(8):
                 who = f"c{n}"
-                result = await (await h.start(plan, contact(who), key=str(entry))).result()
+                result = await ended_run(await h.start(plan, contact(who), key=str(entry)))
                 (send,) = [e for e in result.timeline if e.type == "send"]
                 seen.setdefault(who, set()).add(send.variant or "")
         ledger = {
@@ -87,7 +88,7 @@ async def test_a_significant_winner_is_recorded_and_every_later_send_uses_it(
         _history(h.store, "b", sent=20, clicked=12)
         sends = []
         for n in range(6):
-            result = await (await h.start(plan, contact(f"c{n}"))).result()
+            result = await ended_run(await h.start(plan, contact(f"c{n}")))
             sends.extend(e for e in result.timeline if e.type == "send")
         decision = h.store.experiments.decision("subject", "offer")
         ledger = [m for n in range(6) for m in h.store.ledger.messages_for_contact(f"c{n}")]
@@ -108,7 +109,7 @@ async def test_no_winner_before_after_is_reached_even_when_one_variant_leads(
     async with harness(env, tmp_path) as h:
         _history(h.store, "a", sent=19, clicked=0)
         _history(h.store, "b", sent=20, clicked=15)
-        result = await (await h.start(plan, contact("c2"))).result()
+        result = await ended_run(await h.start(plan, contact("c2")))
         decision = h.store.experiments.decision("subject", "offer")
     assert decision is None
     (send,) = [e for e in result.timeline if e.type == "send"]
@@ -122,7 +123,7 @@ async def test_a_forced_variant_is_sent_even_after_a_winner(
     async with harness(env, tmp_path) as h:
         _history(h.store, "a", sent=20, clicked=2)
         _history(h.store, "b", sent=20, clicked=12)
-        result = await (await h.start(plan, contact("c1"), arms={"offer": "a"})).result()
+        result = await ended_run(await h.start(plan, contact("c1"), arms={"offer": "a"}))
     (send,) = [e for e in result.timeline if e.type == "send"]
     assert (send.variant, send.subject) == ("a", "Welcome to Rapport Coffee Co., C1")
 
@@ -161,7 +162,7 @@ async def test_a_forced_split_arm_is_taken_by_every_contact(
     async with harness(env, tmp_path) as h:
         taken = []
         for n in range(4):
-            result = await (await h.start(plan, contact(f"c{n}"), arms={"pick": "b"})).result()
+            result = await ended_run(await h.start(plan, contact(f"c{n}"), arms={"pick": "b"}))
             taken.extend(e.result for e in result.timeline if e.type == "split")
     assert taken == ["b"] * 4
 

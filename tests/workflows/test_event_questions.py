@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.starter import ended_run
 from store.records import ContactRecord, EventRecord
 from tests.workflows.conftest import ROOT, START, compile_plan, contact
 from tests.workflows.harness import harness
@@ -85,7 +86,7 @@ async def run_engaged_customer(env: WorkflowEnvironment, tmp_path: Path) -> Enga
         for event in engaged_history("alice"):
             h.store.record_event(event)
         handle = await h.start(plan, contact(), at=START)
-        result = await handle.result()
+        result = await ended_run(handle)
         return EngagedRun(result, await handle.fetch_history(), h.store.get_contact("alice"))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.starter import ended_run
 from tests.workflows.conftest import ROOT, START, compile_plan, contact
 from tests.workflows.harness import harness
 
@@ -62,7 +63,7 @@ async def test_a_run_survives_every_evaluation_failure(
     async with harness(env, tmp_path) as h:
         handle = await h.start(plan, who, at=START)
         async with asyncio.timeout(HANG_GUARD_S):
-            result = await handle.result()
+            result = await ended_run(handle)
         stored = h.store.get_contact("alice")
     assert result.outcome == "completed"
     assert [(e.step, e.reason) for e in result.timeline if e.type == "error"] == [

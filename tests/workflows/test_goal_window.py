@@ -9,6 +9,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from reports.journey import JourneyQuery, journey_report
+from runtime.starter import ended_run
 from tests.workflows.conftest import Runner, at, compile_plan, contact
 from tests.workflows.harness import harness
 from tests.workflows.test_guarantees import project
@@ -53,7 +54,7 @@ async def test_the_report_counts_a_late_goal_as_unconverted(
         await h.advance(timedelta(days=15))
         order = EventPayload(id="o-1", name="order_placed", timestamp=await h.now())
         await handle.signal("event", order)
-        result = await handle.result()
+        result = await ended_run(handle)
         report = journey_report(h.store, JourneyQuery(journey="window"))
     assert result.outcome == "completed"
     assert report["outcomes"]["converted"] == 0

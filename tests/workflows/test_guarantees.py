@@ -20,11 +20,16 @@ from temporalio.testing import WorkflowEnvironment
 from providers import OutgoingEmail, OutgoingSms, SendResult, TransientSendError
 from providers.outbox import OutboxEmailProvider, OutboxSmsProvider
 from providers.sendgrid import SendGridEmailProvider
+from runtime.starter import ended_run
+from store.records import LedgerEntry
 from tests.provider_standin import ProviderStandIn
 from tests.workflows.conftest import ROOT, compile_plan, contact, sample
 from tests.workflows.harness import harness
 from workflows import journey_workflow
+from workflows.contracts import EndedRun
+from workflows.ids import ledger_key
 from workflows.journey_workflow import JourneyWorkflow
+from workflows.plan import JourneyPlan
 
 SEND_WAIT_SEND = """\
 name: Two emails
@@ -75,7 +80,7 @@ async def test_a_crash_after_sendgrid_accepted_never_sends_twice(
         provider = CrashAfterAccept(sendgrid)
         async with harness(env, tmp_path, email=provider) as h:  # type: ignore[arg-type]
             handle = await h.start(plan, contact())
-            result = await handle.result()
+            result = await ended_run(handle)
             assert len(standin.emails) == 2  # first (once, despite the retry) and second
             standin.assert_valid()
             statuses = sorted(m.status for m in h.store.ledger.messages_for_contact("alice"))
@@ -104,7 +109,7 @@ async def test_a_crash_after_the_ledger_recorded_the_send_does_not_resend(
 
             ledger.mark_sent = mark_sent_then_crash  # type: ignore[method-assign]
             handle = await h.start(plan, contact())
-            result = await handle.result()
+            result = await ended_run(handle)
             assert crashes, "the crash was injected"
             assert len(standin.emails) == 2
             assert [e.status for e in result.timeline if e.type == "send"] == ["sent", "sent"]
@@ -121,7 +126,7 @@ async def test_an_outbox_send_retried_after_a_crash_writes_one_message(
     provider = CrashAfterAccept(OutboxEmailProvider(tmp_path / "outbox"))
     async with harness(env, tmp_path, email=provider) as h:  # type: ignore[arg-type]
         handle = await h.start(plan, contact())
-        await handle.result()
+        await ended_run(handle)
         assert provider.accepted == 3  # the retry handed the first message over again…
         assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # …and the outbox kept one
 
@@ -159,7 +164,7 @@ async def test_a_store_outage_after_sendgrid_accepted_records_the_send_once(
 
             ledger.mark_sent = mark_sent_while_down  # type: ignore[method-assign]
             handle = await h.start(plan, contact())
-            result = await handle.result()
+            result = await ended_run(handle)
             assert len(refused) == (3 if outage == "short" else 2)
             assert len(standin.emails) == 2  # first (once) and second
             standin.assert_valid()
@@ -187,9 +192,13 @@ async def test_a_run_keeps_its_version_when_the_journey_is_edited(
         new = compile_plan(path, tmp_path / "templates")
         assert new.version != old.version
         fresh = await h.start(new, contact("bruno"))
-        old_result, new_result = await waiting.result(), await fresh.result()
-    assert old_result.version == old.version
-    assert new_result.version == new.version
+        old_result, new_result = await ended_run(waiting), await ended_run(fresh)
+        versions = {
+            run.contact_id: run.version
+            for who in ("alice", "bruno")
+            for run in h.store.runs_for_contact(who)
+        }
+    assert versions == {"alice": old.version, "bruno": new.version}
     old_tips = next(e for e in old_result.timeline if e.step == "second")
     new_tips = next(e for e in new_result.timeline if e.step == "second")
     assert old_tips.subject != "Edited tips"
@@ -215,16 +224,24 @@ def decoded_payloads(history: WorkflowHistory) -> list[Any]:
     return found
 
 
-async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
-    env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    plan = sample("onboarding")
+async def onboarding_converted(
+    env: WorkflowEnvironment, tmp_path: Path, plan: JourneyPlan
+) -> tuple[EndedRun, WorkflowHistory, list[LedgerEntry]]:
+    """rita's onboarding run: the welcome email, an order an hour later converts it."""
     async with harness(env, tmp_path) as h:
         handle = await h.start(plan, contact("rita"), trigger=h.event("signed_up"))
         await h.advance(timedelta(hours=1))
         await handle.signal("event", h.event("order_placed"))
-        result = await handle.result()
+        result = await ended_run(handle)
         history = await handle.fetch_history()
+        return result, history, h.store.ledger.messages_for_contact("rita")
+
+
+async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    plan = sample("onboarding")
+    result, history, _ = await onboarding_converted(env, tmp_path, plan)
     assert result.outcome == "converted"
     assert [e.subject for e in result.timeline if e.type == "send"] == [
         "Welcome to Rapport Coffee Co., Rita"
@@ -233,7 +250,7 @@ async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
     started = payloads[0]
     assert (started["journey"], started["version"]) == ("onboarding", plan.version)
     assert "plan" not in started
-    send = next(p for p in payloads if isinstance(p, dict) and "idempotency_key" in p)
+    send = next(p for p in payloads if isinstance(p, dict) and "step_id" in p)
     # The send names the plan version and the step; the activity reads the rest from the plan.
     assert (send["journey"], send["version"], send["step_id"]) == (
         "onboarding",
@@ -244,6 +261,39 @@ async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
     text = json.dumps(payloads)
     sources = [source for b in plan.templates.values() for source in b.files.values()]
     assert sources and not [source for source in sources if json.dumps(source)[1:-1] in text]
+
+
+async def test_a_journey_v2_run_writes_only_what_it_decides_by(
+    env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Issue 8's history bytes: no patch marker, the plan and the contact as far as the run
+    reads them, a send request without what the activity knows, the result as the outcome."""
+    result, history, [message] = await onboarding_converted(env, tmp_path, sample("onboarding"))
+    events = history.to_json_dict()["events"]
+    started = events[0]["workflowExecutionStartedEventAttributes"]
+    assert started["workflowType"]["name"] == "JourneyV2"
+    kinds = [event["eventType"].removeprefix("EVENT_TYPE_") for event in events]
+    markers = [
+        event["markerRecordedEventAttributes"]["markerName"]
+        for event in events
+        if "markerRecordedEventAttributes" in event
+    ]
+    assert markers == ["core_local_activity"] * 3  # open_run, record_progress at the wait and end
+    assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in kinds  # no patch
+    assert "TIMER_CANCELED" not in kinds  # the order ended the run during its wait
+    payloads = decoded_payloads(history)
+    opened = next(p for p in payloads if isinstance(p, dict) and "plan" in p)
+    assert not {"name", "trigger", "audience", "holdout", "settings", "data"} & set(opened["plan"])
+    assert opened["plan"]["goal"] == "order_placed"
+    # Nothing before the first wait reads the contact (the audience was judged by open_run).
+    assert opened["contact"] == {"found": True}
+    send = next(p for p in payloads if isinstance(p, dict) and "step_id" in p)
+    assert not {"workflow_id", "idempotency_key"} & set(send)
+    assert "trigger" not in send["context"]  # onboarding's templates do not read it
+    run_id = started["originalExecutionRunId"]
+    assert message.idempotency_key == ledger_key(message.workflow_id, run_id, "welcome", 1)
+    assert payloads[-1] == {"outcome": "converted"}
+    assert [entry.type for entry in result.timeline] == ["enter", "send", "event", "exit"]
 
 
 async def test_keyed_runs_for_two_orders_run_side_by_side(
@@ -261,7 +311,7 @@ async def test_keyed_runs_for_two_orders_run_side_by_side(
         for handle in (first, second):  # the router delivers every event to every run
             await handle.signal("event", h.event("nps_submitted", order_id="o-1", score=2))
             await handle.signal("event", h.event("nps_submitted", order_id="o-2", score=10))
-        one, two = await first.result(), await second.result()
+        one, two = await ended_run(first), await ended_run(second)
     assert [e.step for e in one.timeline if e.type == "send"] == [
         "survey_email",
         "apology",
@@ -280,7 +330,7 @@ async def test_a_duplicate_event_id_is_delivered_once(
         await handle.signal("event", duplicate)
         await handle.signal("event", duplicate)
         await handle.signal("event", h.event("account_closed"))
-        result = await handle.result()
+        result = await ended_run(handle)
     assert result.outcome == "exited"
     assert [e.event for e in result.timeline if e.type == "event"] == [
         "newsletter_opened",
@@ -318,7 +368,7 @@ async def test_a_split_is_stable_per_contact_and_uses_both_paths(
             for n in range(8):
                 who = f"c{n}"
                 handle = await h.start(plan, contact(who), key=str(attempt))
-                result = await handle.result()
+                result = await ended_run(handle)
                 chosen = next(e.result for e in result.timeline if e.type == "split")
                 variants.setdefault(who, []).append(chosen or "")
         recorded = sorted(
@@ -355,7 +405,7 @@ async def test_a_paused_run_holds_before_its_next_send_until_resumed(
         assert (status.step, status.waiting_for, status.paused) == ("second", "resume", True)
         assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1  # nothing sent while paused
         await handle.signal("resume")
-        result = await handle.result()
+        result = await ended_run(handle)
     assert [e.step for e in result.timeline if e.type == "send"] == ["first", "second"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
 
@@ -369,7 +419,7 @@ async def test_a_cancelled_run_is_recorded_as_cancelled(
         await h.advance(timedelta(hours=1))
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):
-            await handle.result()
+            await ended_run(handle)
         (run,) = h.store.runs_for_contact("alice")
     assert (run.status, run.outcome) == ("cancelled", "cancelled")
 
@@ -400,7 +450,7 @@ async def test_a_long_run_continues_as_new_and_keeps_its_state(
     plan = compile_plan(project(tmp_path, LOOP, "loop"), tmp_path / "templates")
     async with harness(env, tmp_path) as h:
         handle = await h.start(plan, contact())
-        result = await handle.result()
+        result = await ended_run(handle)
         history = await handle.fetch_history()
         (run,) = h.store.runs_for_contact("alice")
     assert result.outcome == "completed"
@@ -444,7 +494,7 @@ async def test_a_send_retried_into_quiet_hours_waits_for_the_morning(
     sms = FlakySms(OutboxSmsProvider(tmp_path / "outbox"), failures=3)  # retried for ~3 min
     async with harness(env, tmp_path, sms=sms) as h:  # type: ignore[arg-type]
         handle = await h.start(plan, contact(), at=evening)
-        result = await handle.result()
+        result = await ended_run(handle)
     delay = next(e for e in result.timeline if e.type == "delay")
     sent = next(e for e in result.timeline if e.type == "send")
     assert delay.reason == "quiet hours 21:00-08:00 (America/New_York)"

@@ -4,6 +4,7 @@ replaying where the same change unguarded does not (docs/workflows.md)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,18 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from runtime.workers import WORKFLOWS, workflow_runner
-from tests.workflows.patched_workflows import PatchedJourneyWorkflow, UnguardedJourneyWorkflow
+from tests.workflows.patched_workflows import (
+    PatchedJourneyWorkflow,
+    PatchedLegacyJourneyWorkflow,
+    UnguardedJourneyWorkflow,
+    UnguardedLegacyJourneyWorkflow,
+)
 from tests.workflows.record_histories import HISTORIES
 from tests.workflows.sample_paths import PATHS
+from workflows.journey_workflow import LEGACY_WORKFLOW_TYPE, WORKFLOW_TYPE
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
+LEGACY_PAIR = (PatchedLegacyJourneyWorkflow, UnguardedLegacyJourneyWorkflow)
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -44,9 +52,30 @@ async def test_a_recorded_history_replays_with_the_current_workflow(recorded: Pa
     assert await replay(WORKFLOWS, load(recorded)) is None
 
 
-async def test_a_change_behind_workflow_patched_still_replays_old_histories() -> None:
-    onboarding = load(HISTORIES / "onboarding_converts.json")
-    assert await replay([PatchedJourneyWorkflow], onboarding) is None
+@pytest.mark.parametrize(
+    ("recorded", "patched", "unguarded"),
+    [
+        ("onboarding_converts.json", *LEGACY_PAIR),
+        ("onboarding_converts.lean.json", *LEGACY_PAIR),
+        ("onboarding_converts.v2.json", PatchedJourneyWorkflow, UnguardedJourneyWorkflow),
+    ],
+    ids=["legacy", "legacy-lean", "v2"],
+)
+async def test_a_change_behind_workflow_patched_still_replays_old_histories(
+    recorded: str, patched: type, unguarded: type
+) -> None:
+    history = load(HISTORIES / recorded)
+    assert await replay([patched], history) is None
     # The same change without the guard breaks the runs already in flight.
-    failure = await replay([UnguardedJourneyWorkflow], onboarding)
+    failure = await replay([unguarded], history)
     assert isinstance(failure, NondeterminismError), failure
+
+
+def test_the_legacy_histories_are_of_the_legacy_type_and_new_ones_of_the_current() -> None:
+    """Runs start as JourneyV2; the histories recorded before it stay of the legacy type (and
+    replay on `LegacyJourneyWorkflow`): a type is never re-recorded under the other's name."""
+    for recorded in RECORDED:
+        started = json.loads(recorded.read_text(encoding="utf-8"))["events"][0]
+        kind = started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
+        expected = WORKFLOW_TYPE if ".v2." in recorded.name else LEGACY_WORKFLOW_TYPE
+        assert kind == expected, recorded.name

@@ -9,6 +9,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from reports.journey import JourneyQuery, journey_report
+from runtime.starter import ended_run
 from tests.workflows.conftest import compile_plan, contact
 from tests.workflows.harness import harness
 from tests.workflows.test_guarantees import SEND_WAIT_SEND, SPLIT, project
@@ -30,7 +31,7 @@ async def test_steps_reached_are_recorded_before_the_wait_and_at_the_end(
         ]
         assert waiting["outcomes"]["running"] == 1
         await h.advance(timedelta(days=2))
-        await handle.result()
+        await ended_run(handle)
         ended = journey_report(h.store, query)
     assert [(s["id"], s["reached"], s["drop_off"]) for s in ended["steps"]] == [
         ("first", 1, 0),
@@ -48,7 +49,7 @@ async def test_a_splits_arm_is_recorded_with_the_step(
     chosen: dict[str, int] = {}
     async with harness(env, tmp_path) as h:
         for n in range(6):
-            result = await (await h.start(plan, contact(f"c{n}"))).result()
+            result = await ended_run(await h.start(plan, contact(f"c{n}")))
             arm = next(e.result for e in result.timeline if e.type == "split") or ""
             chosen[arm] = chosen.get(arm, 0) + 1
         report = journey_report(h.store, JourneyQuery(journey="split"))

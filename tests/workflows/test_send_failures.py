@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from providers.sendgrid import SendGridEmailProvider
 from providers.twilio import TwilioSmsProvider
+from runtime.starter import ended_run
 from settings import Settings
 from store.records import LedgerEntry
 from tests.provider_standin import (
@@ -108,7 +109,7 @@ async def run_to_end(
 ) -> tuple[JourneyResult, WorkflowHandle[Any, JourneyResult]]:
     who = contact("ada", attributes={"first_name": "Ada", **attributes})
     handle = await h.start(plan, who)
-    return await handle.result(), handle
+    return await ended_run(handle), handle
 
 
 def ledger(h: Harness) -> dict[str, LedgerEntry]:
@@ -367,7 +368,7 @@ async def test_a_provider_storm_then_recovery_sends_each_message_once(
     people.append(contact("bad", phone="+12125559999", attributes={"first_name": "Bad"}))
     async with harness(env, tmp_path, email=providers.email, sms=providers.sms) as h:
         handles = [await h.start(plan, who) for who in people]
-        results = [await handle.result() for handle in handles]
+        results = [await ended_run(handle) for handle in handles]
 
         answered = [r.status for r in standin.requests]
         assert {429, 500, 503, DROPPED} <= set(answered)  # the storm hit with every fault

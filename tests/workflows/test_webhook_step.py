@@ -17,6 +17,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.starter import ended_run
 from tests.workflows.conftest import ROOT, compile_plan, contact
 from tests.workflows.harness import Harness, harness
 from tests.workflows.test_send_failures import attempts
@@ -129,7 +130,7 @@ async def run_to_end(
 ) -> tuple[JourneyResult, WorkflowHandle[Any, JourneyResult]]:
     record = contact(who, attributes={"plan": "starter", "orders": 2, **attributes})
     handle = await h.start(plan, record)
-    return await handle.result(), handle
+    return await ended_run(handle), handle
 
 
 def webhook_entries(result: JourneyResult) -> list[tuple[str, str | None]]:
