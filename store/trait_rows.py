@@ -8,9 +8,13 @@ PostgreSQL each is also a round trip. So here the SQL is written out once per di
 naive UTC timestamps), so every other reader of the table sees the same rows.
 
 On PostgreSQL an event with traits takes as many round trips as one without:
-`claim` creates the contact, inserts the event and locks and reads the contact's trait rows in
-one statement, and `write` upserts the rows with the `trait_changed` events in one more (where
-the plain path inserts the contact, then the event). SQLite runs in the process, where
+`claim` creates the contact, inserts the event and locks the contact's row in one statement,
+then reads the contact's trait rows in a second sent with it, and `write` upserts the rows with
+the `trait_changed` events in one more (where the plain path inserts the contact, then the
+event). The contact's row lock is what serialises its events, first ones included (`FOR
+UPDATE` on trait rows cannot lock the rows a first event is about to create); the read is a
+statement of its own because a statement sees the rows as they were when it began, even after
+waiting for that lock. SQLite runs in the process, where
 statements cost no round trip: there they stay separate, and only lighter.
 """
 
@@ -117,12 +121,11 @@ class TraitRowsSql:
     def read(self, conn: Connection, contact_id: str) -> dict[str, TraitRow]:
         """The contact's rows by trait name (locked for the transaction on PostgreSQL)."""
         if self.postgresql:
-            found = conn.exec_driver_sql(
-                "SELECT name, value, state FROM contact_traits "
-                "WHERE contact_id = %(contact_id)s FOR UPDATE",
+            _, found = _postgresql_then_rows(
+                conn, "SELECT 1 FROM contacts WHERE id = %(contact_id)s FOR UPDATE",
                 {"contact_id": contact_id},
             )
-            return {name: TraitRow(value, state or {}) for name, value, state in found}
+            return found
         found = _sqlite(
             conn,
             "SELECT name, value, state FROM contact_traits WHERE contact_id = ?",
@@ -217,13 +220,47 @@ class TraitRowsSql:
         read them with `read`, in a statement of its own (a new contact's first events are
         serialised by that insert, as on the plain path)."""
         params = dict(event, properties=_json(event["properties"]))
-        found = conn.exec_driver_sql(_postgresql_claim(create_contact), params).one()
-        event_id, current, rows = found
+        (event_id, current), rows = _postgresql_then_rows(
+            conn, _postgresql_claim(create_contact), params
+        )
         if event_id is None or not current:
             return Claimed(event_id, None)
-        return Claimed(
-            event_id, {name: TraitRow(value, state or {}) for name, value, state in rows or ()}
-        )
+        return Claimed(event_id, rows)
+
+
+# The contact's rows, read once its row is locked (the contact lock is what serialises its
+# events: `FOR UPDATE` on the trait rows cannot lock the rows a first event creates).
+_LOCKED_ROWS = (
+    "SELECT name, value, state FROM contact_traits WHERE contact_id = %(contact_id)s FOR UPDATE"
+)
+
+
+def _postgresql_then_rows(
+    conn: Connection, sql: str, params: Mapping[str, Any]
+) -> tuple[Any, dict[str, TraitRow]]:
+    """Run `sql` (it locks the contact's row) and then read the contact's trait rows, as two
+    statements sent in one round trip: the read is a statement of its own so that it sees
+    what a transaction the lock waited for committed (a statement sees the database as it was
+    when it began, and a lock wait does not change that). Returns `sql`'s one row and the
+    rows by trait name. The two go as one query string, which needs client-side binding (a
+    `ClientCursor`: the values are quoted by psycopg); errors are SQLAlchemy's, as from
+    `conn.execute`."""
+    import psycopg  # only on PostgreSQL
+
+    query = f"{sql}; {_LOCKED_ROWS}"
+    dbapi = conn.connection.dbapi_connection
+    assert isinstance(dbapi, psycopg.Connection)
+    cursor = psycopg.ClientCursor(dbapi)
+    try:
+        cursor.execute(query, params)
+        first = cursor.fetchone()
+        cursor.nextset()
+        rows = {name: TraitRow(value, state or {}) for name, value, state in cursor.fetchall()}
+    except psycopg.Error as error:
+        raise DBAPIError.instance(query, params, error, psycopg.Error) from error
+    finally:
+        cursor.close()
+    return first, rows
 
 
 @lru_cache(maxsize=256)
@@ -258,24 +295,22 @@ def _postgresql_claim(create_contact: bool) -> str:
         if create_contact
         else ""
     )
-    # `current`: the rows read are the latest — the contact existed when the statement began,
-    # or this statement created it (no other transaction can have rows for it then).
+    # `current`: the contact's row is locked — it existed when the statement began (`locked`,
+    # waiting for any transaction holding it), or this statement created it. Otherwise
+    # (another transaction created it meanwhile, or there is no such contact) nothing is
+    # locked and the rows read after are not to be trusted.
     current = (
-        "EXISTS (SELECT 1 FROM new_contact) "
-        "OR EXISTS (SELECT 1 FROM contacts WHERE id = %(contact_id)s)"
+        "EXISTS (SELECT 1 FROM new_contact) OR EXISTS (SELECT 1 FROM locked)"
         if create_contact
-        else "TRUE"
+        else "EXISTS (SELECT 1 FROM locked)"
     )
     return (
         f"WITH {contact}"
         f"new_event AS (INSERT INTO events ({_EVENT_COLUMNS}) VALUES (%(contact_id)s, "
         "%(name)s, CAST(%(properties)s AS JSON), %(timestamp)s, %(source)s, %(message_id)s, "
         f"%(received_at)s, %(routed_at)s) {_EVENT_CONFLICT} RETURNING id), "
-        "locked AS MATERIALIZED (SELECT name, value, state FROM contact_traits "
-        "WHERE contact_id = %(contact_id)s FOR UPDATE) "
-        "SELECT (SELECT id FROM new_event), "
-        f"{current}, "
-        "(SELECT json_agg(json_build_array(name, value, state)) FROM locked)"
+        "locked AS MATERIALIZED (SELECT 1 FROM contacts WHERE id = %(contact_id)s FOR UPDATE) "
+        f"SELECT (SELECT id FROM new_event), {current}"
     )
 
 

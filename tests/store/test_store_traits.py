@@ -3,7 +3,10 @@ run in the event's transaction, `trait_changed` events, history batches and eras
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from store import ContactRecord, EventRecord, Store
@@ -90,6 +93,39 @@ def test_the_updater_runs_with_each_new_event_and_never_twice(store: Store) -> N
     assert all(e.timestamp == T0 for e in changes)
     store.mark_routed(changes)
     assert store.unrouted_changes(second) == []
+
+
+class SlowOrderCount(OrderCount):
+    """`OrderCount` taking a while between reading the rows and returning the new ones, so
+    that concurrent events of one contact are all between their read and their write."""
+
+    def apply(
+        self,
+        event: EventRecord,
+        contact: Callable[[], ContactRecord],
+        rows: Mapping[str, TraitRow],
+    ) -> dict[str, TraitRow]:
+        time.sleep(0.05)
+        return super().apply(event, contact, rows)
+
+
+def test_concurrent_first_events_of_an_existing_contact_are_all_counted(store: Store) -> None:
+    # The contact exists but has no trait rows yet: there is no row to lock, so the contact's
+    # events must serialise some other way (with and without a message id: both event paths).
+    store.upsert_contact(ContactRecord(id="a"))
+    store.use_traits(SlowOrderCount())
+    barrier = threading.Barrier(8)
+
+    def record(n: int) -> bool:
+        event = order("a", f"o-{n}", n)
+        if n % 2:
+            event = event.model_copy(update={"message_id": None})
+        barrier.wait(timeout=30)
+        return store.record_event(event)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(record, range(8))) == [True] * 8
+    assert store.traits_of("a") == {"orders": 8, "spend": sum(range(8))}
 
 
 def test_record_history_stores_a_batch_routed_with_its_trait_updates(store: Store) -> None:
