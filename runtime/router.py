@@ -27,6 +27,7 @@ from activities.contact_context import contact_snapshot, event_payload
 from runtime.starter import StartResult, TemporalUnavailableError, is_unavailable, start_run
 from store import Store
 from store.records import ContactRecord, EventRecord
+from workflows.contracts import ContactSnapshot
 from workflows.entry import start_refusal
 from workflows.expressions import (
     ExpressionContext,
@@ -126,9 +127,6 @@ async def route_event(
     result = RouteResult()
     if not index.concerns(event.name):
         return result
-    contact = await asyncio.to_thread(store.get_contact, event.contact_id)
-    if contact is None:
-        contact = await asyncio.to_thread(store.upsert_contact, ContactRecord(id=event.contact_id))
     payload = event_payload(event)
     # What the `when` and audience of the journeys this event may start ask about the contact's
     # events, answered as of the event (which is stored, so it counts).
@@ -137,10 +135,17 @@ async def route_event(
         for journey_id in index.starts.get(event.name, ())
         for question in index.plans[journey_id].event_questions
     }
-    snapshot = await asyncio.to_thread(
-        contact_snapshot, store, contact.id, questions, payload.timestamp, record=contact
-    )
-    paused = await asyncio.to_thread(store.paused_journeys)
+
+    def read() -> tuple[ContactSnapshot, set[str]]:
+        # The store's reads in one thread hop: each hop waits for the GIL behind the process's
+        # other threads.
+        contact = store.get_contact(event.contact_id)
+        if contact is None:
+            contact = store.upsert_contact(ContactRecord(id=event.contact_id))
+        snapshot = contact_snapshot(store, contact.id, questions, payload.timestamp, record=contact)
+        return snapshot, store.paused_journeys()
+
+    snapshot, paused = await asyncio.to_thread(read)
     for journey_id in index.starts.get(event.name, ()):
         plan = index.plans[journey_id]
         if journey_id in paused:
@@ -163,6 +168,7 @@ async def route_event(
             key=key,
             task_queue=task_queue,
             now=event.timestamp,
+            paused=False,  # read above
         )
         result.started.append(started)
     just_started = {r.workflow_id for r in result.started if r.started}

@@ -164,19 +164,13 @@ async def start_run(
         paused = plan.journey_id in await asyncio.to_thread(store.paused_journeys)
     if journey.status == "paused" or paused:
         return _refused(result, "paused", f"journey {plan.journey_id!r} is paused")
-    if not checked:
-        why = await asyncio.to_thread(_reentry_check, store, plan, contact_id, workflow_id, now)
-        if why is not None:
-            return _refused(result, "reentry", why)
-    elif plan.journey.reentry_after() != timedelta(0):
-        # The caller's read of earlier runs may be stale by now: a start by a tick killed
-        # mid-page can land in between, and a short run may already have ended (its workflow
-        # id free again, its row just written). Its runs are read again (the contact is not).
-        why = await asyncio.to_thread(_reentry_recheck, store, plan, contact_id, workflow_id, now)
-        if why is not None:
-            return _refused(result, "reentry", why)
-    # The run carries the plan's name and version; its activities read the plan from the store.
-    await asyncio.to_thread(save_plan, store, plan)
+    # The run carries the plan's name and version; its activities read the plan from the store
+    # (written once per process). With the reentry check, one thread hop.
+    why = await asyncio.to_thread(
+        _before_start, store, plan, contact_id, workflow_id, now, checked=checked
+    )
+    if why is not None:
+        return _refused(result, "reentry", why)
     try:
         handle = await client.start_workflow(
             JourneyWorkflow.run,
@@ -209,11 +203,37 @@ async def start_run(
     )
 
 
+def _before_start(
+    store: Store,
+    plan: JourneyPlan,
+    contact_id: str,
+    workflow_id: str,
+    now: datetime | None,
+    *,
+    checked: bool,
+) -> str | None:
+    """In a worker thread: why `reentry` keeps the contact out (None: it may enter; when
+    the caller has checked, only the earlier runs are read again), then the plan saved for the
+    run."""
+    if not checked:
+        why = _reentry_check(store, plan, contact_id, workflow_id, now)
+    elif plan.journey.reentry_after() != timedelta(0):
+        # The caller's read of earlier runs may be stale by now: a start by a tick killed
+        # mid-page can land in between, and a short run may already have ended (its workflow
+        # id free again, its row just written). Its runs are read again (the contact is not).
+        why = _reentry_recheck(store, plan, contact_id, workflow_id, now)
+    else:
+        why = None
+    if why is None:
+        save_plan(store, plan)
+    return why
+
+
 def _reentry_check(
     store: Store, plan: JourneyPlan, contact_id: str, workflow_id: str, now: datetime | None
 ) -> str | None:
     """Why `reentry` keeps the contact out (None: it may enter); `UnknownContactError` when
-    the store has no such contact. One thread hop for both reads."""
+    the store has no such contact."""
     if not store.contact_exists(contact_id):
         raise UnknownContactError(contact_id)
     return _reentry_recheck(store, plan, contact_id, workflow_id, now)
