@@ -239,28 +239,25 @@ def _postgresql_then_rows(
     conn: Connection, sql: str, params: Mapping[str, Any]
 ) -> tuple[Any, dict[str, TraitRow]]:
     """Run `sql` (it locks the contact's row) and then read the contact's trait rows, as two
-    statements sent in one round trip: the read is a statement of its own so that it sees
-    what a transaction the lock waited for committed (a statement sees the database as it was
-    when it began, and a lock wait does not change that). Returns `sql`'s one row and the
-    rows by trait name. The two go as one query string, which needs client-side binding (a
-    `ClientCursor`: the values are quoted by psycopg); errors are SQLAlchemy's, as from
+    statements sent in one round trip (psycopg's pipeline mode): the read is a statement of
+    its own so that it sees what a transaction the lock waited for committed (a statement sees
+    the database as it was when it began, and a lock wait does not change that). Returns
+    `sql`'s one row and the rows by trait name; errors are SQLAlchemy's, as from
     `conn.execute`."""
     import psycopg  # only on PostgreSQL
 
-    query = f"{sql}; {_LOCKED_ROWS}"
     dbapi = conn.connection.dbapi_connection
     assert isinstance(dbapi, psycopg.Connection)
-    cursor = psycopg.ClientCursor(dbapi)
     try:
-        cursor.execute(query, params)
-        first = cursor.fetchone()
-        cursor.nextset()
-        rows = {name: TraitRow(value, state or {}) for name, value, state in cursor.fetchall()}
+        with dbapi.cursor() as first, dbapi.cursor() as read:
+            with dbapi.pipeline():  # both sent, and their results fetched, on leaving it
+                first.execute(sql, params)
+                read.execute(_LOCKED_ROWS, params)
+            row = first.fetchone()
+            rows = {name: TraitRow(value, state or {}) for name, value, state in read.fetchall()}
     except psycopg.Error as error:
-        raise DBAPIError.instance(query, params, error, psycopg.Error) from error
-    finally:
-        cursor.close()
-    return first, rows
+        raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
+    return row, rows
 
 
 @lru_cache(maxsize=256)
