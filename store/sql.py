@@ -40,8 +40,12 @@ def check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
 
 def insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
     """An INSERT for the session's dialect, which has `on_conflict_do_nothing/_update`."""
+    return dialect_insert(session.get_bind().dialect.name, model)
+
+
+def dialect_insert(name: str, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for the dialect called `name` (a statement built once and reused)."""
     table = cast(Table, model.__table__)
-    name = session.get_bind().dialect.name
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":
