@@ -176,11 +176,13 @@ class TraitMethods:
         def contact() -> ContactRecord:  # built only if a derived trait needs all of contact.*
             return contact_record(profile, contact_id, {n: r.value for n, r in rows.items()})
 
+        announced = self.announced_traits  # only their changes are stored (`_write_traits`)
         for event, cause in relevant:
             for name, row in updater.apply(event, contact, rows).items():
-                old = rows.get(name, TraitRow()).value
+                before = rows.get(name)
+                old = None if before is None else before.value
                 rows[name] = written[name] = row
-                if old != row.value:
+                if old != row.value and (announced is None or name in announced):
                     change = TraitChange(contact_id, name, old, row.value, event.timestamp)
                     changes.append((change, cause))
         return self._write_traits(session, contact_id, written, changes, routed_at)

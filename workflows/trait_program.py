@@ -47,7 +47,7 @@ EMPTY = {"count": 0, "sum": 0}
 
 def iso_second(moment: datetime) -> str:
     """A timestamp as trait values hold it: ISO 8601 in UTC to the second (as SQL writes it)."""
-    return moment.replace(microsecond=0).isoformat()
+    return moment.isoformat(timespec="seconds")
 
 
 def _scalar(value: Any) -> JsonValue:
@@ -70,12 +70,20 @@ class Aggregate:
     within: timedelta | None = None
     when: str | None = None
 
-    def reading(self, event: EventRecord) -> tuple[bool, JsonValue]:
-        """(does the event count, the value it brings)."""
+    @cached_property
+    def stamped(self) -> bool:
+        """Whether the value it takes is the event's timestamp (`iso_second`)."""
+        return self.property == TIMESTAMP or (
+            self.property is None and self.kind in ("first", "last")
+        )
+
+    def reading(self, event: EventRecord, stamp: str | None = None) -> tuple[bool, JsonValue]:
+        """(does the event count, the value it brings); `stamp`: the event's `iso_second`,
+        when already known."""
+        if self.stamped:
+            return True, iso_second(event.timestamp) if stamp is None else stamp
         if self.property is None:
-            return True, iso_second(event.timestamp) if self.kind in ("first", "last") else None
-        if self.property == TIMESTAMP:
-            return True, iso_second(event.timestamp)
+            return True, None
         if self.property not in event.properties:
             return False, None
         value = event.properties[self.property]
@@ -84,6 +92,11 @@ class Aggregate:
         if self.kind in ("sum", "avg", "min", "max") and _number(value) is None:
             return False, None
         return True, value
+
+    @cached_property
+    def _fast_when(self) -> Callable[[Any], Any] | None:
+        """`when` compiled once (workflows/fast_expressions.py), None: the expression engine."""
+        return None if self.when is None else compile_fast(self.when, "event")
 
     def admits(self, event: EventRecord, now: datetime) -> bool:
         if event.name != self.event:
@@ -98,7 +111,7 @@ class Aggregate:
             "properties": event.properties,
             "timestamp": event.timestamp.isoformat(),
         }
-        fast = compile_fast(self.when, "event")  # workflows/fast_expressions.py
+        fast = self._fast_when
         if fast is not None:
             try:
                 return bool(fast(variables))
@@ -111,34 +124,38 @@ class Aggregate:
         except ExpressionError:
             return False  # e.g. the property is missing on this event: it does not count
 
-    def take(self, row: TraitRow, event: EventRecord) -> TraitRow | None:
-        """The row after one more event, or None when the event changes nothing."""
+    def take(
+        self, row: TraitRow | None, event: EventRecord, stamp: str | None = None
+    ) -> TraitRow | None:
+        """The row after one more event (`row` None: the trait has no row yet; `stamp` as for
+        `reading`), or None when the event changes nothing."""
         from store.traits import TraitRow
 
-        counts, value = self.reading(event)
+        counts, value = self.reading(event, stamp)
         if not counts:
             return None
-        state = dict(row.state)
-        current = row.value
-        if self.kind == "count":
-            return TraitRow((_number(current) or 0) + 1, state)
+        kind = self.kind
+        current: JsonValue = None if row is None else row.value
+        state: Mapping[str, Any] = {} if row is None else row.state
+        if kind == "count":
+            return TraitRow((_number(current) or 0) + 1, dict(state))
         number = _number(value)
-        if self.kind == "sum" and number is not None:
-            return TraitRow((_number(current) or 0) + number, state)
-        if self.kind == "avg" and number is not None:
+        if kind == "sum" and number is not None:
+            return TraitRow((_number(current) or 0) + number, dict(state))
+        if kind == "avg" and number is not None:
             total = (state.get("sum") or 0) + number
             n = (state.get("count") or 0) + 1
             return TraitRow(total / n, {"sum": total, "count": n})
-        if self.kind in ("min", "max"):
+        if kind in ("min", "max"):
             if current is None:
-                return TraitRow(value, state)
+                return TraitRow(value, dict(state))
             if isinstance(value, str) != isinstance(current, str):
                 return None  # a timestamp against a number: the trait's own type wins
-            better = value < current if self.kind == "min" else value > current  # type: ignore[operator]
-            return TraitRow(value, state) if better else None
+            better = value < current if kind == "min" else value > current  # type: ignore[operator]
+            return TraitRow(value, dict(state)) if better else None
         at = event.timestamp
         seen = to_datetime(state["at"]) if state.get("at") else None
-        if seen is not None and (at >= seen if self.kind == "first" else at < seen):
+        if seen is not None and (at >= seen if kind == "first" else at < seen):
             return None
         return TraitRow(value, {"at": at.isoformat()})
 
@@ -210,19 +227,28 @@ class TraitProgram:
 
         now = self.clock()
         changed: dict[str, TraitRow] = {}
-        for aggregate in self.by_event.get(event.name, ()):
+        aggregates = self.by_event.get(event.name, ())
+        # The event's timestamp as first/last values hold it, once for all of them.
+        stamp = iso_second(event.timestamp) if any(a.stamped for a in aggregates) else None
+        for aggregate in aggregates:
             if not aggregate.admits(event, now):
                 continue
-            after = aggregate.take(rows.get(aggregate.name, TraitRow()), event)
+            after = aggregate.take(rows.get(aggregate.name), event, stamp)
             if after is not None:
                 changed[aggregate.name] = after
         if changed and self.derived:
             values = {name: row.value for name, row in rows.items()}
             values.update({name: row.value for name, row in changed.items()})
             for name, value in self._derive_from_traits(contact, values, now).items():
-                if rows.get(name, TraitRow()).value != value:
+                row = rows.get(name)
+                if (None if row is None else row.value) != value:
                     changed[name] = TraitRow(value)
         return changed
+
+    @cached_property
+    def _fast_derived(self) -> tuple[Callable[[Any], Any] | None, ...]:
+        """Each derived trait's expression compiled once (`compile_fast`; None: the engine)."""
+        return tuple(compile_fast(d.expression, "contact") for d in self.derived)
 
     @property
     def defaults(self) -> dict[str, JsonValue]:
@@ -278,8 +304,7 @@ class TraitProgram:
         if not self.reads_profile:
             view = {k: v for k, v in {**self.defaults, **values}.items() if v is not None}
             derived: dict[str, JsonValue] = {}
-            for item in self.derived:
-                fast = compile_fast(item.expression, "contact")
+            for item, fast in zip(self.derived, self._fast_derived, strict=True):
                 if fast is None:
                     break
                 try:
