@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import uuid
@@ -66,6 +67,32 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.update(extra)
     return env
+
+
+def spawn_rapport(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`rapport ARGS` in the background, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(RAPPORT), *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> Iterator[int]:
+    """Ctrl-C to each process still running, then each one's exit code (killed after 20 s)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            yield process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            yield process.wait()
 
 
 def project_settings(**values: Any) -> Settings:

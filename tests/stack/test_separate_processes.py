@@ -6,9 +6,7 @@ Event Webhook; the two workers share the work."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +17,13 @@ from temporalio.client import Client
 from runtime.temporal import connect
 from store import Store
 from tests.compliance.helpers import SendGridSigner, sendgrid_body, sendgrid_event
-from tests.stack.helpers import RAPPORT, ROOT, clean_env, free_port, project_settings
+from tests.stack.helpers import (
+    clean_env,
+    free_port,
+    project_settings,
+    spawn_rapport,
+    stop_processes,
+)
 from tests.store.conftest import PostgresDatabases, postgres_databases  # noqa: F401
 from tests.waiting import eventually
 from workflows.ids import workflow_id_for
@@ -61,30 +65,6 @@ def postgres_url(postgres_databases: PostgresDatabases) -> URL:  # noqa: F811
     return postgres_databases.create()
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(RAPPORT), *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> Iterator[int]:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            yield process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            yield process.wait()
-
-
 @pytest.mark.timeout(240)
 async def test_api_and_two_workers_on_postgresql_run_journeys_woken_by_opens_and_clicks(
     dev_server: str, tmp_path: Path, postgres_url: URL
@@ -109,8 +89,8 @@ async def test_api_and_two_workers_on_postgresql_run_journeys_woken_by_opens_and
     store = Store.open(database)  # migrates the new database, as the processes would
     worker_logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     processes = [
-        _spawn(["api", "--port", str(port)], env, log),
-        *(_spawn(["worker"], env, worker_log) for worker_log in worker_logs),
+        spawn_rapport(["api", "--port", str(port)], env, log),
+        *(spawn_rapport(["worker"], env, worker_log) for worker_log in worker_logs),
     ]
     settings = project_settings(temporal_address=dev_server, temporal_task_queue=queue)
     client = await connect(settings)
@@ -207,7 +187,7 @@ async def test_api_and_two_workers_on_postgresql_run_journeys_woken_by_opens_and
         for user in users[1:]:
             await client.get_workflow_handle(workflow_id_for("engaged", user)).terminate("done")
     finally:
-        codes = list(_stop(processes))
+        codes = list(stop_processes(processes))
         store.close()
     assert codes == [0, 0, 0], log.read_text()
 

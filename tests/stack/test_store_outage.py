@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
-import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +24,13 @@ from sqlalchemy.engine import URL
 from runtime.temporal import connect
 from store import Store
 from tests.provider_standin import ProviderStandIn
-from tests.stack.helpers import RAPPORT, ROOT, clean_env, free_port, project_settings
+from tests.stack.helpers import (
+    clean_env,
+    free_port,
+    project_settings,
+    spawn_rapport,
+    stop_processes,
+)
 from tests.store.conftest import PostgresDatabases, postgres_databases  # noqa: F401
 from tests.waiting import eventually
 from workflows.contracts import EventPayload
@@ -102,25 +105,6 @@ def postgres_url(postgres_databases: PostgresDatabases) -> URL:  # noqa: F811
     return postgres_databases.create()
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(RAPPORT), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> Iterator[int]:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    for process in processes:
-        try:
-            yield process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            yield process.wait()
-
-
 @pytest.mark.timeout(240)
 async def test_a_store_outage_is_503_retried_activities_and_nothing_lost(
     dev_server: str, tmp_path: Path, postgres_url: URL
@@ -150,8 +134,8 @@ async def test_a_store_outage_is_503_retried_activities_and_nothing_lost(
             **standin.env(),
         )
         processes = [
-            _spawn(["api", "--port", str(port)], env, api_log),
-            _spawn(["worker"], env, worker_log),
+            spawn_rapport(["api", "--port", str(port)], env, api_log),
+            spawn_rapport(["worker"], env, worker_log),
         ]
         try:
             async with httpx.AsyncClient(
@@ -271,7 +255,7 @@ async def test_a_store_outage_is_503_retried_activities_and_nothing_lost(
             assert "Traceback" not in api_log.read_text()
         finally:
             standin.release()
-            codes = list(_stop(processes))
+            codes = list(stop_processes(processes))
             await proxy.stop()
             store.close()
     assert codes == [0, 0], api_log.read_text() + worker_log.read_text()
