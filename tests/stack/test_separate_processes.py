@@ -24,7 +24,6 @@ from tests.stack.helpers import (
     spawn_rapport,
     stop_processes,
 )
-from tests.store.conftest import PostgresDatabases, postgres_databases  # noqa: F401
 from tests.waiting import eventually
 from workflows.ids import workflow_id_for
 
@@ -58,11 +57,6 @@ steps:
     exit: completed
 """
 CONTACTS = 8
-
-
-@pytest.fixture
-def postgres_url(postgres_databases: PostgresDatabases) -> URL:  # noqa: F811
-    return postgres_databases.create()
 
 
 @pytest.mark.timeout(240)

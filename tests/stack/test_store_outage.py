@@ -31,7 +31,6 @@ from tests.stack.helpers import (
     spawn_rapport,
     stop_processes,
 )
-from tests.store.conftest import PostgresDatabases, postgres_databases  # noqa: F401
 from tests.waiting import eventually
 from workflows.contracts import EventPayload
 from workflows.ids import workflow_id_for
@@ -98,11 +97,6 @@ class TcpProxy:
         # (Cancelled when the test's loop closes with connections open: nothing to report.)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
-@pytest.fixture
-def postgres_url(postgres_databases: PostgresDatabases) -> URL:  # noqa: F811
-    return postgres_databases.create()
 
 
 @pytest.mark.timeout(240)
