@@ -4,8 +4,9 @@ How it runs: the Temporal dev server (`temporal server start-dev` from the venv'
 is the only child process, in its own session (so a terminal's Ctrl-C reaches this process, which
 then stops everything in order) and, on Linux, with a parent-death signal (so it never outlives
 this process, even one killed with SIGKILL). The worker and the API run in this process as two
-asyncio tasks sharing one Temporal client and one store. SIGINT/SIGTERM stop the API, then the
-worker, then the dev server.
+asyncio tasks sharing one Temporal connection and one store; the API's starts are eager (the
+run's first workflow task comes back in the start's answer, to this worker). SIGINT/SIGTERM stop
+the API, then the worker, then the dev server.
 
 State lives in the data dir: `temporal.db` (the dev server's SQLite file, in WAL mode: every run
 resumes where it was after a restart), `rapport.db` (the store), `outbox/`, `temporal.log`.
@@ -42,7 +43,7 @@ from runtime.demo_shop import seed_demo_shop_once
 from runtime.lifecycle import sync_at_start
 from runtime.log_format import RunLogContext, json_handler
 from runtime.starter import TemporalUnavailableError, connect_client
-from runtime.temporal import connect, venv_binary
+from runtime.temporal import connect, venv_binary, with_eager_starts
 from runtime.trait_activities import TraitActivities
 from runtime.traits import open_store, rebuild_installed
 from runtime.worker_metrics import (
@@ -120,6 +121,9 @@ def dev_server_command(data_dir: Path, port: int, ui_port: int) -> list[str]:
         'history.transferProcessorUpdateAckInterval="1s"',
         "--dynamic-config-value",
         'history.visibilityProcessorUpdateAckInterval="1s"',
+        # The API's starts are eager (see `_serve_until_stopped`); the dev server's default, said.
+        "--dynamic-config-value",
+        "system.enableEagerWorkflowStart=true",
         "--sqlite-pragma",
         "synchronous=normal",
         "--ip",
@@ -387,9 +391,20 @@ async def _serve_until_stopped(
     )
     metrics_server: MetricsServer | None = None
 
-    # The API answers HTTP clients: its own fail-fast client turns a Temporal outage into a 503
-    # within seconds, while the worker's client keeps retrying patiently.
-    api_client = await connect(settings, client.service_client.config.target_host, fail_fast=True)
+    api_client: Client
+    if server is not None:
+        # Our own dev server: the API starts runs on the worker's connection, eagerly (the
+        # server hands each run's first workflow task straight to this worker in the start's
+        # answer: no matching round trip). Temporal is unreachable here only when the dev
+        # server died, and then the whole stack stops.
+        api_client = with_eager_starts(client)
+    else:
+        # A cluster at TEMPORAL_ADDRESS: the API answers HTTP clients, and its own fail-fast
+        # client turns an outage into a 503 within seconds, while the worker's client keeps
+        # retrying patiently (no eager starts: they need the worker's connection).
+        api_client = await connect(
+            settings, client.service_client.config.target_host, fail_fast=True
+        )
 
     async def api_temporal() -> Client:
         return api_client

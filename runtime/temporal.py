@@ -4,12 +4,21 @@ Building the worker itself is `runtime.workers`, which sits above the activities
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client, TLSConfig
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    TLSConfig,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig
@@ -83,3 +92,31 @@ async def connect(
         retry_config=FAIL_FAST if fail_fast else None,
         interceptors=client_interceptors(settings),
     )
+
+
+class EagerStarts(Interceptor):
+    """Every workflow start asks for eager execution: the server hands the run's first workflow
+    task back in the start's answer, to a worker of this process, instead of queueing it for a
+    poll (one matching round trip and its persistence less per start).
+
+    The SDK asks only when a worker built on the *same* service connection polls the start's
+    task queue and has a free workflow-task slot; otherwise (the worker in another process, or
+    busy) the start is an ordinary one. Starts with a delay are left as they are."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _EagerStartOutbound(next)
+
+
+class _EagerStartOutbound(OutboundInterceptor):
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        if input.start_delay is None and input.start_signal is None:
+            input = dataclasses.replace(input, request_eager_start=True)
+        return await super().start_workflow(input)
+
+
+def with_eager_starts(client: Client) -> Client:
+    """A client on `client`'s connection whose starts are eager (`EagerStarts`): give it the
+    connection a worker of this process was built on."""
+    config = client.config()
+    config["interceptors"] = [*config["interceptors"], EagerStarts()]
+    return Client(**config)

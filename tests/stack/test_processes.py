@@ -33,6 +33,7 @@ from tests.stack.helpers import (
 from tests.waiting import eventually
 from workflows.compiler import compile_journey
 from workflows.contracts import EventPayload
+from workflows.ids import workflow_id_for
 from workflows.journey_workflow import JourneyWorkflow
 
 DURABLE_JOURNEY = """\
@@ -186,6 +187,27 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         assert samples[ONBOARDING_STARTED] == 1
         assert any(name.startswith("temporal_") for name, _ in samples)
 
+        # The API's starts are eager: the server hands the run's first workflow task to the
+        # stack's own worker in the start's answer. `rapport start`, another process with no
+        # worker, starts alice's run the ordinary way.
+        async with httpx.AsyncClient(trust_env=False) as http:
+            for path, body in (
+                ("identify", {"userId": "eager", "traits": {"email": "eager@example.com"}}),
+                ("track", {"userId": "eager", "event": "signed_up", "messageId": "eager-1"}),
+            ):
+                answer = await http.post(f"{urls['API']}/v1/{path}", json=body)
+                assert answer.status_code == 200, answer.text
+        await eventually(lambda: len(list(outbox.glob("*.eml"))) == 2, "eager's welcome email")
+        temporal = await connect(project_settings(), f"127.0.0.1:{ports[1]}")
+        eager = {}
+        for contact in ("alice", "eager"):
+            history = await temporal.get_workflow_handle(
+                workflow_id_for("onboarding", contact)
+            ).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            eager[contact] = started.eager_execution_accepted
+        assert eager == {"alice": False, "eager": True}
+
         assert await _interrupt(process) == 0, log.read_text()
         await eventually(
             lambda: processes_mentioning(str(data_dir)) == [],
@@ -199,7 +221,7 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         assert code == 0, out
         [run] = json.loads(out)["runs"]
         assert (run["status"], run["execution"], run["step"]) == ("running", "running", "wait_2")
-        assert len(list(outbox.glob("*.eml"))) == 1  # resumed, not re-sent
+        assert len(list(outbox.glob("*.eml"))) == 2  # resumed, not re-sent
         assert await _interrupt(process) == 0, log.read_text()
         await eventually(
             lambda: processes_mentioning(str(data_dir)) == [],
