@@ -283,3 +283,25 @@ def test_env_points_the_project_settings_at_the_standin(standin: ProviderStandIn
     assert env["SENDGRID_API_HOST"] == env["TWILIO_API_BASE"] == standin.url
     assert env["TWILIO_FROM"] == FAKE_TWILIO_FROM
     assert "TWILIO_MESSAGING_SERVICE_SID" in standin.env(messaging_service=True)
+
+
+def test_deferred_validation_answers_first_and_checks_every_request_later() -> None:
+    with ProviderStandIn(defer_validation=True) as standin:
+        bad: dict[str, Any] = {**VALID_MAIL, "subject": ""}
+        answers = [
+            httpx.post(f"{standin.url}/v3/mail/send", json=body, headers=SENDGRID_AUTH)
+            for body in (VALID_MAIL, bad)
+        ]
+        sms = httpx.post(
+            f"{standin.url}{MESSAGES_PATH}",
+            data={"To": "+15551234567", "From": FAKE_TWILIO_FROM, "Body": "Hi"},
+            auth=TWILIO_AUTH,
+        )
+
+        assert [answer.status_code for answer in answers] == [202, 202]
+        assert sms.status_code == 201 and sms.json()["to"] == "+15551234567"
+        assert standin.validation_errors == [
+            "POST /v3/mail/send: body.subject: '' should be non-empty"
+        ]
+        with pytest.raises(AssertionError, match="should be non-empty"):
+            standin.assert_valid()
