@@ -173,9 +173,10 @@ class JourneyActivities:
 
         def read() -> RunOpened:
             plan = self.plans.plan(request.journey, request.version)
-            contact = contact_snapshot(
-                self.store, request.contact_id, list(plan.event_questions), request.now
-            )
+            with self.store.one_connection():
+                contact = contact_snapshot(
+                    self.store, request.contact_id, list(plan.event_questions), request.now
+                )
             if not request.slim:
                 return RunOpened(plan=plan.for_run(), contact=contact)
             refusal = audience_refusal(plan, contact, request) if request.entering else None
@@ -310,7 +311,7 @@ class JourneyActivities:
         # Everything before the render in one thread hop (store reads, the claim, the policy,
         # the template, the contact's event answers): each hop waits for the GIL behind the
         # worker's other threads, which on a busy worker cost more than the reads themselves.
-        prepared = await asyncio.to_thread(self._prepare, by_reference)
+        prepared = await asyncio.to_thread(self._prepare_on_one_connection, by_reference)
         request, to = prepared.request, prepared.to
         if prepared.outcome is not None:
             return prepared.outcome
@@ -351,6 +352,10 @@ class JourneyActivities:
             return await self._mark(request, "failed", f"render error: {error}", to)
         except InvalidMessageError as error:
             return await self._mark(request, "failed", str(error), to)
+
+    def _prepare_on_one_connection(self, by_reference: SendRequest) -> _Prepared:
+        with self.store.one_connection():
+            return self._prepare(by_reference)
 
     def _prepare(self, by_reference: SendRequest) -> _Prepared:
         """A send up to its render: the request resolved, the contact read, the message
@@ -656,9 +661,14 @@ class JourneyActivities:
     @activity.defn(name="record_progress")
     async def record_progress(self, progress: RunProgress) -> None:
         """Everything a run records at a wait or at its end, in order: its entry, the arm a
-        split chose, the steps reached, how it ended. Each part is safe to repeat."""
+        split chose, the steps reached, how it ended, in one transaction. Each part is safe to
+        repeat."""
 
         def record() -> None:
+            with self.store.one_transaction():
+                record_parts()
+
+        def record_parts() -> None:
             if progress.started is not None:
                 self._record_run_started(progress.started)
             if progress.variant is not None:

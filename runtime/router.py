@@ -137,13 +137,16 @@ async def route_event(
     }
 
     def read() -> tuple[ContactSnapshot, set[str]]:
-        # The store's reads in one thread hop: each hop waits for the GIL behind the process's
-        # other threads.
-        contact = store.get_contact(event.contact_id)
-        if contact is None:
-            contact = store.upsert_contact(ContactRecord(id=event.contact_id))
-        snapshot = contact_snapshot(store, contact.id, questions, payload.timestamp, record=contact)
-        return snapshot, store.paused_journeys()
+        # The store's reads in one thread hop (each hop waits for the GIL behind the process's
+        # other threads), on one connection.
+        with store.one_connection():
+            contact = store.get_contact(event.contact_id)
+            if contact is None:
+                contact = store.upsert_contact(ContactRecord(id=event.contact_id))
+            snapshot = contact_snapshot(
+                store, contact.id, questions, payload.timestamp, record=contact
+            )
+            return snapshot, store.paused_journeys()
 
     snapshot, paused = await asyncio.to_thread(read)
     for journey_id in index.starts.get(event.name, ()):

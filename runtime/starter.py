@@ -215,18 +215,20 @@ def _before_start(
     """In a worker thread: why `reentry` keeps the contact out (None: it may enter; when
     the caller has checked, only the earlier runs are read again), then the plan saved for the
     run."""
-    if not checked:
-        why = _reentry_check(store, plan, contact_id, workflow_id, now)
-    elif plan.journey.reentry_after() != timedelta(0):
-        # The caller's read of earlier runs may be stale by now: a start by a tick killed
-        # mid-page can land in between, and a short run may already have ended (its workflow
-        # id free again, its row just written). Its runs are read again (the contact is not).
-        why = _reentry_recheck(store, plan, contact_id, workflow_id, now)
-    else:
-        why = None
-    if why is None:
-        save_plan(store, plan)
-    return why
+    with store.one_connection():
+        if not checked:
+            why = _reentry_check(store, plan, contact_id, workflow_id, now)
+        elif plan.journey.reentry_after() != timedelta(0):
+            # The caller's read of earlier runs may be stale by now: a start by a tick killed
+            # mid-page can land in between, and a short run may already have ended (its
+            # workflow id free again, its row just written). Its runs are read again (the
+            # contact is not).
+            why = _reentry_recheck(store, plan, contact_id, workflow_id, now)
+        else:
+            why = None
+        if why is None:
+            save_plan(store, plan)
+        return why
 
 
 def _reentry_check(

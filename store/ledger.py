@@ -8,16 +8,27 @@ status it has reached, so a retried or replayed send sees `sent` and does not se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Executable, Table, and_, bindparam, func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from store.models import Message
 from store.records import LedgerEntry
-from store.sql import Sessions, check_choice, columns, dialect_insert
+from store.sql import Sessions, check_choice, columns, dialect_insert, table
 from store.types import as_utc, utcnow
 from store.vocab import (
     CATEGORIES,
@@ -30,19 +41,40 @@ from store.vocab import (
     MessageStatus,
 )
 
-_BY_KEY = select(Message).where(Message.idempotency_key == bindparam("key"))
+# The statements of a send's claim and marks, built once with bound parameters (a fresh
+# statement's building and cache key cost more CPU than running it).
+_MESSAGES = table(Message)
+_BY_KEY = select(_MESSAGES).where(_MESSAGES.c.idempotency_key == bindparam("key"))
+_LOCKED = _BY_KEY.with_for_update()
+_UPDATE = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("row_id"))
+_CAP_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:contact))")
+_TAKEN = select(func.count()).where(
+    _MESSAGES.c.contact_id == bindparam("contact_id"),
+    _MESSAGES.c.idempotency_key != bindparam("key"),
+    _MESSAGES.c.created_at >= bindparam("since"),
+    _MESSAGES.c.category == "marketing",
+    or_(
+        _MESSAGES.c.status.in_(SENT_STATUSES),
+        and_(_MESSAGES.c.status == "queued", _MESSAGES.c.provider.is_not(None)),
+    ),
+)
+_SENT_SINCE = select(func.count()).where(
+    _MESSAGES.c.contact_id == bindparam("contact_id"),
+    _MESSAGES.c.created_at >= bindparam("since"),
+    _MESSAGES.c.category == "marketing",
+    _MESSAGES.c.status.in_(SENT_STATUSES),
+)
+_SENT_SINCE_ON = _SENT_SINCE.where(_MESSAGES.c.channel == bindparam("channel"))
 
 
 @cache
 def _claim_statement(dialect: str) -> Executable:
     """`INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`, its columns those of
     the parameters it is executed with."""
-    table = Message.__table__
-    assert isinstance(table, Table)
     return (
         dialect_insert(dialect, Message)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(*table.primary_key.columns)
+        .returning(*_MESSAGES.primary_key.columns)
     )
 
 
@@ -59,6 +91,24 @@ class UnknownMessageError(KeyError):
 
 def _entry(row: Message) -> LedgerEntry:
     return LedgerEntry.model_validate(columns(row))
+
+
+def _entry_of(row: Mapping[Any, Any]) -> LedgerEntry:
+    return LedgerEntry.model_validate(dict(row))
+
+
+def _locked(conn: Connection, key: str) -> Mapping[Any, Any]:
+    """The message's row, locked for this write transaction."""
+    row = conn.execute(_LOCKED, {"key": key}).mappings().one_or_none()
+    if row is None:
+        raise UnknownMessageError(key)
+    return row
+
+
+def _update(conn: Connection, row: Mapping[Any, Any], **changes: Any) -> LedgerEntry:
+    """Write `changes` to the row; the entry it is now."""
+    conn.execute(_UPDATE, {"row_id": row["id"], **changes})
+    return _entry_of({**row, **changes})
 
 
 def _next_status(current: str, new: str) -> str:
@@ -103,13 +153,12 @@ class MessageLedger:
         check_choice("category", category, CATEGORIES)
         check_choice("status", status, MESSAGE_STATUSES)
         now = utcnow()
-        with self._sessions.write() as session:
+        with self._sessions.writing() as conn:
             # One statement object per dialect, the values bound at execution: building and
             # cache-keying a fresh 18-column INSERT was most of a claim's CPU.
-            statement = _claim_statement(session.get_bind().dialect.name)
+            statement = _claim_statement(conn.dialect.name)
             created = (
-                session.connection()
-                .execute(
+                conn.execute(
                     statement,
                     dict(
                         idempotency_key=key,
@@ -131,20 +180,11 @@ class MessageLedger:
                         updated_at=now,
                         sent_at=now if status in SENT_STATUSES else None,
                     ),
-                )
-                .first()
+                ).first()
                 is not None
             )
-            row = session.scalars(_BY_KEY, {"key": key}).one()
-            return Claim(_entry(row), created)
-
-    def _locked(self, session: Session, key: str) -> Message:
-        row = session.scalars(
-            select(Message).where(Message.idempotency_key == key).with_for_update()
-        ).one_or_none()
-        if row is None:
-            raise UnknownMessageError(key)
-        return row
+            row = conn.execute(_BY_KEY, {"key": key}).mappings().one()
+            return Claim(_entry_of(row), created)
 
     def mark_sent(
         self,
@@ -160,23 +200,24 @@ class MessageLedger:
         """Record that the provider accepted the message. A later stage already reported
         (`delivered`, …) is kept; `body`/`subject`/`recipient` are stored when given."""
         now = utcnow()
-        with self._sessions.write() as session:
-            row = self._locked(session, key)
-            row.status = _next_status(row.status, "sent")
-            row.provider = provider
-            row.provider_message_id = provider_message_id
+        with self._sessions.writing() as conn:
+            row = _locked(conn, key)
+            changes: dict[str, Any] = {
+                "status": _next_status(row["status"], "sent"),
+                "provider": provider,
+                "provider_message_id": provider_message_id,
+                "error": None,
+                "updated_at": now,
+            }
             if body is not None:
-                row.body = body
+                changes["body"] = body
             if subject is not None:
-                row.subject = subject
+                changes["subject"] = subject
             if recipient is not None:
-                row.recipient = recipient
-            if row.sent_at is None:
-                row.sent_at = as_utc(sent_at) if sent_at is not None else now
-            row.error = None
-            row.updated_at = now
-            session.flush()
-            return _entry(row)
+                changes["recipient"] = recipient
+            if row["sent_at"] is None:
+                changes["sent_at"] = as_utc(sent_at) if sent_at is not None else now
+            return _update(conn, row, **changes)
 
     def hand_over(
         self, key: str, provider: str, *, cap: tuple[int, datetime] | None = None
@@ -187,31 +228,17 @@ class MessageLedger:
         record happen in one write transaction holding the contact's lock (SQLite: the database
         write lock; PostgreSQL: an advisory lock on the contact), so two journeys racing for the
         last slot cannot both take it. False, and nothing changed, when the cap is reached."""
-        with self._sessions.write() as session:
-            row = self._locked(session, key)
+        with self._sessions.writing() as conn:
+            row = _locked(conn, key)
             if cap is not None:
                 limit, since = cap
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:contact))"),
-                        {"contact": f"rapport-cap:{row.contact_id}"},
-                    )
-                taken = session.scalar(
-                    select(func.count()).where(
-                        Message.contact_id == row.contact_id,
-                        Message.idempotency_key != key,
-                        Message.created_at >= as_utc(since),
-                        Message.category == "marketing",
-                        or_(
-                            Message.status.in_(SENT_STATUSES),
-                            and_(Message.status == "queued", Message.provider.is_not(None)),
-                        ),
-                    )
-                )
-                if int(taken or 0) >= limit:
+                contact_id = row["contact_id"]
+                if conn.dialect.name == "postgresql":
+                    conn.execute(_CAP_LOCK, {"contact": f"rapport-cap:{contact_id}"})
+                params = {"contact_id": contact_id, "key": key, "since": since}
+                if int(conn.execute(_TAKEN, params).scalar() or 0) >= limit:
                     return False
-            row.provider = provider
-            row.updated_at = utcnow()
+            _update(conn, row, provider=provider, updated_at=utcnow())
             return True
 
     def set_provider(self, key: str, provider: str | None) -> None:
@@ -219,10 +246,8 @@ class MessageLedger:
 
         A row still `queued` with a provider set means an attempt died mid-send: the provider
         may have accepted it, so a retry must not simply send again."""
-        with self._sessions.write() as session:
-            row = self._locked(session, key)
-            row.provider = provider
-            row.updated_at = utcnow()
+        with self._sessions.writing() as conn:
+            _update(conn, _locked(conn, key), provider=provider, updated_at=utcnow())
 
     def mark(
         self,
@@ -236,25 +261,24 @@ class MessageLedger:
         A status earlier than the one reached along queued→…→clicked is ignored."""
         check_choice("status", status, MESSAGE_STATUSES)
         now = utcnow()
-        with self._sessions.write() as session:
-            row = self._locked(session, key)
-            new = _next_status(row.status, status)
+        with self._sessions.writing() as conn:
+            row = _locked(conn, key)
+            new = _next_status(row["status"], status)
+            changes: dict[str, Any] = {"updated_at": now}
             if new == status:
-                row.status = new
+                changes["status"] = new
                 if reason is not None:
-                    row.reason = reason
+                    changes["reason"] = reason
                 if error is not None:
-                    row.error = error
-            if new in SENT_STATUSES and row.sent_at is None:
-                row.sent_at = now
-            row.updated_at = now
-            session.flush()
-            return _entry(row)
+                    changes["error"] = error
+            if new in SENT_STATUSES and row["sent_at"] is None:
+                changes["sent_at"] = now
+            return _update(conn, row, **changes)
 
     def get(self, key: str) -> LedgerEntry | None:
-        with self._sessions.read() as session:
-            row = session.scalars(select(Message).where(Message.idempotency_key == key)).first()
-            return _entry(row) if row is not None else None
+        with self._sessions.reading() as conn:
+            row = conn.execute(_BY_KEY, {"key": key}).mappings().first()
+            return _entry_of(row) if row is not None else None
 
     def get_by_provider_id(self, provider_message_id: str) -> LedgerEntry | None:
         """The message a provider callback is about. SendGrid's event webhook reports
@@ -293,13 +317,7 @@ class MessageLedger:
     ) -> int:
         """Marketing messages that went out (sent, delivered, opened, clicked) to the contact,
         created at or after `since`, on `channel` or on all channels: the frequency cap."""
-        with self._sessions.read() as session:
-            stmt = select(func.count()).where(
-                Message.contact_id == contact_id,
-                Message.created_at >= as_utc(since),
-                Message.category == "marketing",
-                Message.status.in_(SENT_STATUSES),
-            )
-            if channel is not None:
-                stmt = stmt.where(Message.channel == channel)
-            return int(session.scalar(stmt) or 0)
+        params = {"contact_id": contact_id, "since": since, "channel": channel}
+        with self._sessions.reading() as conn:
+            stmt = _SENT_SINCE if channel is None else _SENT_SINCE_ON
+            return int(conn.execute(stmt, params).scalar() or 0)

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, case, delete, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, aliased
 
@@ -42,7 +56,17 @@ from store.records import (
     RunRecord,
     RunStepRecord,
 )
-from store.sql import Sessions, address_hash, check_choice, columns, execute, insert, inserted
+from store.sql import (
+    Sessions,
+    address_hash,
+    check_choice,
+    columns,
+    dialect_insert,
+    execute,
+    insert,
+    inserted,
+    table,
+)
 from store.trait_store import TraitMethods
 from store.types import as_utc, utcnow
 from store.vocab import (
@@ -72,6 +96,115 @@ def _merge_contact(earlier: ContactRecord | None, later: ContactRecord) -> Conta
 
 def _contact(row: Contact, traits: dict[str, Any] | None = None) -> ContactRecord:
     return ContactRecord.model_validate({**columns(row), "traits": traits or {}})
+
+
+# Statements of the per-event paths (ingest, routing, a run's activities), built once with bound
+# parameters and run on a bare connection: building a statement, generating its cache key and
+# loading ORM objects cost more CPU than running a short indexed statement.
+_CONTACTS = table(Contact)
+_TRAITS = table(ContactTrait)
+_EVENTS = table(Event)
+_RUNS = table(Run)
+_SUPPRESSIONS = table(Suppression)
+_CONSENTS = table(Consent)
+_CONTACT_BY_ID = select(_CONTACTS).where(_CONTACTS.c.id == bindparam("id"))
+_CONTACT_EXISTS = select(_CONTACTS.c.id).where(_CONTACTS.c.id == bindparam("id"))
+_TRAITS_OF = (
+    select(_TRAITS.c.name, _TRAITS.c.value)
+    .where(_TRAITS.c.contact_id == bindparam("id"), _TRAITS.c.value.is_not(None))
+    .order_by(_TRAITS.c.name)
+)
+_PAUSED = select(table(JourneyState).c.journey).where(table(JourneyState).c.paused.is_(True))
+_RUNS_NEWEST_FIRST = (_RUNS.c.entered_at.desc(), _RUNS.c.id.desc())
+_RUNS_OF_CONTACT = (
+    select(_RUNS).where(_RUNS.c.contact_id == bindparam("contact_id")).order_by(*_RUNS_NEWEST_FIRST)
+)
+_RUNS_OF_CONTACT_IN = _RUNS_OF_CONTACT.where(_RUNS.c.journey == bindparam("journey"))
+_RUN_BY_IDS = select(_RUNS).where(
+    _RUNS.c.workflow_id == bindparam("workflow_id"), _RUNS.c.run_id == bindparam("run_id")
+)
+_RUN_KEY = select(_RUNS.c.id).where(
+    _RUNS.c.workflow_id == bindparam("workflow_id"), _RUNS.c.run_id == bindparam("run_id")
+)
+_LATEST_RUN = (
+    select(_RUNS)
+    .where(_RUNS.c.workflow_id == bindparam("workflow_id"))
+    .order_by(_RUNS.c.id.desc())
+    .limit(1)
+)
+_LATEST_RUN_WITH_ID = _LATEST_RUN.where(_RUNS.c.run_id == bindparam("run_id"))
+_END_RUNS = (
+    update(_RUNS)
+    .where(_RUNS.c.workflow_id == bindparam("w_id"), _RUNS.c.ended_at.is_(None))
+    .values(
+        status=bindparam("new_status"), outcome=bindparam("new_outcome"), ended_at=bindparam("at")
+    )
+)
+_END_RUN = _END_RUNS.where(_RUNS.c.run_id == bindparam("r_id"))
+_UPDATE_RUN = update(_RUNS).where(_RUNS.c.id == bindparam("row_id"))
+_SUPPRESSION_REASON = (
+    select(_SUPPRESSIONS.c.reason)
+    .where(
+        _SUPPRESSIONS.c.channel == bindparam("channel"),
+        _SUPPRESSIONS.c.address_hash == bindparam("hash"),
+    )
+    .order_by(_SUPPRESSIONS.c.created_at, _SUPPRESSIONS.c.id)
+    .limit(1)
+)
+_CONSENTS_OF = select(_CONSENTS.c.topic, _CONSENTS.c.status).where(
+    _CONSENTS.c.contact_id == bindparam("contact_id"), _CONSENTS.c.channel == bindparam("channel")
+)
+
+
+@cache
+def _event_counts(many: bool, since: bool, until: bool) -> Select[Any]:
+    """Per contact, how many events of a name (in a window): for one contact or for many."""
+    contact = (
+        _EVENTS.c.contact_id.in_(bindparam("ids", expanding=True))
+        if many
+        else _EVENTS.c.contact_id == bindparam("id")
+    )
+    stmt = (
+        select(_EVENTS.c.contact_id, func.count())
+        .where(contact, _EVENTS.c.name == bindparam("name"))
+        .group_by(_EVENTS.c.contact_id)
+    )
+    if since:
+        stmt = stmt.where(_EVENTS.c.timestamp >= bindparam("since"))
+    if until:
+        stmt = stmt.where(_EVENTS.c.timestamp <= bindparam("until"))
+    return stmt
+
+
+@cache
+def _record_run_statement(dialect: str) -> Executable:
+    """`INSERT … ON CONFLICT (workflow_id, run_id) DO NOTHING`, its columns its parameters'."""
+    return dialect_insert(dialect, Run).on_conflict_do_nothing(
+        index_elements=["workflow_id", "run_id"]
+    )
+
+
+@cache
+def _record_steps_statement(dialect: str) -> Executable:
+    """The upsert of a run's steps: a step keeps its first reach and raises its `last_seq`."""
+    stmt = dialect_insert(dialect, RunStep)
+    steps = table(RunStep)
+    later = stmt.excluded.last_seq > steps.c.last_seq
+    return stmt.on_conflict_do_update(
+        index_elements=["run_key", "step_id"],
+        set_={
+            "last_seq": case((later, stmt.excluded.last_seq), else_=steps.c.last_seq),
+            "variant": func.coalesce(stmt.excluded.variant, steps.c.variant),
+        },
+    )
+
+
+def _contact_of(row: Mapping[Any, Any], traits: dict[str, Any]) -> ContactRecord:
+    return ContactRecord.model_validate({**row, "traits": traits})
+
+
+def _run_of(row: Mapping[Any, Any]) -> RunRecord:
+    return RunRecord.model_validate(dict(row))
 
 
 def _event(row: Event) -> EventRecord:
@@ -113,6 +246,18 @@ class Store(TraitMethods):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def one_connection(self) -> AbstractContextManager[None]:
+        """In the block, this thread's store calls (the ledger's, plans' and experiments' too)
+        share one connection, checked out once: reads share a transaction; each write is its
+        own transaction, committed as the call returns, exactly as outside the block."""
+        return self._sessions.shared()
+
+    def one_transaction(self) -> AbstractContextManager[None]:
+        """In the block, this thread's store calls are one write transaction on one connection
+        (SQLite: the write lock taken at its start), committed when the block ends, rolled back
+        if it fails: for writes that may as well land together (a run's progress)."""
+        return self._sessions.one_write()
 
     def checkpoint(self, attempts: int = 20) -> bool:
         """SQLite: fold the write-ahead log into the database file and truncate it, so rows
@@ -233,17 +378,18 @@ class Store(TraitMethods):
         return count
 
     def get_contact(self, contact_id: str) -> ContactRecord | None:
-        """The contact with its traits, or None."""
-        with self._sessions.read() as session:
-            row = session.get(Contact, contact_id)
+        """The contact with its traits, or None (two statements, one transaction)."""
+        with self._sessions.reading() as conn:
+            row = conn.execute(_CONTACT_BY_ID, {"id": contact_id}).mappings().first()
             if row is None:
                 return None
-        return _contact(row, self.traits_of(contact_id))
+            traits = {name: value for name, value in conn.execute(_TRAITS_OF, {"id": contact_id})}
+        return _contact_of(row, traits)
 
     def contact_exists(self, contact_id: str) -> bool:
         """Whether the store has the contact (one indexed read, no traits)."""
-        with self._sessions.read() as session:
-            return session.scalar(select(Contact.id).where(Contact.id == contact_id)) is not None
+        with self._sessions.reading() as conn:
+            return conn.execute(_CONTACT_EXISTS, {"id": contact_id}).first() is not None
 
     def contacts_by_address(self, channel: Channel, address: str) -> list[ContactRecord]:
         """Contacts whose email (channel `email`) or phone (`sms`) is exactly `address`."""
@@ -460,10 +606,8 @@ class Store(TraitMethods):
                 row.updated_at = utcnow()
 
     def paused_journeys(self) -> set[str]:
-        with self._sessions.read() as session:
-            return set(
-                session.scalars(select(JourneyState.journey).where(JourneyState.paused.is_(True)))
-            )
+        with self._sessions.reading() as conn:
+            return set(conn.scalars(_PAUSED))
 
     def count_events(self, contact_id: str, name: str, since: datetime | None = None) -> int:
         """How many `name` events the contact has, with timestamp at or after `since`."""
@@ -485,17 +629,15 @@ class Store(TraitMethods):
         without any are left out. One grouped query on the (contact, name, timestamp) index."""
         if not contact_ids:
             return {}
-        stmt = (
-            select(Event.contact_id, func.count())
-            .where(Event.contact_id.in_(list(contact_ids)), Event.name == name)
-            .group_by(Event.contact_id)
-        )
-        if since is not None:
-            stmt = stmt.where(Event.timestamp >= as_utc(since))
-        if until is not None:
-            stmt = stmt.where(Event.timestamp <= as_utc(until))
-        with self._sessions.read() as session:
-            return {contact_id: int(count) for contact_id, count in session.execute(stmt)}
+        many = len(contact_ids) > 1
+        stmt = _event_counts(many, since is not None, until is not None)
+        params: dict[str, Any] = {"name": name, "since": since, "until": until}
+        if many:
+            params["ids"] = list(contact_ids)
+        else:
+            params["id"] = contact_ids[0]
+        with self._sessions.reading() as conn:
+            return {contact_id: int(count) for contact_id, count in conn.execute(stmt, params)}
 
     def latest_events(
         self, contact_ids: Sequence[str], name: str, *, until: datetime | None = None
@@ -618,11 +760,9 @@ class Store(TraitMethods):
         """The contact's marketing consent on `channel` (`subscribed` when never set). With a
         topic, an unsubscribe from the whole channel still wins over the topic's own status."""
         check_choice("channel", channel, CHANNELS)
-        with self._sessions.read() as session:
-            rows = session.scalars(
-                select(Consent).where(Consent.contact_id == contact_id, Consent.channel == channel)
-            ).all()
-        by_topic = {row.topic: row.status for row in rows}
+        with self._sessions.reading() as conn:
+            params = {"contact_id": contact_id, "channel": channel}
+            by_topic = {topic: status for topic, status in conn.execute(_CONSENTS_OF, params)}
         channel_wide = by_topic.get(None)
         if channel_wide == "unsubscribed":
             return "unsubscribed"
@@ -664,17 +804,10 @@ class Store(TraitMethods):
         """The reason `address` is suppressed on `channel` (the oldest, if several), or None.
         Matched by hash, so entries whose address was erased still count."""
         check_choice("channel", channel, CHANNELS)
-        with self._sessions.read() as session:
-            reason = session.scalars(
-                select(Suppression.reason)
-                .where(
-                    Suppression.channel == channel,
-                    Suppression.address_hash == address_hash(channel, address),
-                )
-                .order_by(Suppression.created_at, Suppression.id)
-                .limit(1)
-            ).first()
-        return reason  # type: ignore[return-value]
+        params = {"channel": channel, "hash": address_hash(channel, address)}
+        with self._sessions.reading() as conn:
+            reason = conn.scalars(_SUPPRESSION_REASON, params).first()
+        return reason
 
     def unsuppress(
         self, channel: Channel, address: str, reason: SuppressionReason | None = None
@@ -699,36 +832,35 @@ class Store(TraitMethods):
     def record_run(self, run: RunRecord) -> RunRecord:
         """Record a run's entry; recording the same (workflow_id, run_id) again returns the
         stored run unchanged."""
-        with self._sessions.write() as session:
-            execute(
-                session,
-                insert(session, Run)
-                .values(
-                    workflow_id=run.workflow_id,
-                    run_id=run.run_id,
-                    contact_id=run.contact_id,
-                    journey=run.journey,
-                    version=run.version,
-                    status=run.status,
-                    entered_at=run.entered_at,
-                    ended_at=run.ended_at,
-                    outcome=run.outcome,
-                    variant=run.variant,
-                    holdout=run.holdout,
-                    data=run.data,
-                )
-                .on_conflict_do_nothing(index_elements=["workflow_id", "run_id"]),
+        with self._sessions.writing() as conn:
+            conn.execute(
+                _record_run_statement(conn.dialect.name),
+                {
+                    "workflow_id": run.workflow_id,
+                    "run_id": run.run_id,
+                    "contact_id": run.contact_id,
+                    "journey": run.journey,
+                    "version": run.version,
+                    "status": run.status,
+                    "entered_at": run.entered_at,
+                    "ended_at": run.ended_at,
+                    "outcome": run.outcome,
+                    "variant": run.variant,
+                    "holdout": run.holdout,
+                    "data": run.data,
+                },
             )
-            row = session.scalars(
-                select(Run).where(Run.workflow_id == run.workflow_id, Run.run_id == run.run_id)
-            ).one()
-            return _run(row)
+            ids = {"workflow_id": run.workflow_id, "run_id": run.run_id}
+            return _run_of(conn.execute(_RUN_BY_IDS, ids).mappings().one())
 
-    def _latest_run(self, session: Session, workflow_id: str, run_id: str | None) -> Run | None:
-        stmt = select(Run).where(Run.workflow_id == workflow_id)
-        if run_id is not None:
-            stmt = stmt.where(Run.run_id == run_id)
-        return session.scalars(stmt.order_by(Run.id.desc()).limit(1)).first()
+    @staticmethod
+    def _latest_run(
+        conn: Connection, workflow_id: str, run_id: str | None
+    ) -> Mapping[Any, Any] | None:
+        if run_id is None:
+            return conn.execute(_LATEST_RUN, {"workflow_id": workflow_id}).mappings().first()
+        params = {"workflow_id": workflow_id, "run_id": run_id}
+        return conn.execute(_LATEST_RUN_WITH_ID, params).mappings().first()
 
     def end_run(
         self,
@@ -744,21 +876,17 @@ class Store(TraitMethods):
         check_choice("status", status, RUN_STATUSES)
         if status == "running":
             raise ValueError("status of an ended run cannot be 'running'")
-        stmt = (
-            update(Run)
-            .where(Run.workflow_id == workflow_id, Run.ended_at.is_(None))
-            .values(
-                status=status,
-                outcome=outcome,
-                ended_at=as_utc(ended_at) if ended_at is not None else utcnow(),
-            )
-        )
-        if run_id is not None:
-            stmt = stmt.where(Run.run_id == run_id)
-        with self._sessions.write() as session:
-            execute(session, stmt)
-            row = self._latest_run(session, workflow_id, run_id)
-            return _run(row) if row is not None else None
+        params = {
+            "w_id": workflow_id,
+            "r_id": run_id,
+            "new_status": status,
+            "new_outcome": outcome,
+            "at": ended_at if ended_at is not None else utcnow(),
+        }
+        with self._sessions.writing() as conn:
+            conn.execute(_END_RUNS if run_id is None else _END_RUN, params)
+            row = self._latest_run(conn, workflow_id, run_id)
+            return _run_of(row) if row is not None else None
 
     def update_run(
         self,
@@ -770,23 +898,25 @@ class Store(TraitMethods):
         data: dict[str, Any] | None = None,
     ) -> RunRecord | None:
         """Set a run's split variant, holdout flag or data (fields left `None` are kept)."""
-        with self._sessions.write() as session:
-            row = self._latest_run(session, workflow_id, run_id)
+        changes: dict[str, Any] = {}
+        if variant is not None:
+            changes["variant"] = variant
+        if holdout is not None:
+            changes["holdout"] = holdout
+        if data is not None:
+            changes["data"] = dict(data)
+        with self._sessions.writing() as conn:
+            row = self._latest_run(conn, workflow_id, run_id)
             if row is None:
                 return None
-            if variant is not None:
-                row.variant = variant
-            if holdout is not None:
-                row.holdout = holdout
-            if data is not None:
-                row.data = dict(data)
-            session.flush()
-            return _run(row)
+            if changes:
+                conn.execute(_UPDATE_RUN, {"row_id": row["id"], **changes})
+            return _run_of({**row, **changes})
 
     def get_run(self, workflow_id: str, run_id: str | None = None) -> RunRecord | None:
-        with self._sessions.read() as session:
-            row = self._latest_run(session, workflow_id, run_id)
-            return _run(row) if row is not None else None
+        with self._sessions.reading() as conn:
+            row = self._latest_run(conn, workflow_id, run_id)
+            return _run_of(row) if row is not None else None
 
     def list_runs(
         self,
@@ -821,12 +951,10 @@ class Store(TraitMethods):
 
     def runs_for_contact(self, contact_id: str, journey: str | None = None) -> list[RunRecord]:
         """The contact's runs (of one journey, if given), newest entry first."""
-        stmt = select(Run).where(Run.contact_id == contact_id)
-        if journey is not None:
-            stmt = stmt.where(Run.journey == journey)
-        with self._sessions.read() as session:
-            rows = session.scalars(stmt.order_by(Run.entered_at.desc(), Run.id.desc()))
-            return [_run(row) for row in rows]
+        stmt = _RUNS_OF_CONTACT if journey is None else _RUNS_OF_CONTACT_IN
+        with self._sessions.reading() as conn:
+            rows = conn.execute(stmt, {"contact_id": contact_id, "journey": journey}).mappings()
+            return [_run_of(row) for row in rows]
 
     def record_run_steps(
         self, workflow_id: str, run_id: str, steps: Iterable[RunStepRecord]
@@ -852,22 +980,12 @@ class Store(TraitMethods):
             row["variant"] = step.variant or row["variant"]
         if not merged:
             return
-        with self._sessions.write() as session:
-            run_key = session.scalar(
-                select(Run.id).where(Run.workflow_id == workflow_id, Run.run_id == run_id)
-            )
+        with self._sessions.writing() as conn:
+            ids = {"workflow_id": workflow_id, "run_id": run_id}
+            run_key = conn.execute(_RUN_KEY, ids).scalar()
             if run_key is None:  # recorded before its steps, always: a bug if not
                 raise LookupError(f"no run {workflow_id!r} / {run_id!r} to record steps of")
             rows = [{"run_key": run_key, **row} for row in merged.values()]
-            stmt = insert(session, RunStep).values(rows)
-            later = stmt.excluded.last_seq > RunStep.last_seq
-            execute(
-                session,
-                stmt.on_conflict_do_update(
-                    index_elements=["run_key", "step_id"],
-                    set_={
-                        "last_seq": case((later, stmt.excluded.last_seq), else_=RunStep.last_seq),
-                        "variant": func.coalesce(stmt.excluded.variant, RunStep.variant),
-                    },
-                ),
-            )
+            # One statement built once, run for each step (a multi-row VALUES is compiled anew
+            # for every call).
+            conn.execute(_record_steps_statement(conn.dialect.name), rows)

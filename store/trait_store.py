@@ -12,10 +12,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import JsonValue
-from sqlalchemy import Executable, Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -77,16 +87,35 @@ def contact_record(
     return ContactRecord.model_validate({**row, "traits": dict(traits)})
 
 
-def _ensure_contacts(session: Session, contact_ids: Iterable[str]) -> None:
+def _connection(session: Session | Connection) -> Connection:
+    """The connection of a transaction given as a session or as a bare connection."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
+def _ensure_contacts(session: Session | Connection, contact_ids: Iterable[str]) -> None:
     ids = sorted(set(contact_ids))
     if not ids:
         return
     now = utcnow()
-    conn = session.connection()
+    conn = _connection(session)
     conn.execute(
         _statements(conn.dialect.name).contact,
         [{"id": i, "attributes": {}, "created_at": now, "updated_at": now} for i in ids],
     )
+
+
+_EVENTS = cast(Table, Event.__table__)
+_TRAITS = cast(Table, ContactTrait.__table__)
+_MARK_ROUTED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(routed_at=bindparam("at"))
+)
+_TRAITS_OF_MANY = (
+    select(_TRAITS.c.contact_id, _TRAITS.c.name, _TRAITS.c.value)
+    .where(_TRAITS.c.contact_id.in_(bindparam("ids", expanding=True)), _TRAITS.c.value.is_not(None))
+    .order_by(_TRAITS.c.contact_id, _TRAITS.c.name)
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,8 @@ class _Statements:
     profile: Select[Any]
     changes: Executable
     contact: Executable
+    event: Executable  # an event with a message id: nothing stored for a duplicate
+    event_without_id: Executable
 
 
 @lru_cache(maxsize=4)
@@ -109,6 +140,10 @@ def _statements(dialect: str) -> _Statements:
         .on_conflict_do_nothing(index_elements=["contact_id", "source", "message_id"])
         .returning(Event.id, Event.message_id),
         contact=insert_(Contact.__table__).on_conflict_do_nothing(index_elements=["id"]),  # type: ignore[arg-type]
+        event=insert_(_EVENTS)
+        .on_conflict_do_nothing(index_elements=["contact_id", "source", "message_id"])
+        .returning(_EVENTS.c.id),
+        event_without_id=insert_(_EVENTS).returning(_EVENTS.c.id),
     )
 
 
@@ -140,7 +175,7 @@ class TraitMethods:
 
     def _apply_traits(
         self,
-        session: Session,
+        session: Session | Connection,
         contact_id: str,
         events: Sequence[tuple[EventRecord, str]],
         routed_at: datetime | None,
@@ -158,7 +193,7 @@ class TraitMethods:
         relevant = [(e, c) for e, c in events if updater.concerns(e.name)]
         if not relevant:
             return []
-        conn = session.connection()
+        conn = _connection(session)
         if rows is None:
             rows = trait_rows_sql(conn.dialect.name).read(conn, contact_id)
         # The profile only when a derived trait reads more than traits (an attribute).
@@ -189,7 +224,7 @@ class TraitMethods:
 
     def _write_traits(
         self,
-        session: Session,
+        session: Session | Connection,
         contact_id: str,
         rows: Mapping[str, TraitRow],
         changes: Sequence[tuple[TraitChange, str]],
@@ -204,7 +239,7 @@ class TraitMethods:
         records = [change.event(cause) for change, cause in changes]
         if not rows and not records:
             return []
-        conn = session.connection()
+        conn = _connection(session)
         ids = trait_rows_sql(conn.dialect.name).write(
             conn, contact_id, rows, utcnow(), [_event_row(r, routed_at) for r in records]
         )
@@ -216,7 +251,7 @@ class TraitMethods:
 
     def _store_changes(
         self,
-        session: Session,
+        session: Session | Connection,
         changes: Sequence[tuple[TraitChange, str]],
         routed_at: datetime | None,
     ) -> list[EventRecord]:
@@ -228,7 +263,7 @@ class TraitMethods:
         if not changes:
             return []
         records = [change.event(cause) for change, cause in changes]
-        conn = session.connection()
+        conn = _connection(session)
         ids = {
             message_id: event_id
             for event_id, message_id in conn.execute(
@@ -243,7 +278,11 @@ class TraitMethods:
         ]
 
     def _rederive(
-        self, session: Session, contact_ids: Sequence[str], *, routed_at: datetime | None
+        self,
+        session: Session | Connection,
+        contact_ids: Sequence[str],
+        *,
+        routed_at: datetime | None,
     ) -> list[EventRecord]:
         """In the transaction that changed these contacts' attributes or profile: their
         derived traits that read them, recomputed, with a `trait_changed` per change (stored
@@ -252,7 +291,7 @@ class TraitMethods:
         if updater is None or not getattr(updater, "reads_profile", False):
             return []
         assert isinstance(updater, AttributeTraits)
-        conn = session.connection()
+        conn = _connection(session)
         statements = _statements(conn.dialect.name)
         now = utcnow()
         cause = f"{ATTRIBUTES_CAUSE}:{now.isoformat()}"
@@ -287,16 +326,15 @@ class TraitMethods:
         events it caused (unrouted, with their ids); None for a duplicate. `create_contact`:
         an unknown contact is created in the same transaction (SPEC §7: an event for an
         unknown contact creates it)."""
-        with self._sessions.write() as session:
+        with self._sessions.writing() as conn:
             updater = self.trait_updater
             if (
                 updater is not None
                 and event.message_id is not None
                 and updater.concerns(event.name)
-                and session.get_bind().dialect.name == "postgresql"
+                and conn.dialect.name == "postgresql"
             ):
                 # One round trip for the contact, the event and its trait rows.
-                conn = session.connection()
                 claimed = trait_rows_sql("postgresql").claim(
                     conn, _event_row(event, None), create_contact=create_contact
                 )
@@ -305,20 +343,17 @@ class TraitMethods:
                 causes = [(event, cause_of(event, claimed.event_id))]
                 return StoredEvent(
                     claimed.event_id,
-                    self._apply_traits(session, event.contact_id, causes, None, rows=claimed.rows),
+                    self._apply_traits(conn, event.contact_id, causes, None, rows=claimed.rows),
                 )
             if create_contact:
-                _ensure_contacts(session, [event.contact_id])
-            stmt = insert(session, Event).values(**_event_row(event, None))
-            if event.message_id is not None:
-                stmt = stmt.on_conflict_do_nothing(
-                    index_elements=["contact_id", "source", "message_id"]
-                )
-            event_id = execute(session, stmt.returning(Event.id)).scalar()
+                _ensure_contacts(conn, [event.contact_id])
+            statements = _statements(conn.dialect.name)
+            stmt = statements.event if event.message_id is not None else statements.event_without_id
+            event_id = conn.execute(stmt, _event_row(event, None)).scalar()
             if event_id is None:
                 return None
             changes = self._apply_traits(
-                session, event.contact_id, [(event, cause_of(event, event_id))], None
+                conn, event.contact_id, [(event, cause_of(event, event_id))], None
             )
             return StoredEvent(event_id, changes)
 
@@ -392,16 +427,9 @@ class TraitMethods:
         found: dict[str, dict[str, JsonValue]] = defaultdict(dict)
         if not ids:
             return found
-        with self._sessions.read() as session:
+        with self._sessions.reading() as conn:
             for chunk in range(0, len(ids), 500):
-                rows = session.execute(
-                    select(ContactTrait.contact_id, ContactTrait.name, ContactTrait.value)
-                    .where(
-                        ContactTrait.contact_id.in_(ids[chunk : chunk + 500]),
-                        ContactTrait.value.is_not(None),
-                    )
-                    .order_by(ContactTrait.contact_id, ContactTrait.name)
-                )
+                rows = conn.execute(_TRAITS_OF_MANY, {"ids": ids[chunk : chunk + 500]})
                 for contact_id, name, value in rows:
                     found[contact_id][name] = value
         return found
@@ -561,5 +589,5 @@ class TraitMethods:
         """Mark the events with these row ids routed, in one statement."""
         if not ids:
             return
-        with self._sessions.write() as session:
-            execute(session, update(Event).where(Event.id.in_(ids)).values(routed_at=utcnow()))
+        with self._sessions.writing() as conn:
+            conn.execute(_MARK_ROUTED, {"ids": list(ids), "at": utcnow()})
