@@ -200,6 +200,10 @@ class JourneyActivities:
         return await asyncio.to_thread(self._load_contact, request)
 
     def _load_contact(self, request: LoadContactInput) -> ContactSnapshot:
+        with self.store.one_connection():
+            return self._read_contact(request)
+
+    def _read_contact(self, request: LoadContactInput) -> ContactSnapshot:
         now = request.now or datetime.now(UTC)
         ref = request.plan
         if ref is None:
@@ -231,14 +235,14 @@ class JourneyActivities:
     @activity.defn(name="update_contact")
     async def update_contact(self, request: UpdateContactInput) -> None:
         def update() -> None:
-            current = self.store.get_contact(request.contact_id)
-            if current is None:
-                raise ApplicationError(
-                    f"contact {request.contact_id!r} no longer exists", non_retryable=True
+            with self.store.one_connection():
+                if not self.store.contact_exists(request.contact_id):
+                    raise ApplicationError(
+                        f"contact {request.contact_id!r} no longer exists", non_retryable=True
+                    )
+                self.store.upsert_contact(
+                    ContactRecord(id=request.contact_id, attributes=request.attributes)
                 )
-            self.store.upsert_contact(
-                ContactRecord(id=request.contact_id, attributes=request.attributes)
-            )
 
         await asyncio.to_thread(update)
 

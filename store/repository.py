@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from store.db import make_engine, migrate
 from store.experiments import Experiments
@@ -174,6 +174,28 @@ def _event_counts(many: bool, since: bool, until: bool) -> Select[Any]:
     if until:
         stmt = stmt.where(_EVENTS.c.timestamp <= bindparam("until"))
     return stmt
+
+
+@cache
+def _latest_events(until: bool) -> Select[Any]:
+    """Per contact, the newest event of a name (at or before `until`): the first by
+    (timestamp, id) descending of each contact's rows on the index."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=_EVENTS.c.contact_id,
+            order_by=(_EVENTS.c.timestamp.desc(), _EVENTS.c.id.desc()),
+        )
+        .label("rank")
+    )
+    inner = select(_EVENTS, rank).where(
+        _EVENTS.c.contact_id.in_(bindparam("ids", expanding=True)),
+        _EVENTS.c.name == bindparam("name"),
+    )
+    if until:
+        inner = inner.where(_EVENTS.c.timestamp <= bindparam("until"))
+    ranked = inner.subquery()
+    return select(*(ranked.c[column.name] for column in _EVENTS.columns)).where(ranked.c.rank == 1)
 
 
 @cache
@@ -646,21 +668,10 @@ class Store(TraitMethods):
         the later arrival). One query: the newest row of each contact on the index."""
         if not contact_ids:
             return {}
-        rank = (
-            func.row_number()
-            .over(partition_by=Event.contact_id, order_by=(Event.timestamp.desc(), Event.id.desc()))
-            .label("rank")
-        )
-        inner = select(Event, rank).where(
-            Event.contact_id.in_(list(contact_ids)), Event.name == name
-        )
-        if until is not None:
-            inner = inner.where(Event.timestamp <= as_utc(until))
-        ranked = inner.subquery()
-        newest = aliased(Event, ranked)
-        stmt = select(newest).where(ranked.c.rank == 1)
-        with self._sessions.read() as session:
-            return {row.contact_id: _event(row) for row in session.scalars(stmt)}
+        params = {"ids": list(contact_ids), "name": name, "until": until}
+        with self._sessions.reading() as conn:
+            rows = conn.execute(_latest_events(until is not None), params).mappings()
+            return {row["contact_id"]: EventRecord.model_validate(dict(row)) for row in rows}
 
     def events_in_window(
         self,
