@@ -10,7 +10,7 @@
   each is recorded raw and answered as a valid one; `assert_valid()` at the end checks them all
   and fails the run if one breaks the description), so that the measuring apparatus does not
   compete for the CPU with the engine it measures (checking a SendGrid request against the
-  description costs a few ms of CPU, on the same cores).
+  description costs about half a millisecond of CPU, on the same cores).
 - `Processes`: `rapport worker` / `rapport run` child processes with an environment that points
   them at the bench's server, store and stand-in; their RSS read from /proc.
 """
