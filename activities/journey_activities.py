@@ -113,6 +113,24 @@ class Accepted(BaseModel):
     body: str
 
 
+class ProviderAnswer(BaseModel):
+    """What the provider answered to a run's local attempt of a send (JourneyV3) that the
+    attempt could not record, the store being unavailable. The attempt fails with it
+    (`ApplicationError` of type `PROVIDER_ANSWERED`, details `[answer]`); the workflow hands it
+    to the regular activity that takes over (`SendRequest.answered`), which records it rather
+    than calling the provider again, as it does with an earlier attempt's heartbeat."""
+
+    key: str
+    accepted: Accepted | None = None  # recorded sent
+    refused: str | None = None  # a permanent refusal: recorded failed with this reason
+    # Neither: the provider did not take it (a transient error); the hand-over is withdrawn
+    # and the message sent by the regular activity's first attempt.
+
+
+# The type of a local send attempt's failure that carries a `ProviderAnswer`.
+PROVIDER_ANSWERED = "ProviderAnswered"
+
+
 class ResolvedSend(SendRequest):
     """A send request with what the plan gives filled in: what the send path works with."""
 
@@ -319,14 +337,26 @@ class JourneyActivities:
         request, to = prepared.request, prepared.to
         if prepared.outcome is not None:
             return prepared.outcome
+        answer = _answered_earlier(request) if prepared.handed_over else None
+        if answer is not None and answer.accepted is None and answer.refused is None:
+            # The run's local attempt got a transient error and could not withdraw its
+            # hand-over: nothing went out, so this first regular attempt withdraws it (waiting
+            # out the store like the attempt would have) and sends it.
+            withdraw = partial(self.store.ledger.set_provider, request.idempotency_key, None)
+            await _while_store_down(partial(asyncio.to_thread, withdraw), answer=answer)
+            prepared = await asyncio.to_thread(self._prepare, by_reference)
+            request, to = prepared.request, prepared.to
+            if prepared.outcome is not None:
+                return prepared.outcome
         if prepared.handed_over:
             # A previous attempt handed the message to a real provider and then died, or could
-            # not write to the store, before recording the answer. If its heartbeat said the
-            # provider accepted it, that is recorded; else sending again could duplicate it,
-            # and at-most-once wins.
-            accepted = _accepted_earlier(request.idempotency_key)
-            if accepted is not None:
-                return await self._record_sent(request, accepted)
+            # not write to the store, before recording the answer. If its heartbeat (or the
+            # failure of the run's local attempt) said what the provider answered, that is
+            # recorded; else sending again could duplicate it, and at-most-once wins.
+            if answer is not None and answer.accepted is not None:
+                return await self._record_sent(request, answer.accepted)
+            if answer is not None and answer.refused is not None:
+                return await self._mark(request, "failed", answer.refused, to)
             return await self._mark(
                 request, "failed", "outcome unknown after a worker crash; not resent", to
             )
@@ -555,11 +585,17 @@ class JourneyActivities:
             ):
                 result = await send()
         except PermanentSendError as error:
-            return await _while_store_down(partial(self._mark, request, "failed", str(error), to))
+            return await _while_store_down(
+                partial(self._mark, request, "failed", str(error), to),
+                answer=ProviderAnswer(key=request.idempotency_key, refused=str(error)),
+            )
         except TransientSendError as error:
             # Not handed over after all: a retry may send it.
             clear = partial(self.store.ledger.set_provider, request.idempotency_key, None)
-            await _while_store_down(partial(asyncio.to_thread, clear))
+            await _while_store_down(
+                partial(asyncio.to_thread, clear),
+                answer=ProviderAnswer(key=request.idempotency_key),
+            )
             attempts = _last_attempt()
             if attempts is not None:
                 # The workflow gives up after this attempt: the ledger says so too.
@@ -595,9 +631,12 @@ class JourneyActivities:
             sent_at=request.context.now,
         )
         # While the store is down the attempt's heartbeat carries the acceptance: should the
-        # attempt time out or its worker die first, the next attempt records it from there.
+        # attempt time out or its worker die first, the next attempt records it from there. (A
+        # local attempt fails with it instead: the regular activity takes over.)
         await _while_store_down(
-            partial(asyncio.to_thread, record), down=partial(progress, accepted.model_dump())
+            partial(asyncio.to_thread, record),
+            down=partial(progress, accepted.model_dump()),
+            answer=ProviderAnswer(key=accepted.key, accepted=accepted),
         )
         return SendOutcome(
             status="sent",
@@ -789,17 +828,27 @@ def _message(model: type[MessageT], **fields: Any) -> MessageT:
 
 
 async def _while_store_down(
-    call: Callable[[], Awaitable[T]], down: Callable[[], None] | None = None
+    call: Callable[[], Awaitable[T]],
+    down: Callable[[], None] | None = None,
+    *,
+    answer: ProviderAnswer,
 ) -> T:
     """`call()`, tried again while the store is unavailable (`UNAVAILABLE_ERRORS`): for the
     writes after a provider answered, which a retried attempt could not redo without calling
     the provider again. `down()` is called at the first failure. Ends when the attempt does
-    (timed out or cancelled)."""
+    (timed out or cancelled). A local attempt (JourneyV3's first) does not wait: it fails at
+    once with the provider's `answer`, which the regular activity taking over records."""
     delay = 0.25
     while True:
         try:
             return await call()
         except UNAVAILABLE_ERRORS as error:
+            if _is_local():
+                raise ApplicationError(
+                    "the store is unavailable after the provider answered",
+                    answer.model_dump(mode="json", exclude_none=True),
+                    type=PROVIDER_ANSWERED,
+                ) from error
             if down is not None:
                 down()
                 down = None
@@ -812,12 +861,37 @@ async def _while_store_down(
             delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
 
 
-def _accepted_earlier(key: str) -> Accepted | None:
-    """The acceptance a previous attempt of this send heartbeat (`Accepted`), if any."""
+def _answered_earlier(request: ResolvedSend) -> ProviderAnswer | None:
+    """What an earlier attempt of this send learned from the provider and could not record:
+    the acceptance a previous regular attempt heartbeat (`Accepted`), else the answer the
+    run's local attempt failed with (`request.answered`; that the provider did not take it
+    only for the first regular attempt: a later one finds the first one's hand-over)."""
+    key = request.idempotency_key
     for details in attempt_progress():
         if isinstance(details, dict) and details.get("key") == key:
-            return Accepted.model_validate(details)
-    return None
+            return ProviderAnswer(key=key, accepted=Accepted.model_validate(details))
+    carried = request.answered
+    if carried is None or carried.get("key") != key:
+        return None
+    answer = ProviderAnswer.model_validate(carried)
+    if answer.accepted is None and answer.refused is None and _attempt() > 1:
+        return None
+    return answer
+
+
+def _is_local() -> bool:
+    """Whether this is a local activity (a run's local send attempt)."""
+    try:
+        return activity.info().is_local
+    except RuntimeError:  # called directly, outside a worker (tests)
+        return False
+
+
+def _attempt() -> int:
+    try:
+        return activity.info().attempt
+    except RuntimeError:
+        return 1
 
 
 def reads_part(snapshot: ContactSnapshot, reads: RunReads) -> ContactSnapshot:
@@ -857,6 +931,8 @@ def _last_attempt() -> int | None:
     try:
         info = activity.info()
     except RuntimeError:  # called directly, outside a worker (tests)
+        return None
+    if info.is_local:  # a run's one local attempt: the regular activity takes over
         return None
     policy = info.retry_policy
     # Temporal's test server does not hand activities their retry policy.

@@ -19,11 +19,17 @@ from providers import email_provider, sms_provider
 from providers.base import PROVIDER_THREADS
 from settings import Settings
 from store import Store
-from workflows.journey_workflow import JourneyWorkflow, LegacyJourneyWorkflow
+from workflows.journey_workflow import JourneyV2Workflow, JourneyWorkflow, LegacyJourneyWorkflow
 from workflows.segment_workflow import SegmentTickWorkflow
 from workflows.traits_workflow import TraitsRefreshWorkflow
 
-WORKFLOWS = [JourneyWorkflow, LegacyJourneyWorkflow, SegmentTickWorkflow, TraitsRefreshWorkflow]
+WORKFLOWS = [
+    JourneyWorkflow,
+    JourneyV2Workflow,
+    LegacyJourneyWorkflow,
+    SegmentTickWorkflow,
+    TraitsRefreshWorkflow,
+]
 # Pure libraries the workflow evaluates expressions with: loaded once, outside the sandbox.
 PASSTHROUGH = (
     "jinja2",

@@ -350,6 +350,12 @@ class SendRequest(Contract):
     variant_forced: bool | None = Field(
         None, description="The variant was forced (simulate --variant): no winner replaces it."
     )
+    answered: dict[str, Any] | None = Field(
+        None,
+        description="JourneyV3: what the provider answered to the run's local attempt of this "
+        "send when the attempt could not record it (the store was unavailable), for the regular "
+        "activity that takes over (`journey_activities.ProviderAnswer`).",
+    )
 
 
 class SendOutcome(Contract):

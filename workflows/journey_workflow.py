@@ -17,10 +17,10 @@ from typing import Any, ClassVar, assert_never
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.journey_activities import SEND_ATTEMPTS, JourneyActivities
+    from activities.journey_activities import PROVIDER_ANSWERED, SEND_ATTEMPTS, JourneyActivities
     from workflows.contracts import (
         ContactSnapshot,
         EventPayload,
@@ -86,16 +86,20 @@ TIMELINE_KEPT = 500
 # steps, split arms and end together at each wait and at the end, and so writes two to four
 # fewer markers into its history; runs that started before it replay the older sequence.
 LEAN_HISTORY = "lean-history"
-# Runs start as this workflow type; those of the type before it ("JourneyWorkflow") finish on
-# `LegacyJourneyWorkflow`. A new type rather than more patches: its runs carry no patch marker
-# (the SDK's marker and search-attribute update, ~1 KB a run), a slimmer plan and contact, a
-# result without the timeline, and leave a timer uncancelled when the run ends.
-WORKFLOW_TYPE = "JourneyV2"
+# Runs start as this workflow type: a send's first attempt is a local activity (JourneyV3).
+# Runs of the types before it finish on their own classes: "JourneyV2" (every send a regular
+# activity) on `JourneyV2Workflow`, "JourneyWorkflow" on `LegacyJourneyWorkflow`. New types
+# rather than patches: a patch costs every run its marker and the SDK's search-attribute update
+# (~1 KB). JourneyV2 carried no patch marker, a slimmer plan and contact, a result without the
+# timeline, and left a timer uncancelled when the run ended; JourneyV3 keeps all of that.
+WORKFLOW_TYPE = "JourneyV3"
+V2_WORKFLOW_TYPE = "JourneyV2"
 LEGACY_WORKFLOW_TYPE = "JourneyWorkflow"
 
 # Short store reads and writes run as local activities: in the worker that runs the workflow,
 # without a round trip through the server for each (a start reaches its first send ~100 ms
-# sooner). Sends and webhooks stay regular activities: they retry for long, on any worker.
+# sooner). Webhooks, and sends after a failed first attempt, are regular activities: they
+# retry for long, on any worker.
 QUICK = workflow.LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
@@ -104,8 +108,9 @@ QUICK = workflow.LocalActivityConfig(
 # providers.HTTP_TIMEOUT_SECONDS): two such waits and the store fit in 30 s. The activities
 # heartbeat while they run, so a worker that died mid-send is noticed within 10 s and the send
 # retried, not after the whole start-to-close timeout.
+SEND_TIMEOUT = timedelta(seconds=30)
 SENDING = workflow.ActivityConfig(
-    start_to_close_timeout=timedelta(seconds=30),
+    start_to_close_timeout=SEND_TIMEOUT,
     heartbeat_timeout=timedelta(seconds=10),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=2),
@@ -113,6 +118,16 @@ SENDING = workflow.ActivityConfig(
         maximum_interval=timedelta(minutes=10),
         maximum_attempts=SEND_ATTEMPTS,
     ),
+)
+# A send's first attempt (JourneyV3): one local activity attempt, no local retries, in the
+# worker that runs the workflow (one workflow task for the send instead of two, no activity
+# task through the server's matching, five history events fewer). Its outcome is final as the
+# regular activity's would be; if it raises (a provider's 429, 5xx or timeout, the store
+# unavailable, a bug), the regular activity takes over with SENDING's retries and heartbeats.
+# The same start-to-close as SENDING's: two provider waits and the store.
+SENDING_LOCALLY = workflow.LocalActivityConfig(
+    start_to_close_timeout=SEND_TIMEOUT,
+    retry_policy=RetryPolicy(maximum_attempts=1),
 )
 
 
@@ -138,17 +153,45 @@ def drawn_variant(step: SendStep, journey_id: str, step_id: str, contact_id: str
     return weighted_choice(weights, "variant", journey_id, step_id, contact_id)
 
 
+def _application_errors(error: BaseException) -> list[ApplicationError]:
+    """The application errors in `error`'s chain of causes, outermost first."""
+    found: list[ApplicationError] = []
+    cause: BaseException | None = error
+    while cause is not None and len(found) < 10:
+        if isinstance(cause, ApplicationError):
+            found.append(cause)
+        cause = cause.cause if isinstance(cause, FailureError) else None
+    return found
+
+
+def _provider_answer(error: FailureError) -> dict[str, Any] | None:
+    """The provider's answer a failed local send attempt carries (`ProviderAnswer`), if any."""
+    for cause in _application_errors(error):
+        if cause.type == PROVIDER_ANSWERED and cause.details and isinstance(cause.details[0], dict):
+            return cause.details[0]
+    return None
+
+
+def _retry_delay(error: FailureError) -> timedelta | None:
+    """When the failed attempt said to try again (`next_retry_delay`), if it did."""
+    delays = [cause.next_retry_delay for cause in _application_errors(error)]
+    return next((delay for delay in delays if delay), None)
+
+
 class _Stop(Exception):
     """A goal or exit_on event arrived: the run ends with `outcome`."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class JourneyWorkflow:
-    """Runs start as `JourneyV2`; `LegacyJourneyWorkflow` (below) finishes and replays the runs
-    of the type before it. See docs/workflows.md."""
+    """Runs start as `JourneyV3`; `JourneyV2Workflow` and `LegacyJourneyWorkflow` (below)
+    finish and replay the runs of the types before it. See docs/workflows.md."""
 
     # Set on the legacy type: the `lean-history` patch and the larger history of its runs.
     LEGACY: ClassVar[bool] = False
+    # A send's first attempt as a local activity (JourneyV3); the types before it schedule the
+    # regular activity at once.
+    LOCAL_SENDS: ClassVar[bool] = True
 
     @workflow.init
     def __init__(self, input: JourneyInput) -> None:
@@ -444,12 +487,7 @@ class JourneyWorkflow:
                 variant=variant,
                 variant_forced=True if forced else None,
             )
-            try:
-                outcome: SendOutcome = await workflow.execute_activity_method(
-                    method, request, **SENDING
-                )
-            except ActivityError as error:
-                outcome = SendOutcome(status="failed", reason=str(error.cause or error))
+            outcome = await self._deliver(method, request)
             if outcome.status != "deferred" or outcome.retry_at is None:
                 break
             self._note(
@@ -481,6 +519,37 @@ class JourneyWorkflow:
             )
         )
         return self.plan.following(index)
+
+    async def _deliver(self, method: Any, request: SendRequest) -> SendOutcome:
+        """A send's outcome: its local attempt's (JourneyV3), or when that raised, the regular
+        activity's, which the provider's answer to the local attempt is handed to when the
+        attempt could not record it (`SendRequest.answered`)."""
+        if self.LOCAL_SENDS:
+            try:
+                local: SendOutcome = await workflow.execute_local_activity_method(
+                    method, request, **SENDING_LOCALLY
+                )
+                return local
+            except FailureError as error:  # a local activity's failure is raised as it is
+                if isinstance(error, CancelledError):  # as the regular activity's below
+                    return SendOutcome(status="failed", reason=str(error))
+                delay = _retry_delay(error)
+                if delay:
+                    # The provider said when to try again (a 429's or 503's Retry-After): the
+                    # regular activity's first attempt waits as its retry would have.
+                    await workflow.sleep(delay)
+                # The run's clock as the regular activity is scheduled (its attempts add their
+                # own delays to it: quiet hours are checked at the moment of sending).
+                context = request.context.model_copy(update={"now": self._now()})
+                answered = _provider_answer(error)
+                request = request.model_copy(update={"answered": answered, "context": context})
+        try:
+            outcome: SendOutcome = await workflow.execute_activity_method(
+                method, request, **SENDING
+            )
+        except ActivityError as error:
+            outcome = SendOutcome(status="failed", reason=str(error.cause or error))
+        return outcome
 
     async def _wait(self, index: int, step_id: str, step: WaitStep) -> int | None:
         until = self._now() + step.wait
@@ -1055,6 +1124,19 @@ class JourneyWorkflow:
         )
 
 
+@workflow.defn(name=V2_WORKFLOW_TYPE)
+class JourneyV2Workflow(JourneyWorkflow):
+    """The workflow type runs had before `JourneyV3`: every send a regular activity from its
+    first attempt. Registered so that its runs finish (and their recorded histories replay)
+    as they started. Remove it once no run of this type is open (`rapport list`)."""
+
+    LOCAL_SENDS = False
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
 @workflow.defn(name=LEGACY_WORKFLOW_TYPE)
 class LegacyJourneyWorkflow(JourneyWorkflow):
     """The workflow type runs had before `JourneyV2`: registered so that they finish (and their
@@ -1062,6 +1144,7 @@ class LegacyJourneyWorkflow(JourneyWorkflow):
     it once no run of this type is open (`rapport list`; docs/workflows.md)."""
 
     LEGACY = True
+    LOCAL_SENDS = False
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:

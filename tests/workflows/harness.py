@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.journey_activities import JourneyActivities
@@ -108,3 +109,24 @@ async def harness(
     finally:
         if store is None:
             own_store.close()
+
+
+def activity_attempts(history: WorkflowHistory, activity_type: str) -> list[int | str]:
+    """The calls of `activity_type` in `history`, in order: "local" for a local activity
+    (its marker), for a regular one how many attempts it took (when it finished)."""
+    scheduled: dict[int, str] = {}
+    calls: list[int | str] = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and "data" in marker.details:
+            data = marker.details["data"].payloads[0].data
+            if json.loads(data)["activity_type"] == activity_type:
+                calls.append("local")
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            attributes = event.activity_task_scheduled_event_attributes
+            scheduled[event.event_id] = attributes.activity_type.name
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            if scheduled.get(started.scheduled_event_id) == activity_type:
+                calls.append(started.attempt)
+    return calls

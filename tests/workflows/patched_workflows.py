@@ -4,8 +4,8 @@ test_replay.py.
 The change: refresh the contact before every send, which adds a command (a local activity) where
 recorded runs have none. The `Patched…` classes guard it with `workflow.patched`, as
 docs/workflows.md says to; the `Unguarded…` ones do not. One pair per registered type: the
-current `JourneyV2` and the legacy `JourneyWorkflow`. (A module of its own: the workflow sandbox
-re-imports the module that defines a workflow.)
+current `JourneyV3`, `JourneyV2` and the legacy `JourneyWorkflow`. (A module of its own: the
+workflow sandbox re-imports the module that defines a workflow.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from temporalio import workflow
 from workflows.contracts import JourneyInput, JourneyResult
 from workflows.journey_workflow import (
     LEGACY_WORKFLOW_TYPE,
+    V2_WORKFLOW_TYPE,
     WORKFLOW_TYPE,
+    JourneyV2Workflow,
     JourneyWorkflow,
     LegacyJourneyWorkflow,
 )
@@ -47,6 +49,20 @@ class PatchedJourneyWorkflow(_Patched):
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class UnguardedJourneyWorkflow(_Unguarded):
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
+@workflow.defn(name=V2_WORKFLOW_TYPE)
+class PatchedJourneyV2Workflow(_Patched, JourneyV2Workflow):
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
+@workflow.defn(name=V2_WORKFLOW_TYPE)
+class UnguardedJourneyV2Workflow(_Unguarded, JourneyV2Workflow):
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:
         return await super().run(input)

@@ -24,7 +24,7 @@ from runtime.starter import ended_run
 from store.records import LedgerEntry
 from tests.provider_standin import ProviderStandIn
 from tests.workflows.conftest import ROOT, compile_plan, contact, sample
-from tests.workflows.harness import harness
+from tests.workflows.harness import activity_attempts, harness
 from workflows import journey_workflow
 from workflows.contracts import EndedRun
 from workflows.ids import ledger_key
@@ -177,6 +177,71 @@ async def test_a_store_outage_after_sendgrid_accepted_records_the_send_once(
             assert [e.status for e in result.timeline if e.type == "send"] == ["sent", "sent"]
 
 
+@pytest.mark.parametrize("answer", ["accepted", "refused", "transient"])
+async def test_what_the_provider_answered_the_local_attempt_survives_the_hop_to_the_activity(
+    env: WorkflowEnvironment, tmp_path: Path, answer: str
+) -> None:
+    """JourneyV3: the send's local attempt handed the message over, the provider answered,
+    and the store would not take the answer. The attempt fails with it and the regular
+    activity records it: accepted is recorded sent and not resent; a refusal (400) is
+    recorded failed with its reason and not retried; a transient error (503) is sent once."""
+    plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
+    with ProviderStandIn() as standin:
+        if answer == "refused":
+            standin.fail_next(400, provider="sendgrid")
+        elif answer == "transient":
+            standin.fail_next(503, provider="sendgrid")
+        sendgrid = SendGridEmailProvider(standin.sendgrid_api_key or "", standin.url)
+        async with harness(env, tmp_path, email=sendgrid) as h:
+            ledger = h.store.ledger
+            write = {"accepted": "mark_sent", "refused": "mark", "transient": "set_provider"}
+            real = getattr(ledger, write[answer])
+            refused: list[str] = []
+
+            def down_for_the_local_attempt(*args: object, **kwargs: object) -> object:
+                # The first send's answer (set_provider(key, None) for the transient error).
+                withdrawal = answer != "transient" or args[1] is None
+                if activity.info().is_local and withdrawal and not refused:
+                    refused.append(str(args[0]))
+                    raise store_down()
+                return real(*args, **kwargs)
+
+            setattr(ledger, write[answer], down_for_the_local_attempt)
+            handle = await h.start(plan, contact())
+            result = await ended_run(handle)
+            history = await handle.fetch_history()
+
+            first = ledger.get(refused[0])
+            assert first is not None and first.step_id == "first"
+            assert activity_attempts(history, "send_email") == ["local", 1, "local"]
+            statuses = [r.status for r in standin.requests if r.provider == "sendgrid"]
+            sends = [(e.step, e.status, e.reason) for e in result.timeline if e.type == "send"]
+            if answer == "refused":
+                reason = (
+                    "SendGrid answered HTTP 400: The from address does not match a verified"
+                    " Sender Identity. Mail cannot be sent until this error is resolved."
+                    " (field: from)"
+                )
+                assert statuses == [400, 202]  # the refused message was not sent again
+                assert (first.status, first.reason) == ("failed", reason)
+                assert sends == [("first", "failed", reason), ("second", "sent", None)]
+                return
+            # One message for the first step, however many attempts it took.
+            assert statuses == ([503, 202, 202] if answer == "transient" else [202, 202])
+            assert len(standin.emails) == 2
+            standin.assert_valid()
+            assert first.status == "sent"
+            assert first.provider_message_id == standin.emails[0].message_id
+            assert sends == [("first", "sent", None), ("second", "sent", None)]
+            if answer == "accepted":
+                scheduled = next(
+                    p for p in decoded_payloads(history) if isinstance(p, dict) and "answered" in p
+                )
+                assert scheduled["answered"]["accepted"]["provider_message_id"] == (
+                    standin.emails[0].message_id
+                )
+
+
 async def test_a_run_keeps_its_version_when_the_journey_is_edited(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
@@ -250,35 +315,38 @@ async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
     started = payloads[0]
     assert (started["journey"], started["version"]) == ("onboarding", plan.version)
     assert "plan" not in started
-    send = next(p for p in payloads if isinstance(p, dict) and "step_id" in p)
-    # The send names the plan version and the step; the activity reads the rest from the plan.
-    assert (send["journey"], send["version"], send["step_id"]) == (
-        "onboarding",
-        plan.version,
-        "welcome",
-    )
-    assert not {"template", "channel", "category", "quiet_hours", "frequency_cap"} & set(send)
+    # The send's request names the plan version and the step (the activity reads the rest
+    # from the plan); a local attempt's request is not in the history at all, its outcome is.
+    assert not [p for p in payloads if isinstance(p, dict) and "step_id" in p]
+    assert {"status": "sent", "to": "rita@example.com"}.items() <= next(
+        p for p in payloads if isinstance(p, dict) and "status" in p
+    ).items()
     text = json.dumps(payloads)
     sources = [source for b in plan.templates.values() for source in b.files.values()]
     assert sources and not [source for source in sources if json.dumps(source)[1:-1] in text]
 
 
-async def test_a_journey_v2_run_writes_only_what_it_decides_by(
+async def test_a_journey_v3_run_writes_only_what_it_decides_by(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Issue 8's history bytes: no patch marker, the plan and the contact as far as the run
-    reads them, a send request without what the activity knows, the result as the outcome."""
+    reads them, the result as the outcome; and since JourneyV3 (issue 13) the send as one
+    local activity: its marker, no activity scheduled, and no send request in the history."""
     result, history, [message] = await onboarding_converted(env, tmp_path, sample("onboarding"))
     events = history.to_json_dict()["events"]
     started = events[0]["workflowExecutionStartedEventAttributes"]
-    assert started["workflowType"]["name"] == "JourneyV2"
+    assert started["workflowType"]["name"] == "JourneyV3"
     kinds = [event["eventType"].removeprefix("EVENT_TYPE_") for event in events]
     markers = [
         event["markerRecordedEventAttributes"]["markerName"]
         for event in events
         if "markerRecordedEventAttributes" in event
     ]
-    assert markers == ["core_local_activity"] * 3  # open_run, record_progress at the wait and end
+    # open_run, send_email, record_progress at the wait and at the end
+    assert markers == ["core_local_activity"] * 4
+    assert activity_attempts(history, "send_email") == ["local"]
+    assert not [kind for kind in kinds if kind.startswith("ACTIVITY_TASK")]
+    assert kinds.count("WORKFLOW_TASK_COMPLETED") == 2  # start, send and wait; the order and end
     assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in kinds  # no patch
     assert "TIMER_CANCELED" not in kinds  # the order ended the run during its wait
     payloads = decoded_payloads(history)
@@ -287,9 +355,6 @@ async def test_a_journey_v2_run_writes_only_what_it_decides_by(
     assert opened["plan"]["goal"] == "order_placed"
     # Nothing before the first wait reads the contact (the audience was judged by open_run).
     assert opened["contact"] == {"found": True}
-    send = next(p for p in payloads if isinstance(p, dict) and "step_id" in p)
-    assert not {"workflow_id", "idempotency_key"} & set(send)
-    assert "trigger" not in send["context"]  # onboarding's templates do not read it
     run_id = started["originalExecutionRunId"]
     assert message.idempotency_key == ledger_key(message.workflow_id, run_id, "welcome", 1)
     assert payloads[-1] == {"outcome": "converted"}
@@ -392,7 +457,7 @@ async def test_a_paused_run_holds_before_its_next_send_until_resumed(
     if continues_as_new:
         # Small enough that the run continues as new when its wait ends, large enough that the
         # continued run (a handful of events) does not at once continue again.
-        monkeypatch.setattr(journey_workflow, "HISTORY_EVENTS_BEFORE_CONTINUE", 15)
+        monkeypatch.setattr(journey_workflow, "HISTORY_EVENTS_BEFORE_CONTINUE", 11)
     plan = compile_plan(project(tmp_path, SEND_WAIT_SEND), tmp_path / "templates")
     async with harness(env, tmp_path) as h:
         handle = await h.start(plan, contact())

@@ -29,7 +29,7 @@ from tests.provider_standin import (
     ProviderStandIn,
 )
 from tests.workflows.conftest import ROOT, compile_plan, contact
-from tests.workflows.harness import Harness, harness
+from tests.workflows.harness import Harness, activity_attempts, harness
 from workflows.contracts import JourneyResult
 from workflows.plan import JourneyPlan
 
@@ -116,20 +116,10 @@ def ledger(h: Harness) -> dict[str, LedgerEntry]:
     return {row.step_id or "": row for row in h.store.ledger.messages_for_contact("ada")}
 
 
-async def attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int]:
-    """How many attempts each finished activity of `activity_type` took, in order."""
-    history = await handle.fetch_history()
-    scheduled: dict[int, str] = {}
-    counts = []
-    for event in history.events:
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            attributes = event.activity_task_scheduled_event_attributes
-            scheduled[event.event_id] = attributes.activity_type.name
-        elif event.HasField("activity_task_started_event_attributes"):
-            started = event.activity_task_started_event_attributes
-            if scheduled.get(started.scheduled_event_id) == activity_type:
-                counts.append(started.attempt)
-    return counts
+async def attempts(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[int | str]:
+    """Each send of `activity_type` in order: "local" for its local attempt (JourneyV3), then
+    how many attempts the regular activity took when the local attempt failed."""
+    return activity_attempts(await handle.fetch_history(), activity_type)
 
 
 def send_entries(result: JourneyResult) -> list[tuple[str, str, str | None]]:
@@ -153,7 +143,7 @@ async def test_a_recipient_that_is_not_an_address_fails_at_once_and_the_run_goes
         assert rows["offer"].status == "sent"
         assert send_entries(result) == [("welcome", "failed", reason), ("offer", "sent", None)]
         assert result.outcome == "completed"
-        assert await attempts(handle, "send_email") == [1]
+        assert await attempts(handle, "send_email") == ["local"]
         assert providers.requests(SENDGRID) == []
 
 
@@ -172,7 +162,7 @@ async def test_a_template_that_cannot_render_fails_at_once_and_the_run_goes_on(
             ("welcome", "failed"),
             ("offer", "sent"),
         ]
-        assert await attempts(handle, "send_email") == [1]
+        assert await attempts(handle, "send_email") == ["local"]
         assert providers.requests(SENDGRID) == []
 
 
@@ -196,7 +186,7 @@ async def test_a_sendgrid_4xx_is_recorded_failed_once_and_never_retried(
             " (field: personalizations.0.to.0.email)",
         )
         assert providers.requests(SENDGRID) == [400]
-        assert await attempts(handle, "send_email") == [1]
+        assert await attempts(handle, "send_email") == ["local"]
         assert ledger(h)["offer"].status == "sent"
         assert result.outcome == "completed"
 
@@ -216,7 +206,7 @@ async def test_a_twilio_4xx_is_recorded_failed_once_and_never_retried(
             " The 'To' number +12125550100 is not a valid phone number.",
         )
         assert providers.requests(TWILIO) == [400]
-        assert await attempts(handle, "send_sms") == [1]
+        assert await attempts(handle, "send_sms") == ["local"]
 
 
 # --- transient: retried, then sent exactly once ------------------------------------------------
@@ -254,8 +244,32 @@ async def test_a_transient_failure_is_retried_and_the_message_sent_once(
             ("welcome", "sent"),
             ("offer", "sent"),
         ]
-        assert await attempts(handle, "send_email") == [3]
-        assert await attempts(handle, "send_sms") == [3]
+        # The local attempt, then the regular activity's two attempts.
+        assert await attempts(handle, "send_email") == ["local", 2]
+        assert await attempts(handle, "send_sms") == ["local", 2]
+
+
+async def test_a_503_to_the_local_attempt_falls_back_to_the_activity_and_sends_once(
+    env: WorkflowEnvironment, tmp_path: Path, providers: Providers
+) -> None:
+    """JourneyV3: a send's first attempt is a local activity; when it fails, the regular
+    activity (SENDING's retries and heartbeats) takes over with the same idempotency key."""
+    providers.standin.fail_next(503, provider=SENDGRID)
+    plan = compile_plan(journey(tmp_path), tmp_path / "templates")
+    async with harness(env, tmp_path, email=providers.email, sms=providers.sms) as h:
+        result, handle = await run_to_end(h, plan)
+
+        assert providers.requests(SENDGRID) == [503, 202]
+        assert len(providers.standin.emails) == 1
+        assert len(h.store.ledger.messages_for_contact("ada")) == 2  # one key for both tries
+        assert await attempts(handle, "send_email") == ["local", 1]
+        assert await attempts(handle, "send_sms") == ["local"]  # the SMS went out locally
+        welcome = ledger(h)["welcome"]
+        assert (welcome.status, welcome.provider_message_id) == (
+            "sent",
+            providers.standin.emails[0].message_id,
+        )
+        assert send_entries(result) == [("welcome", "sent", None), ("offer", "sent", None)]
 
 
 async def test_a_429_waits_as_long_as_retry_after_says(
@@ -272,31 +286,33 @@ async def test_a_429_waits_as_long_as_retry_after_says(
             for event in history.events
             if event.HasField("activity_task_started_event_attributes")
         ]
-        scheduled = next(
+        local = next(
             event.event_time.ToDatetime()
             for event in history.events
-            if event.HasField("activity_task_scheduled_event_attributes")
+            if event.HasField("marker_recorded_event_attributes")
         )
-        # The retry of the first send came after the 90 s SendGrid asked for, not the 2 s
-        # initial backoff of the retry policy.
-        assert (started[0] - scheduled).total_seconds() >= 90
+        # The retry of the first send (the regular activity after the local attempt) came
+        # after the 90 s SendGrid asked for, not at once or after the 2 s initial backoff.
+        assert (started[0] - local).total_seconds() >= 90
+        assert await attempts(handle, "send_email") == ["local", 1]
         assert ledger(h)["welcome"].status == "sent"
 
 
 async def test_a_send_still_failing_on_the_last_attempt_is_recorded_failed(
     env: WorkflowEnvironment, tmp_path: Path, providers: Providers
 ) -> None:
-    providers.standin.fail_next(503, count=12, provider=SENDGRID)
+    providers.standin.fail_next(503, count=13, provider=SENDGRID)
     plan = compile_plan(journey(tmp_path), tmp_path / "templates")
     async with harness(env, tmp_path, email=providers.email, sms=providers.sms) as h:
         result, handle = await run_to_end(h, plan)
 
         reason = "gave up after 12 attempts: SendGrid answered HTTP 503: internal server error"
         assert (ledger(h)["welcome"].status, ledger(h)["welcome"].reason) == ("failed", reason)
-        assert providers.requests(SENDGRID) == [503] * 12
+        # The local attempt, then the regular activity's 12 (the last one gives up).
+        assert providers.requests(SENDGRID) == [503] * 13
         assert send_entries(result)[0] == ("welcome", "failed", reason)
         assert ledger(h)["offer"].status == "sent"
-        assert await attempts(handle, "send_email") == [12]
+        assert await attempts(handle, "send_email") == ["local", 12]
 
 
 # --- accepted without an id; SMS through Twilio --------------------------------------------------
@@ -319,7 +335,7 @@ async def test_a_sendgrid_202_without_a_message_id_is_recorded_sent_without_an_i
         assert welcome.reason is None
         assert send_entries(result)[0] == ("welcome", "sent", None)
         assert providers.requests(SENDGRID) == [202]
-        assert await attempts(handle, "send_email") == [1]
+        assert await attempts(handle, "send_email") == ["local"]
 
 
 async def test_an_sms_step_goes_out_through_twilio(
