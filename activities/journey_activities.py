@@ -344,7 +344,7 @@ class JourneyActivities:
             # out the store like the attempt would have) and sends it.
             withdraw = partial(self.store.ledger.set_provider, request.idempotency_key, None)
             await _while_store_down(partial(asyncio.to_thread, withdraw), answer=answer)
-            prepared = await asyncio.to_thread(self._prepare, by_reference)
+            prepared = await asyncio.to_thread(self._prepare_on_one_connection, by_reference)
             request, to = prepared.request, prepared.to
             if prepared.outcome is not None:
                 return prepared.outcome
