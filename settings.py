@@ -125,6 +125,25 @@ class Settings(BaseSettings):
         parse_duration(value)  # a DurationError (a ValueError) names the bad value
         return value.strip()
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as the environment variables they are read from: what a child
+        `rapport` process (`rapport run`'s workers) needs to run with exactly these values,
+        whatever came from the command line, `.env` or defaults. Unset ones (None) are left
+        out: give the child an environment without any of `variables()` first."""
+        env: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                env[str(info.validation_alias)] = str(value)
+        return env
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        """The environment variables settings are read from."""
+        return frozenset(str(info.validation_alias) for info in cls.model_fields.values())
+
     @property
     def trigger_max_age_delta(self) -> timedelta:
         from workflows.durations import parse_duration

