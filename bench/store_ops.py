@@ -31,9 +31,11 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
+from start_latency import seed  # contacts with alice's profile under fresh ids
+
 from activities.contact_context import contact_snapshot
 from activities.policy import SendPolicy
-from store import ContactRecord, EventRecord, Store
+from store import EventRecord, Store
 from store.records import RunRecord, RunStepRecord
 from workflows.event_questions import EventQuestion
 
@@ -46,21 +48,6 @@ GROUPS = (
     "record_progress",
 )
 QUESTIONS = [EventQuestion(kind="count", name="order_placed")]
-
-
-def seed(store: Store, count: int) -> list[str]:
-    ids = [f"ops-{uuid.uuid4().hex[:6]}-{n:05d}" for n in range(count)]
-    store.upsert_contacts(
-        ContactRecord(
-            id=contact_id,
-            email=f"{contact_id}@example.com",
-            timezone="America/New_York",
-            locale="en_US",
-            attributes={"first_name": "Alice", "plan": "starter", "orders_count": 0},
-        )
-        for contact_id in ids
-    )
-    return ids
 
 
 def one_connection(store: Store, how: str = "one_connection") -> AbstractContextManager[None]:
