@@ -36,6 +36,7 @@ from runtime.stack import ChildProcess, wait_for_temporal
 from runtime.temporal import venv_binary
 from settings import Settings
 from tests.provider_standin import ProviderStandIn
+from tests.stack.helpers import clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,21 +156,9 @@ class Processes:
     started: list[ChildProcess] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> ChildProcess:
-        # `env` execs the command: the child's pid is rapport's own. Variables the developer's
-        # shell set for RAPPORT_/TEMPORAL_/SENDGRID_/TWILIO_ are unset first.
-        unset = [
-            f"--unset={key}"
-            for key in os.environ
-            if key.startswith(("RAPPORT_", "TEMPORAL_", "SENDGRID_", "TWILIO_"))
-        ]
-        argv = [
-            "env",
-            *unset,
-            *(f"{key}={value}" for key, value in env.items()),
-            str(venv_binary("rapport")),
-            *args,
-        ]
-        child = ChildProcess(name, argv, self.log_dir / f"{name}.log")
+        # Without what the developer's shell set for RAPPORT_/TEMPORAL_/SENDGRID_/TWILIO_.
+        argv = [str(venv_binary("rapport")), *args]
+        child = ChildProcess(name, argv, self.log_dir / f"{name}.log", env=clean_env(**env))
         child.start()
         self.started.append(child)
         return child
