@@ -17,20 +17,12 @@ from api.app import create_app
 from runtime.starter import ended_run
 from tests.compliance.conftest import compliance_settings
 from tests.compliance.helpers import PUBLIC_URL, SendGridSigner, inbound, post_twilio
-from tests.stack.helpers import ROOT, Stack
+from tests.stack.helpers import ROOT, Stack, daytime_zone
 from tests.waiting import eventually
 from workflows.compiler import compile_journey
 from workflows.contracts import JourneyResult, RunStatus
 from workflows.journey_workflow import JourneyWorkflow
 from workflows.plan import JourneyPlan
-
-
-def daytime_zone(now: datetime) -> str:
-    """A fixed-offset zone where it is about noon now: clear of the journey's quiet hours."""
-    offset = 12 - now.astimezone(UTC).hour
-    if offset == 0:
-        return "Etc/GMT"
-    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs are inverted
 
 
 @pytest.fixture

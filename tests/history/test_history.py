@@ -20,7 +20,7 @@ from settings import get_settings
 from store import ContactRecord, Store
 from tests.api.helpers import Served, contact_id
 from tests.stack.conftest import Cli
-from tests.stack.helpers import ROOT, Stack, free_port
+from tests.stack.helpers import ROOT, Stack, daytime_zone, free_port
 from workflows.trait_compiler import compile_traits
 
 
@@ -189,7 +189,13 @@ async def test_an_order_that_lifts_a_contact_into_gold_starts_the_upgrade_once(
     try:
         user = contact_id("gold")
         stack.store.upsert_contact(
-            ContactRecord(id=user, email=f"{user}@example.com", phone="+14155550123")
+            # At noon in the contact's zone: the gold SMS is marketing, which quiet hours hold.
+            ContactRecord(
+                id=user,
+                email=f"{user}@example.com",
+                phone="+14155550123",
+                timezone=daytime_zone(datetime.now(UTC)),
+            )
         )
 
         async def order(message_id: str, total: float) -> None:

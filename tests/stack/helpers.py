@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ from workflows.project import compile_project
 ROOT = Path(__file__).resolve().parents[2]
 RAPPORT = venv_binary("rapport")
 SECOND_NAMESPACE = "rapport-second"
+
+
+def daytime_zone(now: datetime) -> str:
+    """A fixed-offset zone where it is about noon at `now`: a contact in it is clear of every
+    quiet-hours window (SMS marketing waits out 21:00-08:00 in the contact's zone, so a test
+    on the real clock that sends one must not depend on the hour it runs at)."""
+    offset = 12 - now.astimezone(UTC).hour
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs are inverted
 
 
 def free_port() -> int:
