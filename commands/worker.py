@@ -21,7 +21,7 @@ from runtime.worker_metrics import (
     metrics_runtime,
     serve_metrics,
 )
-from runtime.workers import build_activities, build_worker
+from runtime.workers import build_activities, build_worker, settle_heap
 from settings import Settings, check_ports, get_settings
 
 log = logging.getLogger("rapport.worker")
@@ -64,6 +64,7 @@ async def serve_worker(
         activities.email.name,
         activities.sms.name,
     )
+    settle_heap()
     running = asyncio.create_task(worker.run())
     stopping = asyncio.create_task(stop.wait())
     try:

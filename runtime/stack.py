@@ -60,7 +60,7 @@ from runtime.worker_metrics import (
     metrics_runtime,
     serve_metrics,
 )
-from runtime.workers import build_activities, build_worker
+from runtime.workers import build_activities, build_worker, settle_heap
 from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
@@ -470,6 +470,7 @@ async def _serve_until_stopped(
             **proxy_options(settings),
         )
     )
+    settle_heap()
     worker_task = asyncio.create_task(worker.run(), name="worker")
     api_task = asyncio.create_task(_serve(api), name="api")
     stopped = asyncio.create_task(stop.wait(), name="stop")

@@ -5,6 +5,7 @@ The one place a worker is put together (`rapport worker`, the embedded stack, th
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -92,3 +93,14 @@ def build_worker(
         max_concurrent_activities=PROVIDER_THREADS,  # a provider thread for each
         interceptors=interceptors,
     )
+
+
+def settle_heap() -> None:
+    """Leave what the process built before its worker runs (modules, compiled plans and
+    templates, the SDK's and SQLAlchemy's tables) out of the garbage collector's full
+    collections, which otherwise walk all of it every few seconds under load and stop every
+    run in flight meanwhile: on the bench's 2-core machine the longest pause fell from
+    ~150 ms to ~30 ms (docs/performance.md). Called by the composition roots just before
+    their worker runs; objects made later are collected as before."""
+    gc.collect()
+    gc.freeze()

@@ -9,7 +9,10 @@ serialises them with an advisory lock, SQLite with an immediate (write-locking) 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +130,38 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
             raise OperationalError(begin, None, error) from error
 
     return engine
+
+
+# One lock per SQLite file for this process's write transactions (see `write_turn`).
+_WRITE_TURNS: dict[str, threading.RLock] = {}
+_WRITE_TURNS_GUARD = threading.Lock()
+
+
+@contextmanager
+def write_turn(engine: Engine) -> Iterator[None]:
+    """This thread's turn to write to `engine`'s SQLite file, among this process's threads
+    (PostgreSQL, and SQLite in memory: no wait). SQLite lets one connection write at a time and
+    makes the others poll: its busy handler sleeps 1, 2, 5, 10 … 100 ms between tries, so a
+    writer that arrives just after another waits milliseconds after the lock is free, and the
+    store's short write transactions (a send writes three) queued behind each other in those
+    sleeps. Waiting on a lock in the process instead, the next writer starts the moment the
+    last one commits; other processes still meet at SQLite's lock. Reentrant: a transaction
+    inside this thread's own write transaction does not wait for itself."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or _is_memory(url) or not url.database:
+        yield
+        return
+    key = str(Path(url.database).expanduser().resolve())
+    with _WRITE_TURNS_GUARD:
+        turn = _WRITE_TURNS.setdefault(key, threading.RLock())
+    if not turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+        # As SQLite's busy timeout would: the store is unavailable for now.
+        locked = sqlite3.OperationalError("database is locked")
+        raise OperationalError("BEGIN IMMEDIATE", None, locked)
+    try:
+        yield
+    finally:
+        turn.release()
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, CursorResult, Engine, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.db import WRITE, UnsupportedDatabase, write_engine
+from store.db import WRITE, UnsupportedDatabase, write_engine, write_turn
 from store.models import Base
 
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
@@ -132,7 +132,11 @@ class Sessions:
                 yield session
                 session.flush()
             return
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with (
+            write_turn(self.engine),
+            Session(self._writer, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
@@ -152,7 +156,7 @@ class Sessions:
             with _write_transaction(shared):
                 yield shared.conn
             return
-        with self._writer.begin() as conn:
+        with write_turn(self.engine), self._writer.begin() as conn:
             yield conn
 
     @contextmanager
@@ -222,7 +226,7 @@ def _write_transaction(shared: _Shared) -> Iterator[None]:
         conn.commit()
     conn.execution_options(**{WRITE: True})
     try:
-        with conn.begin():
+        with write_turn(conn.engine), conn.begin():
             yield
     finally:
         conn.execution_options(**{WRITE: False})

@@ -8,6 +8,7 @@ converter.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
@@ -37,21 +38,33 @@ class Compact(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
-        fields = type(self).model_fields
+        defaults = _optional_defaults(type(self))
 
         def left_out(key: str, value: Any) -> bool:
             if key == "contract_version":
                 return bool(value == FIRST_CONTRACT_VERSION)
-            field = fields.get(key)
-            if field is None or field.is_required() or value:
+            if value or key not in defaults:  # set, or a required field (or not a field)
                 return False
             # A value equal to its field's empty default (None, False, 0, "", [] or {}).
-            default = field.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel):
-                default = default.model_dump(mode="json")
-            return bool(value == default)
+            return bool(value == defaults[key])
 
         return {key: value for key, value in data.items() if not left_out(key, value)}
+
+
+@cache
+def _optional_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of the model's optional fields as they serialise, computed once per model
+    (each payload of a run is serialised this way; `get_default` per field per payload cost
+    more than the rest of it)."""
+    defaults: dict[str, Any] = {}
+    for key, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        defaults[key] = default
+    return defaults
 
 
 class Contract(Compact):
