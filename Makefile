@@ -26,6 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .  # not in `test`: ruff is not pinned, and its style may move
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider tests/structure  # every module in a layer

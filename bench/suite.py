@@ -195,9 +195,7 @@ async def engine_overhead(runs: int, tmp: Path) -> dict[str, Any]:
                 settle_heap()
                 contacts = sl.seed(store, runs + warmup)
                 if which == "hand":
-                    hands.append(
-                        await hand_phase(client, store, settings, contacts, warmup, lanes)
-                    )
+                    hands.append(await hand_phase(client, store, settings, contacts, warmup, lanes))
                 else:
                     engines.append(
                         await sl.engine_phase(

@@ -122,7 +122,8 @@ class TraitRowsSql:
         """The contact's rows by trait name (locked for the transaction on PostgreSQL)."""
         if self.postgresql:
             _, found = _postgresql_then_rows(
-                conn, "SELECT 1 FROM contacts WHERE id = %(contact_id)s FOR UPDATE",
+                conn,
+                "SELECT 1 FROM contacts WHERE id = %(contact_id)s FOR UPDATE",
                 {"contact_id": contact_id},
             )
             return found

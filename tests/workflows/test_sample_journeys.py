@@ -104,9 +104,7 @@ async def test_vip_rsvp_gets_confirmation_reminder_the_day_before_and_follow_up(
 async def test_vip_run_after_any_date_invites_to_an_evening_ten_days_ahead(run: Runner) -> None:
     """The sample once named a fixed date (12 December 2026): run after it, the invitation
     named a past evening. Its evening is now relative to the broadcast, whenever that is."""
-    chen = contact(
-        "chen", timezone="Europe/London", attributes={"first_name": "Chen", "vip": True}
-    )
+    chen = contact("chen", timezone="Europe/London", attributes={"first_name": "Chen", "vip": True})
     broadcast = datetime(2027, 3, 1, 17, 0, tzinfo=UTC)
     result = await run(
         sample("vip_event"), chen, [at("1h", "event_rsvp", attending=True)], start=broadcast
