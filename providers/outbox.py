@@ -120,6 +120,23 @@ class _OutboxPolicy(EmailPolicy):
             return fold_at_commas(name, text, self.linesep)
         return None
 
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        # A one-line ASCII value is kept as the text it is, as a parsed .eml keeps its headers
+        # (the default parses every value into a structured header when it is set: a third of
+        # the time building a message took); written as it is when it fits a line, else
+        # folded as before, so the file is byte for byte what it was. MIME headers are parsed
+        # as before: the message reads them back while it is built.
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\n" not in value
+            and "\r" not in value
+            and "=?" not in value  # RFC 2047 words (formataddr's): re-encoded as before
+            and not name.lower().startswith(("content-", "mime-"))
+        ):
+            return name, value
+        return super().header_store_parse(name, value)
+
     def fold(self, name: str, value: Any) -> str:
         return self._url_header(name, value) or super().fold(name, value)
 

@@ -160,17 +160,23 @@ async def start_run(
         workflow_id=workflow_id,
     )
     journey = plan.journey
-    if paused is None:
-        paused = plan.journey_id in await asyncio.to_thread(store.paused_journeys)
     if journey.status == "paused" or paused:
         return _refused(result, "paused", f"journey {plan.journey_id!r} is paused")
     # The run carries the plan's name and version; its activities read the plan from the store
-    # (written once per process). With the reentry check, one thread hop.
-    why = await asyncio.to_thread(
-        _before_start, store, plan, contact_id, workflow_id, now, checked=checked
+    # (written once per process). With the paused flag (unless the caller knows it) and the
+    # reentry check, one thread hop.
+    refusal = await asyncio.to_thread(
+        _before_start,
+        store,
+        plan,
+        contact_id,
+        workflow_id,
+        now,
+        checked=checked,
+        read_paused=paused is None,
     )
-    if why is not None:
-        return _refused(result, "reentry", why)
+    if refusal is not None:
+        return _refused(result, *refusal)
     try:
         handle = await client.start_workflow(
             JourneyWorkflow.run,
@@ -211,11 +217,14 @@ def _before_start(
     now: datetime | None,
     *,
     checked: bool,
-) -> str | None:
-    """In a worker thread: why `reentry` keeps the contact out (None: it may enter; when
-    the caller has checked, only the earlier runs are read again), then the plan saved for the
-    run."""
+    read_paused: bool,
+) -> tuple[Refusal, str] | None:
+    """In a worker thread: why the contact may not enter (None: it may): the journey paused by
+    `rapport pause` (when `read_paused`), or `reentry` (when the caller has checked, only the
+    earlier runs are read again); then the plan saved for the run."""
     with store.one_connection():
+        if read_paused and plan.journey_id in store.paused_journeys():
+            return "paused", f"journey {plan.journey_id!r} is paused"
         if not checked:
             why = _reentry_check(store, plan, contact_id, workflow_id, now)
         elif plan.journey.reentry_after() != timedelta(0):
@@ -226,9 +235,10 @@ def _before_start(
             why = _reentry_recheck(store, plan, contact_id, workflow_id, now)
         else:
             why = None
-        if why is None:
-            save_plan(store, plan)
-        return why
+        if why is not None:
+            return "reentry", why
+        save_plan(store, plan)
+        return None
 
 
 def _reentry_check(
