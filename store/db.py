@@ -32,6 +32,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 WRITE = "rapport_write"
 
 SQLITE_BUSY_TIMEOUT_S = 30
+# How long a PostgreSQL connection may take to be made (libpq's `connect_timeout`, whole
+# seconds, at least 2); `?connect_timeout=N` in the URL overrides it.
+POSTGRES_CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock key held while migrating ("rapport" in ASCII).
 MIGRATION_LOCK_KEY = 0x72617070_6F7274
 
@@ -90,6 +93,13 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
+        if "connect_timeout" not in parsed.query:
+            # A server that takes the connection and never answers (a firewall that drops
+            # packets, a host gone mid-failover) would hold a request or an activity for as
+            # long as the operating system lets TCP wait; libpq waits forever by default.
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            connect_args.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT_S)
+            kwargs["connect_args"] = connect_args
         return create_engine(parsed, **kwargs)
 
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
