@@ -97,9 +97,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
             # A server that takes the connection and never answers (a firewall that drops
             # packets, a host gone mid-failover) would hold a request or an activity for as
             # long as the operating system lets TCP wait; libpq waits forever by default.
-            connect_args = dict(kwargs.pop("connect_args", {}))
-            connect_args.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT_S)
-            kwargs["connect_args"] = connect_args
+            kwargs["connect_args"] = {
+                "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+                **kwargs.get("connect_args", {}),
+            }
         return create_engine(parsed, **kwargs)
 
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
