@@ -84,16 +84,6 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def summary(phase: sl.Phase) -> dict[str, float]:
-    values = phase.series[phase.mark]
-    return {
-        "runs": len(values),
-        "runs_per_s": round(phase.per_s, 2),
-        "p50_ms": round(sl.pct(values, 50) * 1000, 1),
-        "p99_ms": round(sl.pct(values, 99) * 1000, 1),
-    }
-
-
 # --- engine_overhead ----------------------------------------------------------------------------
 
 
@@ -147,8 +137,8 @@ async def hand_phase(
 
 
 def pooled(phases: list[sl.Phase]) -> dict[str, Any]:
-    """`summary` over several phases of the same kind: their runs together, their rate the
-    runs over the phases' measured time together; each phase's own rate beside it."""
+    """Runs/s, p50 and p99 over one or more phases of the same kind: their runs together, their
+    rate the runs over the phases' measured time together; each phase's own rate beside it."""
     values = [value for phase in phases for value in phase.series[phase.mark]]
     seconds = sum(phase.last_mark - phase.first_start for phase in phases)
     return {
@@ -202,7 +192,7 @@ async def engine_overhead(runs: int, tmp: Path) -> dict[str, Any]:
                             client, starts, store, settings, contacts, warmup, lanes
                         )
                     )
-            e, h, r = pooled(engines), pooled(hands), summary(raw)
+            e, h, r = pooled(engines), pooled(hands), pooled([raw])
             by_lanes[f"C={lanes}"] = {
                 "engine": e,
                 "handwritten": h,

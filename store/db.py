@@ -143,9 +143,25 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     return engine
 
 
-# One lock per SQLite file for this process's write transactions (see `write_turn`).
-_WRITE_TURNS: dict[str, threading.RLock] = {}
-_WRITE_TURNS_GUARD = threading.Lock()
+# This process's write-turn locks (see `write_turn`): one per SQLite file, looked up by URL.
+_TURNS_BY_FILE: dict[str, threading.RLock] = {}
+_TURNS_BY_URL: dict[URL, threading.RLock | None] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+def _turn_of(url: URL) -> threading.RLock | None:
+    """The file's lock (None: PostgreSQL, or SQLite in memory); the path resolved once per URL,
+    not on every write."""
+    try:
+        return _TURNS_BY_URL[url]
+    except KeyError:
+        pass
+    with _TURNS_GUARD:
+        turn = None
+        if url.get_backend_name() == "sqlite" and not _is_memory(url) and url.database:
+            key = str(Path(url.database).expanduser().resolve())
+            turn = _TURNS_BY_FILE.setdefault(key, threading.RLock())
+        return _TURNS_BY_URL.setdefault(url, turn)
 
 
 @contextmanager
@@ -158,13 +174,10 @@ def write_turn(engine: Engine) -> Iterator[None]:
     sleeps. Waiting on a lock in the process instead, the next writer starts the moment the
     last one commits; other processes still meet at SQLite's lock. Reentrant: a transaction
     inside this thread's own write transaction does not wait for itself."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or _is_memory(url) or not url.database:
+    turn = _turn_of(engine.url)
+    if turn is None:
         yield
         return
-    key = str(Path(url.database).expanduser().resolve())
-    with _WRITE_TURNS_GUARD:
-        turn = _WRITE_TURNS.setdefault(key, threading.RLock())
     if not turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
         # As SQLite's busy timeout would: the store is unavailable for now.
         locked = sqlite3.OperationalError("database is locked")
