@@ -6,6 +6,7 @@ below says what went wrong and never how the process ends.
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 from enum import IntEnum
 from functools import lru_cache
@@ -60,6 +61,9 @@ def requested_command(argv: list[str]) -> str | None:
 
 
 def main() -> None:
+    # A crash in native code (the Temporal core, a database driver) prints every thread's
+    # Python stack to stderr before the process dies, instead of a bare exit by signal.
+    faulthandler.enable()
     try:
         build_app(requested_command(sys.argv[1:]))()
     except RapportError as error:

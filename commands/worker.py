@@ -21,7 +21,7 @@ from runtime.worker_metrics import (
     metrics_runtime,
     serve_metrics,
 )
-from runtime.workers import build_activities, build_worker, settle_heap
+from runtime.workers import build_activities, build_worker, settled_heap
 from settings import Settings, check_ports, get_settings
 
 log = logging.getLogger("rapport.worker")
@@ -64,21 +64,21 @@ async def serve_worker(
         activities.email.name,
         activities.sms.name,
     )
-    settle_heap()
-    running = asyncio.create_task(worker.run())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if running in done:
-            running.result()
-        else:
-            log.info("stopping the worker")
-            await worker.shutdown()
-    finally:
-        stopping.cancel()
-        activities.store.close()
-        if server:
-            server.close()
+    with settled_heap():
+        running = asyncio.create_task(worker.run())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if running in done:
+                running.result()
+            else:
+                log.info("stopping the worker")
+                await worker.shutdown()
+        finally:
+            stopping.cancel()
+            activities.store.close()
+            if server:
+                server.close()
 
 
 def command(

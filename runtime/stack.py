@@ -60,7 +60,7 @@ from runtime.worker_metrics import (
     metrics_runtime,
     serve_metrics,
 )
-from runtime.workers import build_activities, build_worker, settle_heap
+from runtime.workers import build_activities, build_worker, settled_heap
 from settings import DEV_SERVER_DB_NAME, Settings
 from store import Store
 from store.records import ContactRecord, EventRecord
@@ -470,52 +470,52 @@ async def _serve_until_stopped(
             **proxy_options(settings),
         )
     )
-    settle_heap()
-    worker_task = asyncio.create_task(worker.run(), name="worker")
-    api_task = asyncio.create_task(_serve(api), name="api")
-    stopped = asyncio.create_task(stop.wait(), name="stop")
-    watch = asyncio.create_task(_watch(server), name="dev-server")
-    watch_workers = asyncio.create_task(_watch_workers(workers or []), name="worker-processes")
-    tasks = {worker_task, api_task, stopped, watch}
-    try:
-        if metrics is not None and options.metrics_port is not None:
-            metrics_server = serve_metrics(metrics, options.metrics_port, options.metrics_host)
-        # Segment journeys' schedules follow journeys/ (the worker is up for catch-up ticks).
-        await sync_at_start(
-            client,
-            store,
-            app.state.rapport.plans,
-            settings.temporal_task_queue,
-            settings.journeys_dir,
-        )
-        while not api.started and not api_task.done() and not stop.is_set():
-            await asyncio.sleep(0.02)
-        if api.started:
-            outbox = settings.outbox_dir if activities.email.name == "outbox" else None
-            on_ready(_info(settings, options, app.state.rapport.plans, seeded, server, outbox))
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done - {stopped}:
-            error = task.exception()
-            if error is not None:
-                raise error
-            what = task.get_name()
-            if task is watch and server is not None:
-                what = f"the Temporal dev server (see {server.log_path})"
-            raise UnavailableError(f"{what} stopped unexpectedly")
-    finally:
-        log.info("stopping: the API")
-        api.should_exit = True
-        with contextlib.suppress(Exception):
-            await api_task
-        if worker.is_running:
-            log.info("stopping: the worker")
+    with settled_heap():  # for as long as the worker runs
+        worker_task = asyncio.create_task(worker.run(), name="worker")
+        api_task = asyncio.create_task(_serve(api), name="api")
+        stopped = asyncio.create_task(stop.wait(), name="stop")
+        watch = asyncio.create_task(_watch(server), name="dev-server")
+        watch_workers = asyncio.create_task(_watch_workers(workers or []), name="worker-processes")
+        tasks = {worker_task, api_task, stopped, watch}
+        try:
+            if metrics is not None and options.metrics_port is not None:
+                metrics_server = serve_metrics(metrics, options.metrics_port, options.metrics_host)
+            # Segment journeys' schedules follow journeys/ (the worker is up for catch-up ticks).
+            await sync_at_start(
+                client,
+                store,
+                app.state.rapport.plans,
+                settings.temporal_task_queue,
+                settings.journeys_dir,
+            )
+            while not api.started and not api_task.done() and not stop.is_set():
+                await asyncio.sleep(0.02)
+            if api.started:
+                outbox = settings.outbox_dir if activities.email.name == "outbox" else None
+                on_ready(_info(settings, options, app.state.rapport.plans, seeded, server, outbox))
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopped}:
+                error = task.exception()
+                if error is not None:
+                    raise error
+                what = task.get_name()
+                if task is watch and server is not None:
+                    what = f"the Temporal dev server (see {server.log_path})"
+                raise UnavailableError(f"{what} stopped unexpectedly")
+        finally:
+            log.info("stopping: the API")
+            api.should_exit = True
             with contextlib.suppress(Exception):
-                await worker.shutdown()
-        for task in (stopped, watch, watch_workers, worker_task):
-            task.cancel()
-        await asyncio.gather(stopped, watch, watch_workers, worker_task, return_exceptions=True)
-        if metrics_server is not None:
-            metrics_server.close()
+                await api_task
+            if worker.is_running:
+                log.info("stopping: the worker")
+                with contextlib.suppress(Exception):
+                    await worker.shutdown()
+            for task in (stopped, watch, watch_workers, worker_task):
+                task.cancel()
+            await asyncio.gather(stopped, watch, watch_workers, worker_task, return_exceptions=True)
+            if metrics_server is not None:
+                metrics_server.close()
 
 
 async def _watch(server: ChildProcess | None) -> None:

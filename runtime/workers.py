@@ -6,7 +6,8 @@ The one place a worker is put together (`rapport worker`, the embedded stack, th
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -100,7 +101,19 @@ def settle_heap() -> None:
     templates, the SDK's and SQLAlchemy's tables) out of the garbage collector's full
     collections, which otherwise walk all of it every few seconds under load and stop every
     run in flight meanwhile: on the bench's 2-core machine the longest pause fell from
-    ~150 ms to ~30 ms (docs/performance.md). Called by the composition roots just before
-    their worker runs; objects made later are collected as before."""
+    ~150 ms to ~30 ms (docs/performance.md). Objects made later are collected as before."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def settled_heap() -> Iterator[None]:
+    """`settle_heap` for as long as the worker runs (the composition roots wrap its run and
+    shutdown in this), then the frozen objects handed back to the collector: the interpreter's
+    exit then tears them down as it would have without the freeze, the Temporal client's
+    native runtime among them, rather than leaving them to outlive its last collection."""
+    settle_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -183,7 +183,7 @@ async def test_api_and_two_workers_on_postgresql_run_journeys_woken_by_opens_and
     finally:
         codes = list(stop_processes(processes))
         store.close()
-    assert codes == [0, 0, 0], log.read_text()
+    assert codes == [0, 0, 0], "\n".join(path.read_text() for path in [log, *worker_logs])
 
 
 async def worker_pids(client: Client, users: list[str]) -> set[str]:
