@@ -283,16 +283,16 @@ def render(count: int, tmp: Path) -> dict[str, Any]:
 
 
 async def history_bytes() -> dict[str, Any]:
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from runtime.payloads import data_converter
     from runtime.temporal import quiet_runtime, venv_binary
     from tests.workflows.sample_paths import run_all
 
     load_before = load_average()
     paths: dict[str, Any] = {}
     async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         test_server_existing_path=str(venv_binary("temporal-test-server")),
         runtime=quiet_runtime(),
     ) as env:

@@ -19,11 +19,11 @@ from temporalio.client import (
     TLSConfig,
     WorkflowHandle,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.payloads import data_converter
 from runtime.tracing import client_interceptors
 from settings import Settings
 
@@ -54,7 +54,7 @@ TEST_SERVER_STARTUP = timedelta(seconds=60)
 async def start_time_skipping(runtime: Runtime | None = None) -> WorkflowEnvironment:
     """Temporal's time-skipping test server from this venv (`simulate`, tests, benchmarks)."""
     return await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         test_server_existing_path=str(venv_binary("temporal-test-server")),
         test_server_startup_timeout=TEST_SERVER_STARTUP,
         runtime=runtime,
@@ -87,7 +87,7 @@ async def connect(
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls or bool(api_key),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         runtime=runtime or quiet_runtime(),
         retry_config=FAIL_FAST if fail_fast else None,
         interceptors=client_interceptors(settings),

@@ -8,11 +8,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, Worker, WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.journey_activities import JourneyActivities
@@ -53,8 +54,39 @@ PASSTHROUGH = (
 )
 
 
+# What the worker asks a workflow in the sandbox for each payload it encodes or decodes, which
+# the sandbox answers through an `exec` under its importer (see `DirectContextRunner`).
+_ASKED_PER_PAYLOAD = ("get_serialization_context", "get_external_store_context")
+
+
+@dataclass(frozen=True)
+class DirectContextRunner(SandboxedWorkflowRunner):
+    """The SDK's sandbox, with the per-payload questions answered directly.
+
+    For every payload of every activation and completion (replays included), the worker asks
+    the workflow's instance which serialization context the payload's command has; the
+    sandboxed instance answers by `exec`-ing a call to the same method of the instance inside
+    the sandbox, under the sandbox's importer. That method is SDK bookkeeping (it reads the
+    instance's pending commands and builds a context object; no workflow code, no import), so
+    calling it directly gives the same answer: on the bench's 2-core machine it was the largest
+    single cost of a workflow task (~0.14 ms a payload, ~27 payloads in a 9-event replay;
+    docs/performance.md). Activations themselves still run under the importer, as before.
+    Should an SDK release change the sandbox's internals, the instance is left as the SDK made
+    it (`tests/workflows/test_workflow_runner.py` says whether the shortcut is in effect)."""
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        instance = super().create_instance(det)
+        namespace = getattr(instance, "globals_and_locals", None)
+        inside = namespace.get("__temporal_in_sandbox") if isinstance(namespace, dict) else None
+        answers = {name: getattr(inside, name, None) for name in _ASKED_PER_PAYLOAD}
+        if all(callable(answer) for answer in answers.values()):
+            for name, answer in answers.items():
+                setattr(instance, name, answer)
+        return instance
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
+    return DirectContextRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
     )
 

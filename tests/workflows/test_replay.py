@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from runtime.payloads import data_converter
 from runtime.workers import WORKFLOWS, workflow_runner
 from tests.workflows.patched_workflows import (
     PatchedJourneyV2Workflow,
@@ -38,7 +38,7 @@ def load(path: Path) -> WorkflowHistory:
 async def replay(workflows: list[Any], history: WorkflowHistory) -> BaseException | None:
     replayer = Replayer(
         workflows=workflows,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
