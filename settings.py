@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # OpenTelemetry traces (docs/observability.md): `none`, `console`, or `otlp` (to
     # OTEL_EXPORTER_OTLP_ENDPOINT).
     otel_exporter: str = Field("none", validation_alias="RAPPORT_OTEL_EXPORTER")
+    # Runs a worker keeps in memory between their workflow tasks (Temporal's sticky cache,
+    # `max_cached_workflows`); a run not kept replays its history when it next wakes. ~90 KB
+    # each: 2,500 keeps a worker with 10,000 runs parked near 410 MB (docs/performance.md).
+    worker_cached_runs: int = Field(2500, ge=0, validation_alias="RAPPORT_WORKER_CACHED_RUNS")
 
     @field_validator("frequency_cap")
     @classmethod

@@ -25,7 +25,8 @@ overstates it). It includes the wake-up's workflow task, the send activity (poli
 ledger) and the HTTP request, as a user would see it. D: 10 minutes (1 in quick mode), longer
 than the parking takes, so all N runs are parked at once; the peak number parked at once is
 recorded beside the RSS. Targets: peak RSS ≤ 500 MB; every run woke (p50/p99/max lateness are
-reported; issue 13 sets no bound on them).
+reported; issue 13 sets no bound on them), with the rate the wake-ups fell due at and the rate
+the worker served them at: lateness grows while the second is below the first.
 """
 
 from __future__ import annotations
@@ -197,15 +198,23 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
                 store.close()
         standin.assert_valid()
     late_until, late_for = [], []
+    due: list[float] = []
+    arrivals: list[float] = []
     for contact_id in contacts:
         arrived = standin.arrived[f"{contact_id}@example.com"][1]
         if contact_id in wake_at:
-            late_until.append(arrived - wake_at[contact_id].timestamp())
+            moment = wake_at[contact_id]
         else:
             moment = entered[contact_id]
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            late_for.append(arrived - (moment + wait).timestamp())
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) + wait
+        (late_until if contact_id in wake_at else late_for).append(arrived - moment.timestamp())
+        due.append(moment.timestamp())
+        arrivals.append(arrived)
     lateness = late_until + late_for
+    # The rates the wake-ups fell due at and were served at (first due to last due, and to
+    # the last email): a worker that serves them slower than they fall due builds a queue.
+    due_per_s = round(runs / max(max(due) - min(due), 1e-9), 1)
+    served_per_s = round(runs / max(max(arrivals) - min(due), 1e-9), 1)
     most = max(samples, key=lambda s: s["parked"])
     p50, p99 = pct_ms(lateness, 50), pct_ms(lateness, 99)
     return {
@@ -224,6 +233,8 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
             "at_end": final_rss,
         },
         "woke": len(lateness),
+        "wake_ups_due_per_s": due_per_s,
+        "wake_ups_served_per_s": served_per_s,
         "lateness_ms": {
             "p50": p50,
             "p99": p99,
@@ -234,7 +245,7 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
         },
         "summary": f"{runs} runs ({int(most['parked'])} parked at once): worker RSS peak"
         f" {peak_rss:.0f} MB (idle {idle_rss:.0f}); all woke, lateness p50 {p50} ms,"
-        f" p99 {p99} ms",
+        f" p99 {p99} ms ({due_per_s}/s due, {served_per_s}/s served)",
         "target_short": "RSS ≤ 500 MB; all wake",
         "load_average": {"before": load_before, "after": load_average()},
     }

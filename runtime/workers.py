@@ -124,6 +124,7 @@ def build_worker(
         # After a worker dies, its cached runs move to another worker this soon (default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         max_concurrent_activities=PROVIDER_THREADS,  # a provider thread for each
+        max_cached_workflows=activities.settings.worker_cached_runs,
         interceptors=interceptors,
     )
 

@@ -149,3 +149,26 @@ def test_an_unknown_log_format_or_trace_exporter_is_refused(
 ) -> None:
     monkeypatch.setenv(variable, "xml")
     assert Settings(_env_file=None).configuration_problems() == [problem]  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("lots", "Input should be a valid integer, unable to parse string as an integer"),
+        ("-1", "Input should be greater than or equal to 0"),
+    ],
+)
+def test_a_worker_cache_that_is_not_a_number_of_runs_is_refused(
+    project: Project, value: str, problem: str
+) -> None:
+    result = run(project, {"RAPPORT_WORKER_CACHED_RUNS": value}, "worker")
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: RAPPORT_WORKER_CACHED_RUNS: {problem}\n",
+    )
+
+
+def test_every_environment_variable_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    variables = [str(field.validation_alias) for field in Settings.model_fields.values()]
+    assert [name for name in variables if f"`{name}`" not in readme] == []
