@@ -22,12 +22,18 @@ from providers import email_provider, sms_provider
 from providers.base import PROVIDER_THREADS
 from settings import Settings
 from store import Store
-from workflows.journey_workflow import JourneyV2Workflow, JourneyWorkflow, LegacyJourneyWorkflow
+from workflows.journey_workflow import (
+    JourneyV2Workflow,
+    JourneyV3Workflow,
+    JourneyWorkflow,
+    LegacyJourneyWorkflow,
+)
 from workflows.segment_workflow import SegmentTickWorkflow
 from workflows.traits_workflow import TraitsRefreshWorkflow
 
 WORKFLOWS = [
     JourneyWorkflow,
+    JourneyV3Workflow,
     JourneyV2Workflow,
     LegacyJourneyWorkflow,
     SegmentTickWorkflow,

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         ExitStep,
         SendStep,
         SplitStep,
+        Step,
         UpdateStep,
         WaitForAlternative,
         WaitForCondition,
@@ -86,13 +87,17 @@ TIMELINE_KEPT = 500
 # steps, split arms and end together at each wait and at the end, and so writes two to four
 # fewer markers into its history; runs that started before it replay the older sequence.
 LEAN_HISTORY = "lean-history"
-# Runs start as this workflow type: a send's first attempt is a local activity (JourneyV3).
+# Runs start as this workflow type: after a wait the contact is reloaded only when a step
+# next reads it (JourneyV4: a wake-up that goes straight to a send, which reads the contact
+# itself, runs one local activity fewer). Runs of "JourneyV3" finish on `JourneyV3Workflow`.
+# Since JourneyV3 a send's first attempt is a local activity.
 # Runs of the types before it finish on their own classes: "JourneyV2" (every send a regular
 # activity) on `JourneyV2Workflow`, "JourneyWorkflow" on `LegacyJourneyWorkflow`. New types
 # rather than patches: a patch costs every run its marker and the SDK's search-attribute update
 # (~1 KB). JourneyV2 carried no patch marker, a slimmer plan and contact, a result without the
 # timeline, and left a timer uncancelled when the run ended; JourneyV3 keeps all of that.
-WORKFLOW_TYPE = "JourneyV3"
+WORKFLOW_TYPE = "JourneyV4"
+V3_WORKFLOW_TYPE = "JourneyV3"
 V2_WORKFLOW_TYPE = "JourneyV2"
 LEGACY_WORKFLOW_TYPE = "JourneyWorkflow"
 
@@ -178,20 +183,38 @@ def _retry_delay(error: FailureError) -> timedelta | None:
     return next((delay for delay in delays if delay), None)
 
 
+def _reads_contact(step: Step) -> bool:
+    """Whether a step reads the contact: its expressions, or conditions checked while it
+    waits. A send reads it only for a `to:` (the send activity loads the contact itself)."""
+    match step:
+        case SendStep():
+            return step.to is not None
+        case WaitStep() | SplitStep() | ExitStep():
+            return False
+        case WaitUntilStep():
+            return not isinstance(step.wait_until, CalendarTime)
+        case _:
+            return True
+
+
 class _Stop(Exception):
     """A goal or exit_on event arrived: the run ends with `outcome`."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class JourneyWorkflow:
-    """Runs start as `JourneyV3`; `JourneyV2Workflow` and `LegacyJourneyWorkflow` (below)
-    finish and replay the runs of the types before it. See docs/workflows.md."""
+    """Runs start as `JourneyV4`; `JourneyV3Workflow`, `JourneyV2Workflow` and
+    `LegacyJourneyWorkflow` (below) finish and replay the runs of the types before it. See
+    docs/workflows.md."""
 
     # Set on the legacy type: the `lean-history` patch and the larger history of its runs.
     LEGACY: ClassVar[bool] = False
     # A send's first attempt as a local activity (JourneyV3); the types before it schedule the
     # regular activity at once.
     LOCAL_SENDS: ClassVar[bool] = True
+    # After a wait, the contact reloaded when a step next reads it (JourneyV4); the types
+    # before it reload it as soon as the wait ends.
+    LAZY_CONTACT: ClassVar[bool] = True
 
     @workflow.init
     def __init__(self, input: JourneyInput) -> None:
@@ -209,6 +232,9 @@ class JourneyWorkflow:
         self._snapshot = ContactSnapshot(found=False)
         # Set by `contact_changed` and `trait_changed`: a wait on a condition checks again.
         self._contact_changed = False
+        # JourneyV4: a wait ended since the contact was loaded; the next step that reads it
+        # reloads it first (`_contact_after_wait`).
+        self._contact_stale = False
         self._lean = not self.LEGACY  # the legacy type: set by `run` (workflow.patched)
         self._refusal: str | None = None  # JourneyV2: why `open_run` found it out of audience
         self._holdout = False  # JourneyV2: whether `open_run` drew the contact into the holdout
@@ -420,6 +446,8 @@ class JourneyWorkflow:
     async def _execute(self, index: int) -> int | None:
         step = self.plan.step(index)
         step_id = self.plan.step_ids[index]
+        if self._contact_stale and _reads_contact(step):
+            await self._refresh_contact()
         self._state.visits[step_id] = self._state.visits.get(step_id, 0) + 1
         self._state.unrecorded_steps.append(
             ReachedStep(
@@ -500,7 +528,7 @@ class JourneyWorkflow:
                 )
             )
             await self._sleep_until(outcome.retry_at, step.send)
-            await self._refresh_contact()
+            await self._contact_after_wait()
         self._state.steps[step_id] = {"status": outcome.status, "to": outcome.to}
         if outcome.variant is not None:
             self._state.steps[step_id]["variant"] = outcome.variant
@@ -555,7 +583,7 @@ class JourneyWorkflow:
         until = self._now() + step.wait
         await self._sleep_until(until, "time")
         self._note(TimelineEntry(at=self._now(), type="wait", step=step_id))
-        await self._refresh_contact()
+        await self._contact_after_wait()
         return self.plan.following(index)
 
     async def _wait_until(self, index: int, step_id: str, step: WaitUntilStep) -> int | None:
@@ -584,7 +612,7 @@ class JourneyWorkflow:
         if target > self._now():
             await self._sleep_until(target, "time")
         self._note(TimelineEntry(at=self._now(), type="wait_until", step=step_id, until=target))
-        await self._refresh_contact()
+        await self._contact_after_wait()
         return self.plan.following(index)
 
     async def _wait_for(self, index: int, step_id: str, step: WaitForStep) -> int | None:
@@ -612,11 +640,11 @@ class JourneyWorkflow:
             event = found[0]
             self._state.steps[step_id] = {"result": "event", "event": event.as_variables()}
             self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="event"))
-            await self._refresh_contact()
+            await self._contact_after_wait()
             return self.plan.following(index)
         self._state.steps[step_id] = {"result": "timeout", "event": None}
         self._note(TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout"))
-        await self._refresh_contact()
+        await self._contact_after_wait()
         return self.plan.jump(step.on_timeout, index)
 
     async def _wait_for_first(self, index: int, step_id: str, step: WaitForStep) -> int | None:
@@ -683,7 +711,7 @@ class JourneyWorkflow:
             self._note(
                 TimelineEntry(at=self._now(), type="wait_for", step=step_id, result="timeout")
             )
-            await self._refresh_contact()
+            await self._contact_after_wait()
             return self.plan.jump(step.on_timeout, index)
         event = fired.event
         alternative = step.alternatives()[fired.position]
@@ -709,7 +737,7 @@ class JourneyWorkflow:
                 reason=reason,
             )
         )
-        await self._refresh_contact()
+        await self._contact_after_wait()
         return self.plan.jump(alternative.next, index)
 
     def _branch(self, index: int, step_id: str, step: BranchStep) -> int | None:
@@ -1107,7 +1135,19 @@ class JourneyWorkflow:
             JourneyActivities.record_progress, progress, **QUICK
         )
 
+    async def _contact_after_wait(self) -> None:
+        """A wait ended, and the contact may have changed meanwhile. JourneyV4 reloads it when
+        a step next reads it (`_execute`), so a wake-up that goes on to a send (which reads the
+        contact itself), a split or the end runs no local activity for it; a journey whose goal
+        or exit_on has a `when` reloads it at once, since those are checked against it
+        whenever an event arrives. The types before JourneyV4 reload it at once."""
+        if self.LAZY_CONTACT and not self.plan.ends_on_condition:
+            self._contact_stale = True
+        else:
+            await self._refresh_contact()
+
     async def _refresh_contact(self) -> None:
+        self._contact_stale = False
         self._snapshot = await workflow.execute_local_activity_method(
             JourneyActivities.load_contact,
             # The plan's event questions, answered by the store at the run's clock: the
@@ -1124,6 +1164,19 @@ class JourneyWorkflow:
         )
 
 
+@workflow.defn(name=V3_WORKFLOW_TYPE)
+class JourneyV3Workflow(JourneyWorkflow):
+    """The workflow type runs had before `JourneyV4`: the contact reloaded as soon as a wait
+    ends. Registered so that its runs finish (and their recorded histories replay) as they
+    started. Remove it once no run of this type is open (`rapport list`)."""
+
+    LAZY_CONTACT = False
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
 @workflow.defn(name=V2_WORKFLOW_TYPE)
 class JourneyV2Workflow(JourneyWorkflow):
     """The workflow type runs had before `JourneyV3`: every send a regular activity from its
@@ -1131,6 +1184,7 @@ class JourneyV2Workflow(JourneyWorkflow):
     as they started. Remove it once no run of this type is open (`rapport list`)."""
 
     LOCAL_SENDS = False
+    LAZY_CONTACT = False
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:
@@ -1145,6 +1199,7 @@ class LegacyJourneyWorkflow(JourneyWorkflow):
 
     LEGACY = True
     LOCAL_SENDS = False
+    LAZY_CONTACT = False
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:

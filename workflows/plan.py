@@ -104,6 +104,14 @@ class JourneyPlan(BaseModel):
     def index_of(self, step_id: str) -> int:
         return self.step_ids.index(step_id)
 
+    @property
+    def ends_on_condition(self) -> bool:
+        """Whether the goal or an exit_on has a `when`: checked against the contact whenever
+        an event arrives, so a run keeps the contact current (`JourneyWorkflow`)."""
+        goal = self.journey.goal
+        conditions = [goal] if goal is not None else []
+        return any(spec.when is not None for spec in [*conditions, *self.journey.exit_on])
+
     def step(self, index: int) -> Step:
         return self.journey.steps[index]
 

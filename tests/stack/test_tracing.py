@@ -51,8 +51,8 @@ async def test_one_trace_spans_the_request_the_workflow_the_activity_and_the_pro
         s.name for s in spans if s.context and s.context.trace_id == request.context.trace_id
     }
     assert {
-        "StartWorkflow:JourneyV3",
-        "RunWorkflow:JourneyV3",
+        "StartWorkflow:JourneyV4",
+        "RunWorkflow:JourneyV4",
         "StartActivity:send_email",
         "RunActivity:send_email",
         "outbox send",

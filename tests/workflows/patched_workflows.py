@@ -4,8 +4,8 @@ test_replay.py.
 The change: refresh the contact before every send, which adds a command (a local activity) where
 recorded runs have none. The `Patched…` classes guard it with `workflow.patched`, as
 docs/workflows.md says to; the `Unguarded…` ones do not. One pair per registered type: the
-current `JourneyV3`, `JourneyV2` and the legacy `JourneyWorkflow`. (A module of its own: the
-workflow sandbox re-imports the module that defines a workflow.)
+current `JourneyV4`, `JourneyV3`, `JourneyV2` and the legacy `JourneyWorkflow`. (A module of
+its own: the workflow sandbox re-imports the module that defines a workflow.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from workflows.contracts import JourneyInput, JourneyResult
 from workflows.journey_workflow import (
     LEGACY_WORKFLOW_TYPE,
     V2_WORKFLOW_TYPE,
+    V3_WORKFLOW_TYPE,
     WORKFLOW_TYPE,
     JourneyV2Workflow,
+    JourneyV3Workflow,
     JourneyWorkflow,
     LegacyJourneyWorkflow,
 )
@@ -49,6 +51,20 @@ class PatchedJourneyWorkflow(_Patched):
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class UnguardedJourneyWorkflow(_Unguarded):
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
+@workflow.defn(name=V3_WORKFLOW_TYPE)
+class PatchedJourneyV3Workflow(_Patched, JourneyV3Workflow):
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)
+
+
+@workflow.defn(name=V3_WORKFLOW_TYPE)
+class UnguardedJourneyV3Workflow(_Unguarded, JourneyV3Workflow):
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyResult:
         return await super().run(input)

@@ -326,7 +326,7 @@ async def test_a_run_carries_its_plan_by_reference_not_its_template_sources(
     assert sources and not [source for source in sources if json.dumps(source)[1:-1] in text]
 
 
-async def test_a_journey_v3_run_writes_only_what_it_decides_by(
+async def test_a_journey_run_writes_only_what_it_decides_by(
     env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Issue 8's history bytes: no patch marker, the plan and the contact as far as the run
@@ -335,7 +335,7 @@ async def test_a_journey_v3_run_writes_only_what_it_decides_by(
     result, history, [message] = await onboarding_converted(env, tmp_path, sample("onboarding"))
     events = history.to_json_dict()["events"]
     started = events[0]["workflowExecutionStartedEventAttributes"]
-    assert started["workflowType"]["name"] == "JourneyV3"
+    assert started["workflowType"]["name"] == "JourneyV4"
     kinds = [event["eventType"].removeprefix("EVENT_TYPE_") for event in events]
     markers = [
         event["markerRecordedEventAttributes"]["markerName"]

@@ -17,15 +17,22 @@ from runtime.payloads import data_converter
 from runtime.workers import WORKFLOWS, workflow_runner
 from tests.workflows.patched_workflows import (
     PatchedJourneyV2Workflow,
+    PatchedJourneyV3Workflow,
     PatchedJourneyWorkflow,
     PatchedLegacyJourneyWorkflow,
     UnguardedJourneyV2Workflow,
+    UnguardedJourneyV3Workflow,
     UnguardedJourneyWorkflow,
     UnguardedLegacyJourneyWorkflow,
 )
 from tests.workflows.record_histories import HISTORIES
 from tests.workflows.sample_paths import PATHS
-from workflows.journey_workflow import LEGACY_WORKFLOW_TYPE, V2_WORKFLOW_TYPE, WORKFLOW_TYPE
+from workflows.journey_workflow import (
+    LEGACY_WORKFLOW_TYPE,
+    V2_WORKFLOW_TYPE,
+    V3_WORKFLOW_TYPE,
+    WORKFLOW_TYPE,
+)
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 LEGACY_PAIR = (PatchedLegacyJourneyWorkflow, UnguardedLegacyJourneyWorkflow)
@@ -60,9 +67,10 @@ async def test_a_recorded_history_replays_with_the_current_workflow(recorded: Pa
         ("onboarding_converts.json", *LEGACY_PAIR),
         ("onboarding_converts.lean.json", *LEGACY_PAIR),
         ("onboarding_converts.v2.json", PatchedJourneyV2Workflow, UnguardedJourneyV2Workflow),
-        ("onboarding_converts.v3.json", PatchedJourneyWorkflow, UnguardedJourneyWorkflow),
+        ("onboarding_converts.v3.json", PatchedJourneyV3Workflow, UnguardedJourneyV3Workflow),
+        ("onboarding_converts.v4.json", PatchedJourneyWorkflow, UnguardedJourneyWorkflow),
     ],
-    ids=["legacy", "legacy-lean", "v2", "v3"],
+    ids=["legacy", "legacy-lean", "v2", "v3", "v4"],
 )
 async def test_a_change_behind_workflow_patched_still_replays_old_histories(
     recorded: str, patched: type, unguarded: type
@@ -78,14 +86,17 @@ async def test_a_change_behind_workflow_patched_still_replays_old_histories(
 
 
 def test_each_history_is_of_the_type_its_name_says() -> None:
-    """Runs start as JourneyV3 (`.v3.` files); those recorded before it stay of their types,
-    JourneyV2 (`.v2.`) and the legacy type (the rest), and replay on `JourneyV2Workflow` and
-    `LegacyJourneyWorkflow`: a type is never re-recorded under another's name."""
+    """Runs start as JourneyV4 (`.v4.` files); those recorded before it stay of their types,
+    JourneyV3 (`.v3.`), JourneyV2 (`.v2.`) and the legacy type (the rest), and replay on
+    `JourneyV3Workflow`, `JourneyV2Workflow` and `LegacyJourneyWorkflow`: a type is never
+    re-recorded under another's name."""
     for recorded in RECORDED:
         started = json.loads(recorded.read_text(encoding="utf-8"))["events"][0]
         kind = started["workflowExecutionStartedEventAttributes"]["workflowType"]["name"]
         expected = (
             WORKFLOW_TYPE
+            if ".v4." in recorded.name
+            else V3_WORKFLOW_TYPE
             if ".v3." in recorded.name
             else V2_WORKFLOW_TYPE
             if ".v2." in recorded.name
