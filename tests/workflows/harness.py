@@ -111,6 +111,18 @@ async def harness(
             own_store.close()
 
 
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The local activities a run ran, in order (from their markers)."""
+    return [
+        json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)[
+            "activity_type"
+        ]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and "data" in event.marker_recorded_event_attributes.details
+    ]
+
+
 def activity_attempts(history: WorkflowHistory, activity_type: str) -> list[int | str]:
     """The calls of `activity_type` in `history`, in order: "local" for a local activity
     (its marker), for a regular one how many attempts it took (when it finished)."""

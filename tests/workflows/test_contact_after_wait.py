@@ -4,16 +4,14 @@ that does read the contact sees it as it is after the wait."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.starter import ended_run
 from tests.workflows.conftest import compile_plan, contact
-from tests.workflows.harness import harness
+from tests.workflows.harness import harness, local_activities
 from tests.workflows.test_guarantees import SEND_WAIT_SEND, project
 
 BRANCH_AFTER_WAIT = """\
@@ -38,17 +36,6 @@ steps:
   - id: done
     exit: completed
 """
-
-
-def local_activities(history: WorkflowHistory) -> list[str]:
-    """The local activities a run ran, in order (from their markers)."""
-    return [
-        json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)[
-            "activity_type"
-        ]
-        for event in history.events
-        if event.HasField("marker_recorded_event_attributes")
-    ]
 
 
 async def test_a_wake_up_that_goes_on_to_a_send_does_not_reload_the_contact(
