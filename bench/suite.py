@@ -283,19 +283,12 @@ def render(count: int, tmp: Path) -> dict[str, Any]:
 
 
 async def history_bytes() -> dict[str, Any]:
-    from temporalio.testing import WorkflowEnvironment
-
-    from runtime.payloads import data_converter
-    from runtime.temporal import quiet_runtime, venv_binary
+    from runtime.temporal import quiet_runtime, start_time_skipping
     from tests.workflows.sample_paths import run_all
 
     load_before = load_average()
     paths: dict[str, Any] = {}
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-        runtime=quiet_runtime(),
-    ) as env:
+    async with await start_time_skipping(quiet_runtime()) as env:
         async for path, history in run_all(env):
             paths[path.name] = {
                 "journey": path.journey,
