@@ -1,5 +1,5 @@
 """`waiting_runs`: N runs parked in `wait_until` / `wait_for` at once; the worker's RSS, and
-whether every run wakes on time (issue 13: RSS ≤ 500 MB, p99 lateness reported).
+whether every run wakes on time (issue 13: RSS ≤ 500 MB, every run wakes on time).
 
 Method. Real waits on a real server, not the time-skipping one: skipped time would make
 "on time" meaningless (the test server fires a timer when nothing else is running, at any wall
@@ -15,23 +15,28 @@ between contacts:
 - `bench_wait_for`: `wait_for: bench_never` with `timeout: D` (an event that never comes), then
   the same email.
 
-This process starts the N runs (`runtime.starter.start_run` with a trigger event, 8 lanes),
-holding back while more than 200 started runs are not yet parked (a run is parked when its
-store row exists: a run writes it with its first wait), then waits for every email. A run woke
-when its email's SendGrid request arrived at the stand-in. Lateness (wall clock): arrival -
-wake_at for `wait_until`; arrival - (the run's recorded entry + D) for `wait_for` (its timer
-starts a few milliseconds after the entry, in the same workflow task, so this slightly
-overstates it). It includes the wake-up's workflow task, the send activity (policy, render,
-ledger) and the HTTP request, as a user would see it. D: 10 minutes (1 in quick mode), longer
-than the parking takes, so all N runs are parked at once; the peak number parked at once is
-recorded beside the RSS. Targets: peak RSS ≤ 500 MB; every run woke (p50/p99/max lateness are
-reported; issue 13 sets no bound on them), with the rate the wake-ups fell due at and the rate
-the worker served them at: lateness grows while the second is below the first.
+This process starts the N runs (`runtime.starter.start_run` with a trigger event, 8 lanes), at
+`rate` starts a second (run i at t0 + i ÷ rate, as `event_to_send` posts its events) or, with
+no rate, as fast as the engine takes them (the burst: `wake_up_capacity`), holding back while
+more than 200 started runs are not yet parked (a run is parked when its store row exists: a
+run writes it with its first wait), then waits for every email. A run woke when its email's
+SendGrid request arrived at the stand-in. Lateness (wall clock): arrival - wake_at for
+`wait_until`; arrival - (the run's recorded entry + D) for `wait_for` (its timer starts a few
+milliseconds after the entry, in the same workflow task, so this slightly overstates it). It
+includes the wake-up's workflow task, the send activity (policy, render, ledger) and the HTTP
+request, as a user would see it. D: 10 minutes (1 in quick mode), longer than the parking
+takes, so all N runs are parked at once; the peak number parked at once is recorded beside the
+RSS. Since the wake-ups fall due at the rate the starts were made, the paced figure asks
+whether parked runs (most of them long out of the worker's cache) wake on time under a steady
+load, and the burst asks how fast one worker process serves wake-ups at all (its capacity):
+lateness grows while the rate they are served at is below the rate they fall due at.
+Targets: peak RSS ≤ 500 MB; every run woke; paced, p99 lateness ≤ 1 s (`ON_TIME_P99_MS`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -58,6 +63,10 @@ from workflows.project import compile_project
 
 LANES = 8
 UNPARKED_AT_MOST = 200
+# On time: the email within a second of its moment. A journey's waits are days or hours, so a
+# second is well inside what a contact could notice; it leaves the wake-up's workflow task
+# and the send (event_to_send's p99 is ~50 ms at 20 events/s) room, not a queue.
+ON_TIME_P99_MS = 1000.0
 
 JOURNEYS = {
     "bench_wait_until": """\
@@ -86,7 +95,10 @@ steps:
 }
 
 
-async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
+async def waiting_runs(
+    runs: int, minutes: int, tmp: Path, rate: float | None = None
+) -> dict[str, Any]:
+    """`rate`: starts a second (None: as fast as the engine takes them, the burst)."""
     tmp.mkdir(parents=True, exist_ok=True)
     journeys_dir = tmp / "journeys"
     journeys_dir.mkdir()
@@ -136,8 +148,13 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
                         await asyncio.sleep(1)
 
                 sampler = asyncio.create_task(sample())
+                parking = time.perf_counter()
+                slots = itertools.count()
 
                 async def park(contact_id: str) -> None:
+                    if rate is not None:  # open loop: the i-th start at t0 + i / rate
+                        slot = parking + next(slots) / rate
+                        await asyncio.sleep(max(0.0, slot - time.perf_counter()))
                     while len(started) - (samples[-1]["recorded"] if samples else 0) > (
                         UNPARKED_AT_MOST
                     ):
@@ -166,7 +183,6 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
                     if not result.started:
                         raise RuntimeError(f"{contact_id}: not started: {result.reason}")
 
-                parking = time.perf_counter()
                 await sl.lanes(contacts, LANES, park)
                 started_s = time.perf_counter() - parking
                 await until(
@@ -217,12 +233,24 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
     served_per_s = round(runs / max(max(arrivals) - min(due), 1e-9), 1)
     most = max(samples, key=lambda s: s["parked"])
     p50, p99 = pct_ms(lateness, 50), pct_ms(lateness, 99)
+    all_woke = len(lateness) == runs
+    if rate is not None:
+        target = (
+            f"worker RSS ≤ 500 MB with the runs parked, and every run wakes on time "
+            f"(p99 lateness ≤ {ON_TIME_P99_MS / 1000:g} s)"
+        )
+        target_short = f"RSS ≤ 500 MB; all wake, p99 ≤ {ON_TIME_P99_MS / 1000:g} s"
+        met = peak_rss <= 500 and all_woke and p99 <= ON_TIME_P99_MS
+    else:
+        target = "none: the wake-ups one worker serves a second, and the lateness of a burst"
+        target_short = "reported (all wake)"
+        met = all_woke
     return {
-        "target": "worker RSS ≤ 500 MB with the runs parked, and every run wakes "
-        "(p99 lateness reported)",
-        "met": peak_rss <= 500 and len(lateness) == runs,
+        "target": target,
+        "met": met,
         "runs": runs,
         "wait_minutes": minutes,
+        "start_rate_per_s": rate,
         "parked_at_once": int(most["parked"]),
         "started_in_s": round(started_s, 1),
         "parked_in_s": round(parked_s, 1),
@@ -246,6 +274,6 @@ async def waiting_runs(runs: int, minutes: int, tmp: Path) -> dict[str, Any]:
         "summary": f"{runs} runs ({int(most['parked'])} parked at once): worker RSS peak"
         f" {peak_rss:.0f} MB (idle {idle_rss:.0f}); all woke, lateness p50 {p50} ms,"
         f" p99 {p99} ms ({due_per_s}/s due, {served_per_s}/s served)",
-        "target_short": "RSS ≤ 500 MB; all wake",
+        "target_short": target_short,
         "load_average": {"before": load_before, "after": load_average()},
     }
