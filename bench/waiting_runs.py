@@ -26,10 +26,13 @@ milliseconds after the entry, in the same workflow task, so this slightly overst
 includes the wake-up's workflow task, the send activity (policy, render, ledger) and the HTTP
 request, as a user would see it. D: 10 minutes (1 in quick mode), longer than the parking
 takes, so all N runs are parked at once; the peak number parked at once is recorded beside the
-RSS. Since the wake-ups fall due at the rate the starts were made, the paced figure asks
-whether parked runs (most of them long out of the worker's cache) wake on time under a steady
-load, and the burst asks how fast one worker process serves wake-ups at all (its capacity):
-lateness grows while the rate they are served at is below the rate they fall due at.
+RSS; the worker serves its metrics (`--metrics-port`), and its full garbage collections
+(`rapport_gc_pause_seconds`, generation 2: how many, how long) are recorded at the end, since
+their pauses are the likeliest part of a wake-up's tail. Since the wake-ups fall due at the
+rate the starts were made, the paced figure asks whether parked runs (most of them long out
+of the worker's cache) wake on time under a steady load, and the burst asks how fast one
+worker process serves wake-ups at all (its capacity): lateness grows while the rate they are
+served at is below the rate they fall due at.
 Targets: peak RSS ≤ 500 MB; every run woke; paced, p99 lateness ≤ 1 s (`ON_TIME_P99_MS`).
 """
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +58,7 @@ from live import (
     rss_mb,
     until,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from runtime.starter import start_run
@@ -95,6 +100,28 @@ steps:
 }
 
 
+def full_collections(url: str) -> dict[str, float]:
+    """The worker's full garbage collections so far (`rapport_gc_pause_seconds`, generation 2):
+    how many, their total pause, and how many paused longer than 0.1 and 0.5 s."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        page = answer.read().decode()
+    full = [
+        sample
+        for family in text_string_to_metric_families(page)
+        if family.name == "rapport_gc_pause_seconds"
+        for sample in family.samples
+        if sample.labels.get("generation") == "2"
+    ]
+    value = {(s.name, s.labels.get("le")): s.value for s in full}
+    count = value[("rapport_gc_pause_seconds_count", None)]
+    return {
+        "count": count,
+        "seconds": round(value[("rapport_gc_pause_seconds_sum", None)], 2),
+        "over_0.1_s": count - value[("rapport_gc_pause_seconds_bucket", "0.1")],
+        "over_0.5_s": count - value[("rapport_gc_pause_seconds_bucket", "0.5")],
+    }
+
+
 async def waiting_runs(
     runs: int, minutes: int, tmp: Path, rate: float | None = None
 ) -> dict[str, Any]:
@@ -116,7 +143,12 @@ async def waiting_runs(
             try:
                 contacts = sl.seed(store, runs)
                 position = {contact_id: n for n, contact_id in enumerate(contacts)}
-                worker = processes.start("worker", ["worker"], child_env(settings, standin))
+                metrics_port = sl.free_port()
+                worker = processes.start(
+                    "worker",
+                    ["worker", "--metrics-port", str(metrics_port)],
+                    child_env(settings, standin),
+                )
                 await until(lambda: "polling task queue" in worker.log_tail(50), 60, "the worker")
                 idle_rss = rss_mb(worker)[0]
 
@@ -203,6 +235,7 @@ async def waiting_runs(
                 sampling.set()
                 await sampler
                 final_rss, peak_rss = rss_mb(worker)
+                pauses = full_collections(f"http://127.0.0.1:{metrics_port}/metrics")
                 entered = {
                     run.contact_id: run.entered_at
                     for contact_id in contacts
@@ -261,6 +294,7 @@ async def waiting_runs(
             "at_end": final_rss,
         },
         "woke": len(lateness),
+        "worker_full_collections": pauses,
         "wake_ups_due_per_s": due_per_s,
         "wake_ups_served_per_s": served_per_s,
         "lateness_ms": {

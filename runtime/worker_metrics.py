@@ -6,6 +6,7 @@
 | `rapport_activity_seconds` | `activity` | histogram of activity execution time, every attempt |
 | `rapport_journey_runs_started_total` | `journey` | runs the worker recorded as started |
 | `rapport_journey_runs_ended_total` | `outcome` | runs the worker recorded as ended, by outcome |
+| `rapport_gc_pause_seconds` | `generation` | histogram of the garbage collector's pauses |
 | `temporal_*` | | the Temporal SDK's own (task slots, poll and schedule-to-start latencies) |
 
 A send's `status`: `sent`, `suppressed`, `skipped`, `failed`, `deferred`, or `error` (the
@@ -19,6 +20,8 @@ scraper has one target per worker.
 
 from __future__ import annotations
 
+import functools
+import gc
 import socket
 import time
 import urllib.request
@@ -29,7 +32,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from temporalio import activity
@@ -50,6 +53,9 @@ from workflows.contracts import RunEnded, RunProgress, RunStarted, SendOutcome, 
 
 # Activity latencies: from a ledger write (milliseconds) to a provider call timing out (a minute).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Collector pauses: a young generation's take well under a millisecond; a full collection over
+# thousands of cached runs takes a few hundred (docs/performance.md), and every run waits.
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class WorkerMetrics:
@@ -81,6 +87,7 @@ class WorkerMetrics:
             ["outcome"],
             registry=r,
         )
+        r.register(collector_pauses())
 
     def observe(self, name: str, args: Any, result: Any, seconds: float) -> None:
         """One activity attempt: `result` is its return value, or the exception it raised."""
@@ -106,6 +113,60 @@ class WorkerMetrics:
             self.runs_started.labels(journey=started.journey).inc()
         if ended is not None:
             self.runs_ended.labels(outcome=ended.outcome).inc()
+
+
+class CollectorPauses(Collector):
+    """`rapport_gc_pause_seconds`: the garbage collector's pauses, timed by a `gc` callback.
+
+    The callback only adds to plain lists: it runs inside whatever allocation set the collector
+    off, possibly while that thread holds a lock of prometheus_client's, so it must take none;
+    the histogram is built from the lists when scraped."""
+
+    def __init__(self) -> None:
+        self._buckets = [[0] * len(GC_PAUSE_BUCKETS) for _ in range(3)]
+        self._sums = [0.0] * 3
+        self._counts = [0] * 3
+        self._began = 0.0
+        gc.callbacks.append(self._time)
+
+    def _time(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self._began
+        generation = info["generation"]
+        self._counts[generation] += 1
+        self._sums[generation] += seconds
+        buckets = self._buckets[generation]
+        for i, bound in enumerate(GC_PAUSE_BUCKETS):
+            if seconds <= bound:
+                buckets[i] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "rapport_gc_pause_seconds",
+            "Garbage collector pauses in seconds, by generation (every run in flight waits).",
+            labels=["generation"],
+        )
+        for generation in range(3):
+            bounds = [str(bound) for bound in GC_PAUSE_BUCKETS]
+            cumulative = list(zip(bounds, self._buckets[generation], strict=True))
+            family.add_metric(
+                [str(generation)],
+                [*cumulative, ("+Inf", self._counts[generation])],
+                self._sums[generation],
+            )
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+
+@functools.cache
+def collector_pauses() -> CollectorPauses:
+    """The process's one `CollectorPauses` (the collector is the process's), made when a
+    worker's metrics first ask for it."""
+    return CollectorPauses()
 
 
 class MetricsInterceptor(Interceptor):

@@ -1,20 +1,26 @@
 """`rapport worker --metrics-port` with `RAPPORT_LOG_FORMAT=json`: a real worker process, after
-one run, serves Prometheus metrics — ours (sends, activity latencies, runs started and ended) and
-the Temporal SDK's — and has logged the send as a JSON line naming the run and the contact."""
+one run, serves Prometheus metrics — ours (sends, activity latencies, runs started and ended,
+the garbage collector's pauses) and the Temporal SDK's — and has logged the send as a JSON line
+naming the run and the contact."""
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.starter import start_run
 from runtime.temporal import connect
+from runtime.worker_metrics import WorkerMetrics
 from store import Store
 from store.records import ContactRecord
 from tests.stack.helpers import (
@@ -126,6 +132,34 @@ async def test_the_metrics_count_the_send_the_activities_and_the_run(
     # ran as a local activity: it went out at its first attempt).
     sdk = {name for name, labels in samples if name.startswith("temporal_")}
     assert "temporal_local_activity_execution_latency_count" in sdk, sorted(sdk)
+    # The collector's pauses: a worker that ran anything has made young collections.
+    assert samples[("rapport_gc_pause_seconds_count", (("generation", "0"),))] > 0
+
+
+def test_a_full_collection_is_counted_once_with_its_pause() -> None:
+    metrics = WorkerMetrics()
+
+    def full_collections() -> tuple[float, float]:
+        page = generate_latest(metrics.registry).decode()
+        values = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(page)
+            for sample in family.samples
+            if sample.labels.get("generation") == "2" and "le" not in sample.labels
+        }
+        return values["rapport_gc_pause_seconds_count"], values["rapport_gc_pause_seconds_sum"]
+
+    gc.disable()  # only the collection below: none set off by the scrapes' allocations
+    try:
+        count, total = full_collections()
+        began = time.perf_counter()
+        gc.collect()
+        took = time.perf_counter() - began
+        after_count, after_total = full_collections()
+    finally:
+        gc.enable()
+    assert after_count == count + 1
+    assert 0 < after_total - total <= took
 
 
 async def test_the_json_log_names_the_run_and_contact_of_the_send(
